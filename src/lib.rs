@@ -1,0 +1,103 @@
+//! # typednet
+//!
+//! Neural networks whose every tensor shape is checked when the program compiles.
+//!
+//! A network is declared once with [`network!`]; the macro infers the shape after every layer,
+//! reports a layer that does not fit as a compile error that points at the argument at fault and
+//! shows the arithmetic, and generates a struct of [dfdx] tensors with a typed `forward`:
+//!
+//! ```
+//! use typednet::prelude::*;
+//!
+//! network! {
+//!     /// A small classifier for 8×8 digits.
+//!     pub struct Digits: [64] -> linear(32) -> relu -> linear(10);
+//! }
+//!
+//! let dev = Cpu::default();
+//! let net = Digits::<f32, Cpu>::new(&dev);
+//! let logits: Tensor<Rank2<5, 10>, f32, Cpu> = net.forward(dev.zeros::<Rank2<5, 64>>());
+//! assert_eq!(<Digits>::PARAMETERS, 64 * 32 + 32 + 32 * 10 + 10);
+//! # let _ = logits;
+//! ```
+//!
+//! See `docs/DESIGN.md` for how the pieces fit, and the [`network!`] documentation for the language.
+
+pub use dfdx;
+pub use typenum;
+
+/// Declares one or more networks whose shapes are checked at compile time.
+///
+/// # The language
+///
+/// ```text
+/// network! {
+///     /// documentation (shown with the shape table in rustdoc)
+///     #[exact_fit]                      // optional: windows must tile their input exactly
+///     pub struct Name: [input shape] -> layer -> layer -> … ;
+///
+///     pub struct Composed = First -> Second -> … ;   // networks declared elsewhere, chained
+/// }
+/// ```
+///
+/// Input shapes are `[F]` (a vector) or `[C, H, W]` (an image). Layers state only their own
+/// hyperparameters; the macro infers every shape in between:
+///
+/// | layer | meaning | PyTorch |
+/// |---|---|---|
+/// | `linear(out)`, `linear(in, out)` | `y = x·Wᵀ + b` | `nn.Linear(in, out)` |
+/// | `conv(out, k)`, `conv(in, out, k)`, options `stride = s`, `pad = p` or `pad = same`; `k`, `s`, `p` may be `(h, w)` pairs | 2-d convolution | `nn.Conv2d(in, out, k, s, p)` |
+/// | `maxpool(f)`, `maxpool(f, s)`, `maxpool(f, stride = s)` | max over each window (stride defaults to `f`) | `nn.MaxPool2d(f, s)` |
+/// | `avgpool(f)`, `avgpool(f, s)` | mean over each window | `nn.AvgPool2d(f, s)` |
+/// | `flatten` | `[C, H, W]` → `[C·H·W]` | `nn.Flatten()` |
+/// | `reshape(d, …)` | any shape with the same number of elements | `x.reshape(B, d, …)` |
+/// | `dropout(p)` | inverted dropout, active only while a gradient tape is attached | `nn.Dropout(p)` |
+/// | `relu`, `sigmoid`, `tanh` | element-wise | `nn.ReLU()`, … |
+/// | `softmax`, `log_softmax` | over features (channels for images) | `nn.Softmax(dim=1)` |
+///
+/// A layer may be named (`conv1: conv(6, 5)`); unnamed layers are named after their kind and
+/// position (`conv1`, `conv2`, `linear1`, …). A group written once and repeated reads
+/// `[conv(64, 3, pad = 1) -> relu] * 2`.
+///
+/// Output sizes follow PyTorch: `⌊(w − f + 2p)/s⌋ + 1` for conv and `⌊(w − f)/s⌋ + 1` for
+/// pooling, for height and width separately. With `#[exact_fit]` a window that does not tile
+/// its input is a compile error instead (the rule of cs231n).
+///
+/// # What is generated
+///
+/// For `pub struct Mlp: [784] -> …`, a struct `Mlp<E = f32, D = Cpu>` holding one field per layer
+/// with parameters, and
+/// - `Mlp::new(&dev)` / `try_new`, `forward` / `try_forward` for one example (`[784]`) or a batch
+///   (`[B, 784]`, `B` a `Const` or a run-time `usize`), with or without a gradient tape;
+/// - the [`Network`] trait and inherent consts `INPUT_SHAPE`, `OUTPUT_SHAPE`, `LAYERS`,
+///   `PARAMETERS` (equal to PyTorch's count);
+/// - dfdx's `TensorCollection` (so optimisers, `reset_params`, `to_device`, saving work) and `Module`;
+/// - `summary()`, a Keras-style table, also written into the struct's rustdoc.
+pub use typednet_macros::network;
+
+pub mod data;
+pub mod gradcheck;
+pub mod layers;
+pub mod loss;
+pub mod network;
+pub mod ops;
+pub mod shape;
+pub mod testing;
+pub mod train;
+
+pub use network::{Element, LayerInfo, Network, NetworkInput, SameShape};
+
+/// Everything a typical user needs: the macro, the traits, and dfdx's prelude.
+pub mod prelude {
+    pub use crate::network;
+    pub use crate::network::{Element, Network, NetworkInput};
+    pub use dfdx::prelude::*;
+}
+
+/// Items the generated code names by absolute path. Not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use core;
+    pub use dfdx;
+    pub use std;
+}

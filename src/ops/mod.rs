@@ -1,0 +1,14 @@
+//! The operations a generated `forward` is lowered to, beyond what dfdx has on stable Rust.
+//!
+//! Every op takes and returns dfdx tensors whose shapes the [`network!`](crate::network!) macro
+//! computed; the op itself works with run-time sizes and records its backward pass on the tape.
+//! Ops with kernels of their own live in a folder each (`mod.rs`: API, docs and tests;
+//! `reference.rs`: the readable composition of dfdx ops every fast kernel is tested against).
+
+pub mod conv2d;
+pub mod pool2d;
+mod reshape;
+
+pub use conv2d::{conv2d, try_conv2d, Conv2dGeometry};
+pub use pool2d::{avg_pool2d, max_pool2d, try_avg_pool2d, try_max_pool2d, Pool2dGeometry};
+pub use reshape::{try_dropout, try_flatten, try_reshape};
