@@ -2,7 +2,6 @@
 //! pieces its generated code calls: the summary table and the composition check.
 
 use core::fmt::Write as _;
-use core::marker::PhantomData;
 
 use dfdx::shapes::{ConstShape, Dtype};
 use rand::distributions::uniform::SampleUniform;
@@ -108,9 +107,30 @@ pub trait NetworkInput<Net> {
     fn try_run(self, net: &Net) -> Result<Self::Output, Self::Error>;
 }
 
-/// Marker used by fallback code after a compile error; never constructed.
+/// Concatenates the layer tables of composed networks (a `const fn`, so the table of a
+/// composition is still a compile-time constant).
 #[doc(hidden)]
-pub struct Unconstructible<T>(PhantomData<T>, core::convert::Infallible);
+pub const fn concat_layers<const N: usize>(parts: &[&[LayerInfo]]) -> [LayerInfo; N] {
+    const EMPTY: LayerInfo = LayerInfo {
+        name: "",
+        kind: "",
+        output_shape: &[],
+        parameters: 0,
+    };
+    let mut out = [EMPTY; N];
+    let mut k = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            out[k] = parts[i][j];
+            k += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}
 
 /// Formats a shape as `[B, 6, 28, 28]` (with the batch dimension) or `[6, 28, 28]`.
 pub fn format_shape(shape: &[usize], with_batch: bool) -> String {

@@ -1,1 +1,30 @@
-//! (being written)
+//! Data sets for classification: the IDX loader (MNIST), an in-memory [`Dataset`], and
+//! mini-batches as dfdx tensors with a run-time batch size.
+//!
+//! ```no_run
+//! use typednet::data::Mnist;
+//! use typednet::prelude::*;
+//!
+//! let (train, _test) = Mnist::load_shipped_split()?;
+//! let dev = Cpu::default();
+//! let mut rng = rand::thread_rng();
+//! // Images flattened to vectors for an MLP: 1·28·28 = 784 values each.
+//! for batch in train.shuffled_batches::<Rank1<784>, _>(64, &mut rng)? {
+//!     let x: Tensor<(usize, Const<784>), f32, Cpu> = batch.to_tensor(&dev);
+//!     let labels: Vec<usize> = batch.labels();
+//!     # let _ = (x, labels);
+//! }
+//! # Ok::<(), typednet::data::DataError>(())
+//! ```
+
+mod batch;
+mod dataset;
+mod error;
+pub mod idx;
+mod mnist;
+
+pub use batch::{Batch, Batches, ExampleShape};
+pub use dataset::Dataset;
+pub use error::{DataError, DataErrorKind};
+pub use idx::{read_idx_images, read_idx_labels, IdxImages};
+pub use mnist::Mnist;

@@ -1,4 +1,10 @@
-//! 2-d convolution (placeholder signatures; the implementation is being written).
+//! 2-d convolution, for [`Conv2d`] layers.
+//!
+//! dfdx 0.13 has no convolution on stable Rust; [`try_conv2d`] computes it as a composition of
+//! dfdx ops (see `reference.rs`), which runs on every dfdx device and has autodiff.
+
+pub(crate) mod reference;
+
 use dfdx::shapes::{Const, Dim};
 use dfdx::tensor::{Tape, Tensor};
 use dfdx::tensor_ops::Device;
@@ -13,6 +19,42 @@ pub struct Conv2dGeometry {
     pub padding: [usize; 2],
 }
 
+/// 2-d convolution (cross-correlation, as in every deep-learning library) of a batch of images
+/// with the filters of `layer`, plus its bias.
+///
+/// # Formula
+/// `y[b, o, i, j] = bias[o] + Σ_c Σ_u Σ_v weight[o, c, u, v] · x[b, c, s_h·i + u − p_h, s_w·j + v − p_w]`,
+/// where `x` reads zero outside the image (zero padding).
+///
+/// # Shapes
+/// `[B, C_IN, H, W]` → `[B, C_OUT, O_H, O_W]` with
+/// `O_H = ⌊(H − K_H + 2·p_h)/s_h⌋ + 1` and `O_W = ⌊(W − K_W + 2·p_w)/s_w⌋ + 1`.
+/// The [`network!`](crate::network!) macro computes `O_H` and `O_W`; here they are inferred from
+/// the output type the caller asks for, and checked against the formula.
+///
+/// PyTorch: `F.conv2d(x, weight, bias, stride=(s_h, s_w), padding=(p_h, p_w))`.
+///
+/// # Panics
+/// If a stride is zero, the window does not fit the padded input, or `O_H`/`O_W` differ from the
+/// formula; the message names the geometry.
+///
+/// ```
+/// use typednet::dfdx::nn::BuildModule;
+/// use typednet::dfdx::prelude::*;
+/// use typednet::layers::Conv2d;
+/// use typednet::ops::{conv2d, Conv2dGeometry};
+///
+/// let dev = Cpu::default();
+/// // LeNet-5's first layer: 6 filters of 5×5, padding 2 keeps 28×28.
+/// let layer = Conv2d::<1, 6, 5, 5, f32, Cpu>::build(&dev);
+/// let images: Tensor<Rank4<8, 1, 28, 28>, f32, Cpu> = dev.sample_normal();
+/// let geometry = Conv2dGeometry { stride: [1, 1], padding: [2, 2] };
+/// let _: Tensor<Rank4<8, 6, 28, 28>, f32, Cpu> = conv2d(images.clone(), &layer, geometry);
+///
+/// // Stride 2, no padding: ⌊(28 − 5)/2⌋ + 1 = 12.
+/// let geometry = Conv2dGeometry { stride: [2, 2], padding: [0, 0] };
+/// let _: Tensor<Rank4<8, 6, 12, 12>, f32, Cpu> = conv2d(images, &layer, geometry);
+/// ```
 #[allow(clippy::type_complexity)]
 pub fn try_conv2d<
     B: Dim,
@@ -32,10 +74,20 @@ pub fn try_conv2d<
     layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, D>,
     geometry: Conv2dGeometry,
 ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, D, T>, D::Err> {
-    let _ = (x, layer, geometry);
-    unimplemented!("conv2d")
+    assert_output_size(
+        "conv2d",
+        WindowGeometry {
+            input: [H, W],
+            kernel: [K_H, K_W],
+            stride: geometry.stride,
+            padding: geometry.padding,
+        },
+        [O_H, O_W],
+    );
+    reference::try_conv2d(x, layer, geometry)
 }
 
+/// [`try_conv2d`], panicking on a device error (out of memory).
 #[allow(clippy::type_complexity)]
 pub fn conv2d<
     B: Dim,
@@ -56,4 +108,457 @@ pub fn conv2d<
     geometry: Conv2dGeometry,
 ) -> Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, D, T> {
     try_conv2d(x, layer, geometry).unwrap()
+}
+
+/// How a sliding window meets its input, `[height, width]` each: what fixes the output size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WindowGeometry {
+    pub input: [usize; 2],
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+/// Panics unless `output` is `⌊(input − kernel + 2·padding)/stride⌋ + 1` along both axes.
+///
+/// The [`network!`](crate::network!) macro only emits calls whose output type it computed with
+/// this formula, so this guards hand-written calls: the ops index the input by the output size,
+/// and a wrong one would read the wrong pixels rather than fail.
+pub(crate) fn assert_output_size(op: &str, geometry: WindowGeometry, output: [usize; 2]) {
+    let WindowGeometry {
+        input,
+        kernel,
+        stride,
+        padding,
+    } = geometry;
+    let describe = || {
+        format!(
+            "{}×{} input, {}×{} window, stride {:?}, padding {:?}",
+            input[0], input[1], kernel[0], kernel[1], stride, padding
+        )
+    };
+    for (axis, name) in ["height", "width"].into_iter().enumerate() {
+        assert!(
+            stride[axis] > 0,
+            "{op}: the stride must be at least 1 along both axes ({})",
+            describe()
+        );
+        let padded = input[axis] + 2 * padding[axis];
+        assert!(
+            kernel[axis] <= padded,
+            "{op}: the window {name} {} is larger than the input {name} {} + 2·{} = {padded} ({})",
+            kernel[axis],
+            input[axis],
+            padding[axis],
+            describe()
+        );
+        let expected = (padded - kernel[axis]) / stride[axis] + 1;
+        assert!(
+            output[axis] == expected,
+            "{op}: the output {name} is ⌊({} − {} + 2·{})/{}⌋ + 1 = {expected}, but the output type \
+             says {} ({})",
+            input[axis],
+            kernel[axis],
+            padding[axis],
+            stride[axis],
+            output[axis],
+            describe()
+        );
+    }
+}
+
+/// What the conv and pooling tests share: reading PyTorch fixtures and finite differences.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::network::Element;
+    use num_traits::{NumCast, ToPrimitive};
+    use rand::rngs::StdRng;
+    use rand::seq::SliceRandom;
+    use rand::{Rng, SeedableRng};
+
+    /// A reference file written by `tools/reference_conv_pool.py`: `#` comments, then lines of a
+    /// key and its numbers.
+    pub(crate) struct Fixture {
+        name: &'static str,
+        entries: Vec<(&'static str, Vec<f64>)>,
+    }
+
+    impl Fixture {
+        pub(crate) fn parse(name: &'static str, text: &'static str) -> Self {
+            let entries = text
+                .lines()
+                .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+                .map(|line| {
+                    let mut words = line.split_whitespace();
+                    let key = words.next().unwrap();
+                    let values = words
+                        .map(|word| {
+                            word.parse::<f64>().unwrap_or_else(|_| {
+                                panic!("fixture {name}: `{key}` holds `{word}`, not a number")
+                            })
+                        })
+                        .collect();
+                    (key, values)
+                })
+                .collect();
+            Self { name, entries }
+        }
+
+        pub(crate) fn values(&self, key: &str) -> &[f64] {
+            self.entries
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.as_slice())
+                .unwrap_or_else(|| panic!("fixture {}: no `{key}`", self.name))
+        }
+
+        /// A list of sizes (a shape, a stride), checked against what the test's types say.
+        pub(crate) fn assert_sizes(&self, key: &str, expected: &[usize]) {
+            let found: Vec<usize> = self.values(key).iter().map(|&v| v as usize).collect();
+            assert_eq!(
+                found, expected,
+                "fixture {}: `{key}` differs from the test's types",
+                self.name
+            );
+        }
+
+        pub(crate) fn sizes<const N: usize>(&self, key: &str) -> [usize; N] {
+            let values = self.values(key);
+            core::array::from_fn(|i| values[i] as usize)
+        }
+
+        /// Compares `actual` with the fixture's `key`, naming both on failure.
+        pub(crate) fn assert_close<E: Element>(&self, key: &str, actual: &[E], tolerance: f64) {
+            eprintln!("fixture {}: checking `{key}`", self.name);
+            crate::assert_close!(to_f64(actual), self.values(key), tolerance);
+        }
+    }
+
+    pub(crate) fn cast<E: Element>(values: &[f64]) -> Vec<E> {
+        values
+            .iter()
+            .map(|&v| <E as NumCast>::from(v).unwrap())
+            .collect()
+    }
+
+    pub(crate) fn to_f64<E: Element>(values: &[E]) -> Vec<f64> {
+        values.iter().map(|v| v.to_f64().unwrap()).collect()
+    }
+
+    /// Uniform in `[-1, 1)`, reproducible.
+    pub(crate) fn random_values(len: usize, seed: u64) -> Vec<f64> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect()
+    }
+
+    /// In `[-1, 1)`, at least `2/len` apart: no ties for max pooling, and no finite-difference
+    /// step changes which value is the largest.
+    pub(crate) fn distinct_values(len: usize, seed: u64) -> Vec<f64> {
+        let mut order: Vec<usize> = (0..len).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(seed));
+        order
+            .into_iter()
+            .map(|k| 2.0 * k as f64 / len as f64 - 1.0)
+            .collect()
+    }
+
+    /// Central differences `(f(p + h·e_i) − f(p − h·e_i)) / 2h` for every coordinate `i`.
+    pub(crate) fn numerical_gradient(f: impl Fn(&[f64]) -> f64, at: &[f64]) -> Vec<f64> {
+        const STEP: f64 = 1e-6;
+        let mut point = at.to_vec();
+        (0..at.len())
+            .map(|i| {
+                point[i] = at[i] + STEP;
+                let up = f(&point);
+                point[i] = at[i] - STEP;
+                let down = f(&point);
+                point[i] = at[i];
+                (up - down) / (2.0 * STEP)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dfdx::shapes::{Const, Dim, Rank4};
+    use dfdx::tensor::{AsArray, NoneTape, Tensor, TensorFromVec, Trace};
+    use dfdx::tensor_ops::{Backward, Device, SumTo};
+
+    use super::test_support::{cast, distinct_values, numerical_gradient, random_values, Fixture};
+    use super::*;
+    use crate::testing::TestDevice;
+
+    fn layer_from<
+        const C_IN: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        E: Element,
+    >(
+        dev: &TestDevice,
+        weight: &[f64],
+        bias: &[f64],
+    ) -> Conv2d<C_IN, C_OUT, K_H, K_W, E, TestDevice>
+    where
+        TestDevice: Device<E>,
+    {
+        Conv2d {
+            weight: dev.tensor_from_vec(cast(weight), Default::default()),
+            bias: dev.tensor_from_vec(cast(bias), Default::default()),
+        }
+    }
+
+    /// The output and the gradients of `x`, `weight` and `bias` for `loss = Σ conv2d(x)·g`.
+    #[allow(clippy::type_complexity)]
+    fn forward_backward<
+        B: Dim,
+        const C_IN: usize,
+        const H: usize,
+        const W: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        E: Element,
+    >(
+        batch: B,
+        layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, TestDevice>,
+        geometry: Conv2dGeometry,
+        x: &[f64],
+        g: &[f64],
+    ) -> [Vec<E>; 4]
+    where
+        TestDevice: Device<E>,
+    {
+        let dev = layer.weight.device().clone();
+        let x = dev.tensor_from_vec(cast::<E>(x), (batch, Const::<C_IN>, Const::<H>, Const::<W>));
+        let g = dev.tensor_from_vec(
+            cast::<E>(g),
+            (batch, Const::<C_OUT>, Const::<O_H>, Const::<O_W>),
+        );
+
+        let inference: Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, _, NoneTape> =
+            conv2d(x.clone(), layer, geometry);
+        let y = conv2d(x.leaky_trace(), layer, geometry);
+        assert_eq!(
+            y.as_vec(),
+            inference.as_vec(),
+            "the tape changed the output"
+        );
+        let out = y.as_vec();
+        let grads = (y * g).sum::<(), _>().backward();
+        [
+            out,
+            grads.get(&x).as_vec(),
+            grads.get(&layer.weight).as_vec(),
+            grads.get(&layer.bias).as_vec(),
+        ]
+    }
+
+    /// Checks one PyTorch fixture: forward and all gradients, with the batch size as a `Const`
+    /// and as a run-time `usize`.
+    fn check_fixture<
+        const BATCH: usize,
+        const C_IN: usize,
+        const H: usize,
+        const W: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        E: Element,
+    >(
+        fixture: Fixture,
+        tolerance: f64,
+    ) where
+        TestDevice: Device<E>,
+    {
+        fixture.assert_sizes("x_shape", &[BATCH, C_IN, H, W]);
+        fixture.assert_sizes("weight_shape", &[C_OUT, C_IN, K_H, K_W]);
+        fixture.assert_sizes("out_shape", &[BATCH, C_OUT, O_H, O_W]);
+        let geometry = Conv2dGeometry {
+            stride: fixture.sizes("stride"),
+            padding: fixture.sizes("padding"),
+        };
+        let dev = TestDevice::default();
+        let layer = layer_from::<C_IN, C_OUT, K_H, K_W, E>(
+            &dev,
+            fixture.values("weight"),
+            fixture.values("bias"),
+        );
+        let (x, g) = (fixture.values("x"), fixture.values("g"));
+
+        let with_const_batch = forward_backward::<_, C_IN, H, W, C_OUT, K_H, K_W, O_H, O_W, E>(
+            Const::<BATCH>,
+            &layer,
+            geometry,
+            x,
+            g,
+        );
+        let with_usize_batch = forward_backward::<_, C_IN, H, W, C_OUT, K_H, K_W, O_H, O_W, E>(
+            BATCH, &layer, geometry, x, g,
+        );
+        for [out, grad_x, grad_weight, grad_bias] in [with_const_batch, with_usize_batch] {
+            fixture.assert_close("out", &out, tolerance);
+            fixture.assert_close("grad_x", &grad_x, tolerance);
+            fixture.assert_close("grad_weight", &grad_weight, tolerance);
+            fixture.assert_close("grad_bias", &grad_bias, tolerance);
+        }
+    }
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            Fixture::parse(
+                $name,
+                include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/fixtures/conv2d/",
+                    $name,
+                    ".txt"
+                )),
+            )
+        };
+    }
+
+    /// One test per fixture, in `f32` (tolerance 1e-5) and in `f64` (the fixtures keep 12
+    /// significant digits). Parameters: batch, c_in, h, w, c_out, k_h, k_w, o_h, o_w.
+    macro_rules! matches_pytorch {
+        ($($test:ident: $name:literal => [$($size:literal),*];)*) => {$(
+            #[test]
+            fn $test() {
+                check_fixture::<$($size,)* f32>(fixture!($name), 1e-5);
+                check_fixture::<$($size,)* f64>(fixture!($name), 1e-10);
+            }
+        )*};
+    }
+
+    matches_pytorch! {
+        matches_pytorch_single_channel: "single_channel" => [2, 1, 5, 5, 1, 3, 3, 3, 3];
+        matches_pytorch_channels_pad1: "channels_pad1" => [2, 3, 6, 6, 4, 3, 3, 6, 6];
+        matches_pytorch_stride2_pad1: "stride2_pad1" => [2, 2, 7, 7, 3, 3, 3, 4, 4];
+        matches_pytorch_non_square: "non_square" => [2, 2, 7, 5, 3, 3, 2, 4, 4];
+        matches_pytorch_pad2_not_tiling: "pad2_not_tiling" => [2, 2, 8, 6, 2, 3, 3, 4, 3];
+        matches_pytorch_not_tiling: "not_tiling" => [2, 3, 7, 5, 2, 2, 2, 3, 2];
+        matches_pytorch_kernel_1x1_stride2: "kernel_1x1_stride2" => [2, 4, 5, 6, 2, 1, 1, 3, 3];
+        matches_pytorch_kernel_larger_than_input:
+            "kernel_larger_than_input" => [2, 1, 4, 3, 2, 5, 4, 4, 4];
+        matches_pytorch_mixed_stride_padding:
+            "mixed_stride_padding" => [2, 2, 6, 7, 3, 3, 3, 4, 3];
+    }
+
+    /// Every gradient against central differences of `loss = Σ conv2d(x)·g`, in `f64`, on a
+    /// random case with a non-square input and kernel, stride 2×1 and padding 1.
+    #[test]
+    fn gradients_match_finite_differences() {
+        const B: usize = 2;
+        type X = Rank4<B, 2, 5, 4>;
+        type Y = Rank4<B, 3, 3, 5>;
+        let geometry = Conv2dGeometry {
+            stride: [2, 1],
+            padding: [1, 1],
+        };
+        let dev = TestDevice::default();
+        let x = random_values(B * 2 * 5 * 4, 1);
+        let weight = random_values(3 * 2 * 3 * 2, 2);
+        let bias = random_values(3, 3);
+        let g: Tensor<Y, f64, _> =
+            dev.tensor_from_vec(random_values(B * 3 * 3 * 5, 4), Y::default());
+        let loss = |x: &[f64], weight: &[f64], bias: &[f64]| -> f64 {
+            let layer = layer_from::<2, 3, 3, 2, f64>(&dev, weight, bias);
+            let x: Tensor<X, f64, _> = dev.tensor_from_vec(x.to_vec(), X::default());
+            let y: Tensor<Y, f64, _> = conv2d(x, &layer, geometry);
+            (y * g.clone()).sum::<(), _>().array()
+        };
+
+        let layer = layer_from::<2, 3, 3, 2, f64>(&dev, &weight, &bias);
+        let x_tensor: Tensor<X, f64, _> = dev.tensor_from_vec(x.clone(), X::default());
+        let y: Tensor<Y, f64, _, _> = conv2d(x_tensor.leaky_trace(), &layer, geometry);
+        let grads = (y * g.clone()).sum::<(), _>().backward();
+
+        let tolerance = 1e-7;
+        let numerical = numerical_gradient(|x| loss(x, &weight, &bias), &x);
+        crate::assert_close!(grads.get(&x_tensor).as_vec(), numerical, tolerance);
+        let numerical = numerical_gradient(|w| loss(&x, w, &bias), &weight);
+        crate::assert_close!(grads.get(&layer.weight).as_vec(), numerical, tolerance);
+        let numerical = numerical_gradient(|b| loss(&x, &weight, b), &bias);
+        crate::assert_close!(grads.get(&layer.bias).as_vec(), numerical, tolerance);
+    }
+
+    /// Convolving with a one-hot filter copies the input: checks the index arithmetic on a case
+    /// large enough to have many windows per row and several examples.
+    #[test]
+    fn one_hot_filter_picks_the_shifted_input() {
+        const B: usize = 3;
+        let dev = TestDevice::default();
+        let x_values = distinct_values(B * 9 * 11, 5);
+        let x: Tensor<(usize, Const<1>, Const<9>, Const<11>), f32, _> =
+            dev.tensor_from_vec(cast(&x_values), (B, Const, Const, Const));
+        // Picks the cell one down and two across from each window's corner.
+        let mut weight = vec![0.0; 3 * 3];
+        weight[3 + 2] = 1.0;
+        let layer = layer_from::<1, 1, 3, 3, f32>(&dev, &weight, &[0.5]);
+        let geometry = Conv2dGeometry {
+            stride: [2, 3],
+            padding: [0, 0],
+        };
+        let y: Tensor<(usize, Const<1>, Const<4>, Const<3>), f32, _> = conv2d(x, &layer, geometry);
+        let expected: Vec<f64> = (0..B)
+            .flat_map(|b| (0..4).flat_map(move |i| (0..3).map(move |j| (b, i, j))))
+            .map(|(b, i, j)| x_values[b * 99 + (2 * i + 1) * 11 + 3 * j + 2] + 0.5)
+            .collect();
+        crate::assert_close!(y.as_vec(), expected);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "conv2d: the output height is ⌊(7 − 3 + 2·1)/2⌋ + 1 = 4, but \
+                               the output type says 5"
+    )]
+    fn rejects_an_output_size_that_does_not_follow_from_the_geometry() {
+        let dev = TestDevice::default();
+        let layer = layer_from::<1, 1, 3, 3, f32>(&dev, &[0.0; 9], &[0.0]);
+        let x: Tensor<Rank4<1, 1, 7, 7>, f32, _> =
+            dev.tensor_from_vec(vec![0.0; 49], Default::default());
+        let geometry = Conv2dGeometry {
+            stride: [2, 2],
+            padding: [1, 1],
+        };
+        let _: Tensor<Rank4<1, 1, 5, 4>, f32, _> = conv2d(x, &layer, geometry);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "conv2d: the window width 4 is larger than the input width 3 + 2·0 = 3"
+    )]
+    fn rejects_a_window_wider_than_the_padded_input() {
+        let dev = TestDevice::default();
+        let layer = layer_from::<1, 1, 1, 4, f32>(&dev, &[0.0; 4], &[0.0]);
+        let x: Tensor<Rank4<1, 1, 3, 3>, f32, _> =
+            dev.tensor_from_vec(vec![0.0; 9], Default::default());
+        let geometry = Conv2dGeometry {
+            stride: [1, 1],
+            padding: [0, 0],
+        };
+        let _: Tensor<Rank4<1, 1, 3, 1>, f32, _> = conv2d(x, &layer, geometry);
+    }
+
+    #[test]
+    fn adds_one_bias_per_filter() {
+        let dev = TestDevice::default();
+        let layer = layer_from::<2, 3, 1, 1, f64>(&dev, &[0.0; 6], &[1.0, 2.0, 3.0]);
+        let x: Tensor<Rank4<1, 2, 2, 2>, f64, _> =
+            dev.tensor_from_vec(vec![1.0; 8], Default::default());
+        let y: Tensor<Rank4<1, 3, 2, 2>, f64, _> = conv2d(
+            x,
+            &layer,
+            Conv2dGeometry {
+                stride: [1, 1],
+                padding: [0, 0],
+            },
+        );
+        assert_eq!(y.array(), [[[[1.0; 2]; 2], [[2.0; 2]; 2], [[3.0; 2]; 2]]]);
+    }
 }

@@ -1,9 +1,17 @@
-//! Max and average pooling (placeholder signatures; the implementation is being written).
+//! Max and average pooling, without padding.
+//!
+//! dfdx 0.13 has no pooling on stable Rust; these are compositions of dfdx ops (see
+//! `reference.rs`), which run on every dfdx device and have autodiff.
+
+mod reference;
+
 use dfdx::shapes::{Const, Dim};
 use dfdx::tensor::{Tape, Tensor};
 use dfdx::tensor_ops::Device;
 
+use self::reference::Reduction;
 use crate::network::Element;
+use crate::ops::conv2d::{assert_output_size, WindowGeometry};
 
 /// Window and stride of a pooling layer, `[height, width]` each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,44 +20,397 @@ pub struct Pool2dGeometry {
     pub stride: [usize; 2],
 }
 
-macro_rules! pool_signature {
-    ($try_name:ident, $name:ident) => {
-        #[allow(clippy::type_complexity)]
-        pub fn $try_name<
-            B: Dim,
-            const C: usize,
-            const H: usize,
-            const W: usize,
-            const O_H: usize,
-            const O_W: usize,
-            E: Element,
-            D: Device<E>,
-            T: Tape<E, D>,
-        >(
-            x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>,
-            geometry: Pool2dGeometry,
-        ) -> Result<Tensor<(B, Const<C>, Const<O_H>, Const<O_W>), E, D, T>, D::Err> {
-            let _ = (x, geometry);
-            unimplemented!("pool")
-        }
-        #[allow(clippy::type_complexity)]
-        pub fn $name<
-            B: Dim,
-            const C: usize,
-            const H: usize,
-            const W: usize,
-            const O_H: usize,
-            const O_W: usize,
-            E: Element,
-            D: Device<E>,
-            T: Tape<E, D>,
-        >(
-            x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>,
-            geometry: Pool2dGeometry,
-        ) -> Tensor<(B, Const<C>, Const<O_H>, Const<O_W>), E, D, T> {
-            $try_name(x, geometry).unwrap()
-        }
+fn check_geometry(op: &str, input: [usize; 2], geometry: Pool2dGeometry, output: [usize; 2]) {
+    let window = WindowGeometry {
+        input,
+        kernel: geometry.window,
+        stride: geometry.stride,
+        padding: [0, 0],
     };
+    assert_output_size(op, window, output);
 }
-pool_signature!(try_max_pool2d, max_pool2d);
-pool_signature!(try_avg_pool2d, avg_pool2d);
+
+/// Max pooling: the largest value of every `K_H × K_W` window, channel by channel.
+///
+/// # Formula
+/// `y[b, c, i, j] = max_{u < K_H, v < K_W} x[b, c, s_h·i + u, s_w·j + v]`
+///
+/// # Shapes
+/// `[B, C, H, W]` → `[B, C, O_H, O_W]` with `O_H = ⌊(H − K_H)/s_h⌋ + 1` and
+/// `O_W = ⌊(W − K_W)/s_w⌋ + 1` (rows and columns past the last whole window are dropped).
+/// The [`network!`](crate::network!) macro computes `O_H` and `O_W`; here they are inferred from
+/// the output type the caller asks for, and checked against the formula.
+///
+/// PyTorch: `F.max_pool2d(x, kernel_size=(K_H, K_W), stride=(s_h, s_w))`.
+///
+/// # Gradient at ties
+/// The gradient of a window goes to the element that holds its maximum. Where several elements
+/// tie for the maximum, dfdx's `max` gives the whole gradient to *each* of them, whereas PyTorch
+/// gives it to the first one only. Inputs with distinct values (anything real-valued and not
+/// quantised, in practice) get identical gradients.
+///
+/// # Panics
+/// If a stride is zero, the window is larger than the input, or `O_H`/`O_W` differ from the
+/// formula; the message names the geometry.
+///
+/// ```
+/// use typednet::dfdx::prelude::*;
+/// use typednet::ops::{max_pool2d, Pool2dGeometry};
+///
+/// let dev = Cpu::default();
+/// let x: Tensor<Rank4<8, 6, 28, 28>, f32, Cpu> = dev.sample_normal();
+/// let geometry = Pool2dGeometry { window: [2, 2], stride: [2, 2] };
+/// let _: Tensor<Rank4<8, 6, 14, 14>, f32, Cpu> = max_pool2d(x, geometry);
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn try_max_pool2d<
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O_H: usize,
+    const O_W: usize,
+    E: Element,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>,
+    geometry: Pool2dGeometry,
+) -> Result<Tensor<(B, Const<C>, Const<O_H>, Const<O_W>), E, D, T>, D::Err> {
+    check_geometry("max_pool2d", [H, W], geometry, [O_H, O_W]);
+    reference::try_pool2d(x, geometry, Reduction::Max)
+}
+
+/// [`try_max_pool2d`], panicking on a device error (out of memory).
+#[allow(clippy::type_complexity)]
+pub fn max_pool2d<
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O_H: usize,
+    const O_W: usize,
+    E: Element,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>,
+    geometry: Pool2dGeometry,
+) -> Tensor<(B, Const<C>, Const<O_H>, Const<O_W>), E, D, T> {
+    try_max_pool2d(x, geometry).unwrap()
+}
+
+/// Average pooling: the mean of every `K_H × K_W` window, channel by channel.
+///
+/// # Formula
+/// `y[b, c, i, j] = 1/(K_H·K_W) · Σ_{u < K_H, v < K_W} x[b, c, s_h·i + u, s_w·j + v]`
+///
+/// # Shapes
+/// `[B, C, H, W]` → `[B, C, O_H, O_W]` with `O_H = ⌊(H − K_H)/s_h⌋ + 1` and
+/// `O_W = ⌊(W − K_W)/s_w⌋ + 1` (rows and columns past the last whole window are dropped).
+/// The [`network!`](crate::network!) macro computes `O_H` and `O_W`; here they are inferred from
+/// the output type the caller asks for, and checked against the formula.
+///
+/// PyTorch: `F.avg_pool2d(x, kernel_size=(K_H, K_W), stride=(s_h, s_w))`.
+///
+/// # Panics
+/// If a stride is zero, the window is larger than the input, or `O_H`/`O_W` differ from the
+/// formula; the message names the geometry.
+///
+/// ```
+/// use typednet::dfdx::prelude::*;
+/// use typednet::ops::{avg_pool2d, Pool2dGeometry};
+///
+/// let dev = Cpu::default();
+/// let x: Tensor<(usize, Const<16>, Const<10>, Const<10>), f32, Cpu> =
+///     dev.sample_normal_like(&(4, Const, Const, Const));
+/// // Overlapping 3×3 windows at stride 2: ⌊(10 − 3)/2⌋ + 1 = 4.
+/// let geometry = Pool2dGeometry { window: [3, 3], stride: [2, 2] };
+/// let _: Tensor<(usize, Const<16>, Const<4>, Const<4>), f32, Cpu> = avg_pool2d(x, geometry);
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn try_avg_pool2d<
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O_H: usize,
+    const O_W: usize,
+    E: Element,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>,
+    geometry: Pool2dGeometry,
+) -> Result<Tensor<(B, Const<C>, Const<O_H>, Const<O_W>), E, D, T>, D::Err> {
+    check_geometry("avg_pool2d", [H, W], geometry, [O_H, O_W]);
+    reference::try_pool2d(x, geometry, Reduction::Mean)
+}
+
+/// [`try_avg_pool2d`], panicking on a device error (out of memory).
+#[allow(clippy::type_complexity)]
+pub fn avg_pool2d<
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O_H: usize,
+    const O_W: usize,
+    E: Element,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>,
+    geometry: Pool2dGeometry,
+) -> Tensor<(B, Const<C>, Const<O_H>, Const<O_W>), E, D, T> {
+    try_avg_pool2d(x, geometry).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use dfdx::shapes::{Const, Dim, Rank4};
+    use dfdx::tensor::{AsArray, NoneTape, Tensor, TensorFromVec, Trace};
+    use dfdx::tensor_ops::{Backward, Device, SumTo};
+
+    use super::*;
+    use crate::ops::conv2d::test_support::{
+        cast, distinct_values, numerical_gradient, random_values, Fixture,
+    };
+    use crate::testing::TestDevice;
+
+    /// `try_max_pool2d` or `try_avg_pool2d`, chosen at run time so one test body serves both.
+    #[allow(clippy::type_complexity)]
+    fn pool<
+        B: Dim,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        E: Element,
+        T: Tape<E, TestDevice>,
+    >(
+        kind: &str,
+        x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, TestDevice, T>,
+        geometry: Pool2dGeometry,
+    ) -> Tensor<(B, Const<C>, Const<O_H>, Const<O_W>), E, TestDevice, T>
+    where
+        TestDevice: Device<E>,
+    {
+        match kind {
+            "max" => max_pool2d(x, geometry),
+            "avg" => avg_pool2d(x, geometry),
+            _ => unreachable!("no pooling called {kind}"),
+        }
+    }
+
+    /// The output and the gradient of `x` for `loss = Σ pool(x)·g`.
+    fn forward_backward<
+        B: Dim,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        E: Element,
+    >(
+        kind: &str,
+        batch: B,
+        geometry: Pool2dGeometry,
+        x: &[f64],
+        g: &[f64],
+    ) -> [Vec<E>; 2]
+    where
+        TestDevice: Device<E>,
+    {
+        let dev = TestDevice::default();
+        let x = dev.tensor_from_vec(cast::<E>(x), (batch, Const::<C>, Const::<H>, Const::<W>));
+        let g = dev.tensor_from_vec(
+            cast::<E>(g),
+            (batch, Const::<C>, Const::<O_H>, Const::<O_W>),
+        );
+
+        let inference: Tensor<(B, Const<C>, Const<O_H>, Const<O_W>), E, _, NoneTape> =
+            pool(kind, x.clone(), geometry);
+        let y: Tensor<(B, Const<C>, Const<O_H>, Const<O_W>), E, _, _> =
+            pool(kind, x.leaky_trace(), geometry);
+        assert_eq!(
+            y.as_vec(),
+            inference.as_vec(),
+            "the tape changed the output"
+        );
+        let out = y.as_vec();
+        let grads = (y * g).sum::<(), _>().backward();
+        [out, grads.get(&x).as_vec()]
+    }
+
+    /// Checks one PyTorch fixture, max and average pooling, forward and gradient, with the batch
+    /// size as a `Const` and as a run-time `usize`.
+    fn check_fixture<
+        const BATCH: usize,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        E: Element,
+    >(
+        fixture: Fixture,
+        tolerance: f64,
+    ) where
+        TestDevice: Device<E>,
+    {
+        fixture.assert_sizes("x_shape", &[BATCH, C, H, W]);
+        fixture.assert_sizes("out_shape", &[BATCH, C, O_H, O_W]);
+        let geometry = Pool2dGeometry {
+            window: fixture.sizes("window"),
+            stride: fixture.sizes("stride"),
+        };
+        let (x, g) = (fixture.values("x"), fixture.values("g"));
+        for kind in ["max", "avg"] {
+            let with_const_batch =
+                forward_backward::<_, C, H, W, O_H, O_W, E>(kind, Const::<BATCH>, geometry, x, g);
+            let with_usize_batch =
+                forward_backward::<_, C, H, W, O_H, O_W, E>(kind, BATCH, geometry, x, g);
+            for [out, grad_x] in [with_const_batch, with_usize_batch] {
+                fixture.assert_close(&format!("{kind}_out"), &out, tolerance);
+                fixture.assert_close(&format!("{kind}_grad_x"), &grad_x, tolerance);
+            }
+        }
+    }
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            Fixture::parse(
+                $name,
+                include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/fixtures/pool2d/",
+                    $name,
+                    ".txt"
+                )),
+            )
+        };
+    }
+
+    /// One test per fixture, in `f32` (tolerance 1e-5) and in `f64` (the fixtures keep 12
+    /// significant digits). Parameters: batch, c, h, w, o_h, o_w.
+    macro_rules! matches_pytorch {
+        ($($test:ident: $name:literal => [$($size:literal),*];)*) => {$(
+            #[test]
+            fn $test() {
+                check_fixture::<$($size,)* f32>(fixture!($name), 1e-5);
+                check_fixture::<$($size,)* f64>(fixture!($name), 1e-10);
+            }
+        )*};
+    }
+
+    matches_pytorch! {
+        matches_pytorch_window2_stride2: "window2_stride2" => [2, 3, 6, 6, 3, 3];
+        matches_pytorch_window3_stride2_overlapping:
+            "window3_stride2_overlapping" => [2, 2, 7, 7, 3, 3];
+        matches_pytorch_non_square: "non_square" => [2, 2, 7, 5, 3, 4];
+        matches_pytorch_not_tiling: "not_tiling" => [2, 1, 7, 5, 3, 2];
+        matches_pytorch_stride1: "stride1" => [2, 2, 4, 5, 3, 4];
+        matches_pytorch_stride_wider_than_window:
+            "stride_wider_than_window" => [2, 1, 8, 7, 3, 2];
+    }
+
+    /// The gradient against central differences of `loss = Σ pool(x)·g`, in `f64`, on a random
+    /// case with a non-square window, overlapping rows and a column left over.
+    #[test]
+    fn gradients_match_finite_differences() {
+        const B: usize = 2;
+        type X = Rank4<B, 2, 5, 7>;
+        type Y = Rank4<B, 2, 4, 2>;
+        let geometry = Pool2dGeometry {
+            window: [2, 3],
+            stride: [1, 3],
+        };
+        let dev = TestDevice::default();
+        // Distinct values: the finite-difference step never changes which element is the max.
+        let x = distinct_values(B * 2 * 5 * 7, 11);
+        let g: Tensor<Y, f64, _> =
+            dev.tensor_from_vec(random_values(B * 2 * 4 * 2, 12), Y::default());
+        for kind in ["max", "avg"] {
+            let loss = |x: &[f64]| -> f64 {
+                let x: Tensor<X, f64, _> = dev.tensor_from_vec(x.to_vec(), X::default());
+                let y: Tensor<Y, f64, _> = pool(kind, x, geometry);
+                (y * g.clone()).sum::<(), _>().array()
+            };
+            let x_tensor: Tensor<X, f64, _> = dev.tensor_from_vec(x.clone(), X::default());
+            let y: Tensor<Y, f64, _, _> = pool(kind, x_tensor.leaky_trace(), geometry);
+            let grads = (y * g.clone()).sum::<(), _>().backward();
+            eprintln!("checking {kind} pooling");
+            crate::assert_close!(
+                grads.get(&x_tensor).as_vec(),
+                numerical_gradient(loss, &x),
+                1e-7
+            );
+        }
+    }
+
+    /// Pins down the documented difference from PyTorch: with a tie, dfdx passes the window's
+    /// whole gradient to each tied element (PyTorch would give `[3, 0, 0, 0]`).
+    #[test]
+    fn max_gradient_goes_to_every_tied_element() {
+        let dev = TestDevice::default();
+        let x: Tensor<Rank4<1, 1, 2, 2>, f32, _> = dev.tensor([[[[1.0, 1.0], [0.0, 1.0]]]]);
+        let geometry = Pool2dGeometry {
+            window: [2, 2],
+            stride: [2, 2],
+        };
+        let y: Tensor<Rank4<1, 1, 1, 1>, f32, _, _> = max_pool2d(x.leaky_trace(), geometry);
+        assert_eq!(y.array(), [[[[1.0]]]]);
+        let grads = (y * 3.0).sum::<(), _>().backward();
+        assert_eq!(grads.get(&x).array(), [[[[3.0, 3.0], [0.0, 3.0]]]]);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "max_pool2d: the output width is ⌊(5 − 2 + 2·0)/2⌋ + 1 = 2, but \
+                               the output type says 3"
+    )]
+    fn rejects_an_output_size_that_does_not_follow_from_the_geometry() {
+        let dev = TestDevice::default();
+        let x: Tensor<Rank4<1, 1, 4, 5>, f32, _> = dev.zeros();
+        let geometry = Pool2dGeometry {
+            window: [2, 2],
+            stride: [2, 2],
+        };
+        let _: Tensor<Rank4<1, 1, 2, 3>, f32, _> = max_pool2d(x, geometry);
+    }
+
+    #[test]
+    #[should_panic(expected = "avg_pool2d: the stride must be at least 1")]
+    fn rejects_a_zero_stride() {
+        let dev = TestDevice::default();
+        let x: Tensor<Rank4<1, 1, 4, 4>, f32, _> = dev.zeros();
+        let geometry = Pool2dGeometry {
+            window: [2, 2],
+            stride: [0, 2],
+        };
+        let _: Tensor<Rank4<1, 1, 1, 2>, f32, _> = avg_pool2d(x, geometry);
+    }
+
+    /// With a run-time batch size the batch is still pooled example by example.
+    #[test]
+    fn pools_each_example_separately() {
+        let dev = TestDevice::default();
+        let batch = 3;
+        let x: Tensor<(usize, Const<1>, Const<2>, Const<2>), f64, _> = dev.tensor_from_vec(
+            (0..batch * 4).map(|v| v as f64).collect(),
+            (batch, Const, Const, Const),
+        );
+        let geometry = Pool2dGeometry {
+            window: [2, 2],
+            stride: [2, 2],
+        };
+        let max: Tensor<(usize, Const<1>, Const<1>, Const<1>), f64, _> =
+            max_pool2d(x.clone(), geometry);
+        let avg: Tensor<(usize, Const<1>, Const<1>, Const<1>), f64, _> = avg_pool2d(x, geometry);
+        assert_eq!(max.as_vec(), [3.0, 7.0, 11.0]);
+        assert_eq!(avg.as_vec(), [1.5, 5.5, 9.5]);
+        assert_eq!(max.shape().0.size(), batch);
+    }
+}

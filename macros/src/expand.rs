@@ -1,0 +1,609 @@
+//! Stage 4: generate the network type from the inferred shapes.
+//!
+//! Everything is named by absolute path (`::typednet::…`, `::core::…`) so that user code that
+//! shadows `Result`, `Ok`, `Tensor` or `Module` cannot change what the generated code means;
+//! statements of `forward` carry the span of the layer they come from, so a leftover type error
+//! lands on the DSL line.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::Ident;
+
+use crate::ast::Header;
+use crate::infer::{InferredNetwork, Op, Shape};
+
+/// Paths the generated code uses, all absolute.
+pub struct Paths {
+    pub dfdx: TokenStream,
+    pub typednet: TokenStream,
+    pub core: TokenStream,
+}
+
+impl Paths {
+    pub fn new() -> Self {
+        Paths {
+            dfdx: quote!(::typednet::__private::dfdx),
+            typednet: quote!(::typednet),
+            core: quote!(::typednet::__private::core),
+        }
+    }
+}
+
+/// The struct header shared by a real and a fallback expansion.
+pub fn struct_generics(paths: &Paths) -> TokenStream {
+    let dfdx = &paths.dfdx;
+    let core = &paths.core;
+    quote!(<E: #dfdx::shapes::Dtype = #core::primitive::f32, D: #dfdx::tensor::Storage<E> = #dfdx::tensor::Cpu>)
+}
+
+/// The dfdx shape type of a batch of `shape`, with the batch dimension `B`.
+fn batch_shape_type(shape: Shape, dfdx: &TokenStream) -> TokenStream {
+    let dims = shape.dims();
+    quote!((B, #(#dfdx::shapes::Const<#dims>,)*))
+}
+
+/// The dfdx shape type of one example.
+fn single_shape_type(shape: Shape, dfdx: &TokenStream) -> TokenStream {
+    let dims = shape.dims();
+    quote!((#(#dfdx::shapes::Const<#dims>,)*))
+}
+
+/// The shape marker (`Vector<784>` or `Image<1, 28, 28>`) used to check composition.
+fn marker_type(shape: Shape, typednet: &TokenStream) -> TokenStream {
+    match shape {
+        Shape::Vector(f) => quote!(#typednet::network::Vector<#f>),
+        Shape::Image { c, h, w } => quote!(#typednet::network::Image<#c, #h, #w>),
+    }
+}
+
+fn shape_slice(shape: Shape) -> TokenStream {
+    let dims = shape.dims();
+    quote!(&[#(#dims),*])
+}
+
+pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
+    let paths = Paths::new();
+    let Paths {
+        dfdx,
+        typednet,
+        core,
+    } = &paths;
+    let name = &header.name;
+    let vis = &header.vis;
+    let docs = &header.docs;
+    let other_attrs = &header.other_attrs;
+    let generics = struct_generics(&paths);
+    let name_string = name.to_string();
+
+    let param_layers: Vec<_> = net
+        .layers
+        .iter()
+        .filter(|l| matches!(l.op, Op::Linear { .. } | Op::Conv { .. }))
+        .collect();
+
+    // Struct fields: one per layer with parameters.
+    let fields = param_layers.iter().map(|l| {
+        let field = &l.name;
+        let doc = format!(
+            "`{}`: output {}, {} parameters",
+            l.layer.text,
+            l.output.describe(),
+            l.op.parameters()
+        );
+        let ty = param_type(&l.op, &paths);
+        quote!(#[doc = #doc] pub #field: #ty)
+    });
+    let marker_field = if param_layers.is_empty() {
+        quote!(#[doc(hidden)] pub __marker: #core::marker::PhantomData<(E, D)>,)
+    } else {
+        quote!()
+    };
+    let marker_init = if param_layers.is_empty() {
+        quote!(__marker: #core::marker::PhantomData,)
+    } else {
+        quote!()
+    };
+
+    // TensorCollection: dfdx visits fields given as tuples of at most six, so nest them.
+    let field_names: Vec<&Ident> = param_layers.iter().map(|l| &l.name).collect();
+    let visits: Vec<TokenStream> = field_names
+        .iter()
+        .map(|f| {
+            let label = f.to_string();
+            quote!(Self::module(#label, |s| &s.#f, |s| &mut s.#f))
+        })
+        .collect();
+    let patterns: Vec<TokenStream> = field_names.iter().map(|f| quote!(#f)).collect();
+    let visit_tuple = nest(&visits);
+    let pattern_tuple = nest(&patterns);
+
+    let layer_infos = net.layers.iter().map(|l| {
+        let label = l.name.to_string();
+        let text = &l.layer.text;
+        let shape = shape_slice(l.output);
+        let params = l.op.parameters();
+        quote!(#typednet::LayerInfo { name: #label, kind: #text, output_shape: #shape, parameters: #params })
+    });
+    let total_params: usize = net.layers.iter().map(|l| l.op.parameters()).sum();
+    let input_slice = shape_slice(net.input);
+    let output_slice = shape_slice(net.output());
+    let input_marker = marker_type(net.input, typednet);
+    let output_marker = marker_type(net.output(), typednet);
+
+    let doc_table = shape_table_doc(&name_string, net);
+
+    let batch_in = batch_shape_type(net.input, dfdx);
+    let batch_out = batch_shape_type(net.output(), dfdx);
+    let single_in = single_shape_type(net.input, dfdx);
+    let single_out = single_shape_type(net.output(), dfdx);
+    let single_in_batched = {
+        let dims = net.input.dims();
+        quote!((#dfdx::shapes::Const::<1>, #(#dfdx::shapes::Const::<#dims>,)*))
+    };
+    let single_out_value = {
+        let dims = net.output().dims();
+        quote!((#(#dfdx::shapes::Const::<#dims>,)*))
+    };
+
+    let steps = net.layers.iter().map(|l| forward_step(l, &paths));
+
+    quote! {
+        #(#docs)*
+        #[doc = #doc_table]
+        #(#other_attrs)*
+        #[derive(#core::fmt::Debug, #core::clone::Clone)]
+        #vis struct #name #generics {
+            #(#fields,)*
+            #marker_field
+        }
+
+        const _: () = {
+            use #dfdx::nn::modules::{ModuleVisitor as _, TensorCollection as _};
+
+            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #name<E, D> {
+                /// Name of the network.
+                pub const NAME: &'static #core::primitive::str = #name_string;
+                /// Shape of one input example.
+                pub const INPUT_SHAPE: &'static [#core::primitive::usize] = #input_slice;
+                /// Shape of one output example.
+                pub const OUTPUT_SHAPE: &'static [#core::primitive::usize] = #output_slice;
+                /// Every layer with its output shape and parameter count.
+                pub const LAYERS: &'static [#typednet::LayerInfo] = &[#(#layer_infos),*];
+                /// Number of trainable parameters (the same as PyTorch's count).
+                pub const PARAMETERS: #core::primitive::usize = #total_params;
+
+                /// The Keras-style summary table of this network.
+                pub fn summary(&self) -> ::std::string::String {
+                    <Self as #typednet::Network>::summary()
+                }
+            }
+
+            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #typednet::Network for #name<E, D> {
+                const NAME: &'static #core::primitive::str = #name_string;
+                const INPUT_SHAPE: &'static [#core::primitive::usize] = #input_slice;
+                const OUTPUT_SHAPE: &'static [#core::primitive::usize] = #output_slice;
+                const LAYERS: &'static [#typednet::LayerInfo] = #name::<E, D>::LAYERS;
+                const PARAMETERS: #core::primitive::usize = #total_params;
+                type Input = #input_marker;
+                type Output = #output_marker;
+            }
+
+            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>> #name<E, D> {
+                /// Builds the network on `device`, initialising parameters as PyTorch does.
+                pub fn try_new(device: &D) -> #core::result::Result<Self, D::Err> {
+                    <Self as #dfdx::nn::BuildModule<D, E>>::try_build(device)
+                }
+
+                /// Builds the network on `device`, initialising parameters as PyTorch does.
+                pub fn new(device: &D) -> Self {
+                    <Self as #dfdx::nn::BuildModule<D, E>>::build(device)
+                }
+
+                /// Runs the network on one example or a batch, with or without a gradient tape.
+                pub fn try_forward<X: #typednet::NetworkInput<Self>>(&self, x: X) -> #core::result::Result<X::Output, X::Error> {
+                    #typednet::NetworkInput::try_run(x, self)
+                }
+
+                /// Runs the network on one example or a batch, with or without a gradient tape.
+                pub fn forward<X: #typednet::NetworkInput<Self>>(&self, x: X) -> X::Output {
+                    match #typednet::NetworkInput::try_run(x, self) {
+                        #core::result::Result::Ok(y) => y,
+                        #core::result::Result::Err(e) => #core::panic!("{}::forward failed: {:?}", #name_string, e),
+                    }
+                }
+
+                #[allow(clippy::type_complexity, unused_variables)]
+                fn __forward_batch<B: #dfdx::shapes::Dim, T: #dfdx::tensor::Tape<E, D>>(
+                    &self,
+                    x: #dfdx::tensor::Tensor<#batch_in, E, D, T>,
+                ) -> #core::result::Result<#dfdx::tensor::Tensor<#batch_out, E, D, T>, D::Err> {
+                    #[allow(unused_imports)]
+                    use #dfdx::tensor_ops::{ReshapeTo as _, TryMatMul as _};
+                    #[allow(unused_imports)]
+                    use #dfdx::nn::Module as _;
+                    let batch: B = #dfdx::shapes::HasShape::shape(&x).0;
+                    #(#steps)*
+                    #core::result::Result::Ok(x)
+                }
+            }
+
+            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>> #dfdx::nn::modules::TensorCollection<E, D> for #name<E, D> {
+                type To<E2: #dfdx::shapes::Dtype, D2: #dfdx::tensor_ops::Device<E2>> = #name<E2, D2>;
+
+                fn iter_tensors<V: #dfdx::nn::modules::ModuleVisitor<Self, E, D>>(
+                    visitor: &mut V,
+                ) -> #core::result::Result<#core::option::Option<Self::To<V::E2, V::D2>>, V::Err> {
+                    visitor.visit_fields(
+                        #visit_tuple,
+                        |#pattern_tuple| #name { #(#field_names,)* #marker_init },
+                    )
+                }
+            }
+
+            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>, B: #dfdx::shapes::Dim, T: #dfdx::tensor::Tape<E, D>>
+                #typednet::NetworkInput<#name<E, D>> for #dfdx::tensor::Tensor<#batch_in, E, D, T>
+            {
+                type Output = #dfdx::tensor::Tensor<#batch_out, E, D, T>;
+                type Error = D::Err;
+                fn try_run(self, net: &#name<E, D>) -> #core::result::Result<Self::Output, D::Err> {
+                    net.__forward_batch(self)
+                }
+            }
+
+            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>, T: #dfdx::tensor::Tape<E, D>>
+                #typednet::NetworkInput<#name<E, D>> for #dfdx::tensor::Tensor<#single_in, E, D, T>
+            {
+                type Output = #dfdx::tensor::Tensor<#single_out, E, D, T>;
+                type Error = D::Err;
+                fn try_run(self, net: &#name<E, D>) -> #core::result::Result<Self::Output, D::Err> {
+                    use #dfdx::tensor_ops::ReshapeTo as _;
+                    let batch = self.try_reshape_like(&#single_in_batched)?;
+                    let out = net.__forward_batch(batch)?;
+                    out.try_reshape_like(&#single_out_value)
+                }
+            }
+
+            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>, X: #typednet::NetworkInput<#name<E, D>, Error = D::Err>>
+                #dfdx::nn::Module<X> for #name<E, D>
+            {
+                type Output = X::Output;
+                type Error = D::Err;
+                fn try_forward(&self, x: X) -> #core::result::Result<X::Output, D::Err> {
+                    #typednet::NetworkInput::try_run(x, self)
+                }
+            }
+
+            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #dfdx::nn::NonMutableModule for #name<E, D> {}
+        };
+    }
+}
+
+fn param_type(op: &Op, paths: &Paths) -> TokenStream {
+    let typednet = &paths.typednet;
+    match *op {
+        Op::Linear { input, output } => quote!(#typednet::layers::Linear<#input, #output, E, D>),
+        Op::Conv {
+            input_channels,
+            output_channels,
+            kernel: [kh, kw],
+            ..
+        } => quote!(#typednet::layers::Conv2d<#input_channels, #output_channels, #kh, #kw, E, D>),
+        _ => quote!(()),
+    }
+}
+
+/// Nests items into tuples of at most six (dfdx implements field visiting for tuples up to six).
+fn nest(items: &[TokenStream]) -> TokenStream {
+    if items.len() <= 6 {
+        return quote!((#(#items,)*));
+    }
+    let chunks: Vec<TokenStream> = items
+        .chunks(6)
+        .map(|chunk| quote!((#(#chunk,)*)))
+        .collect();
+    nest(&chunks)
+}
+
+/// One statement of `forward`: applies a layer to `x`, annotated with the output type the macro
+/// inferred, so that dfdx's types and the macro's shapes are checked against each other.
+fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths) -> TokenStream {
+    let Paths {
+        dfdx,
+        typednet,
+        core,
+    } = paths;
+    let span: Span = layer.layer.span.start;
+    let out_type = {
+        let shape = batch_shape_type(layer.output, dfdx);
+        quote!(#dfdx::tensor::Tensor<#shape, E, D, T>)
+    };
+    let field = &layer.name;
+    let value = match &layer.op {
+        Op::Linear { .. } => quote!(#dfdx::nn::Module::try_forward(&self.#field, x)?),
+        Op::Conv {
+            stride, padding, ..
+        } => {
+            let [sh, sw] = stride;
+            let [ph, pw] = padding;
+            quote!(#typednet::ops::try_conv2d(
+                x,
+                &self.#field,
+                #typednet::ops::Conv2dGeometry { stride: [#sh, #sw], padding: [#ph, #pw] },
+            )?)
+        }
+        Op::MaxPool { window, stride } | Op::AvgPool { window, stride } => {
+            let [wh, ww] = window;
+            let [sh, sw] = stride;
+            let function = if matches!(layer.op, Op::MaxPool { .. }) {
+                format_ident!("try_max_pool2d")
+            } else {
+                format_ident!("try_avg_pool2d")
+            };
+            quote!(#typednet::ops::#function(
+                x,
+                #typednet::ops::Pool2dGeometry { window: [#wh, #ww], stride: [#sh, #sw] },
+            )?)
+        }
+        Op::Flatten => quote!(#typednet::ops::try_flatten(x, batch)?),
+        Op::Reshape => {
+            let dims = layer.output.dims();
+            quote!(#typednet::ops::try_reshape(x, (batch, #(#dfdx::shapes::Const::<#dims>,)*))?)
+        }
+        Op::Dropout(p) => quote!(#typednet::ops::try_dropout(x, #p)?),
+        Op::Relu => quote!(x.try_relu()?),
+        Op::Sigmoid => quote!(x.try_sigmoid()?),
+        Op::Tanh => quote!(x.try_tanh()?),
+        Op::Softmax => quote!(x.try_softmax::<#dfdx::shapes::Axis<1>>()?),
+        Op::LogSoftmax => quote!(x.try_log_softmax::<#dfdx::shapes::Axis<1>>()?),
+    };
+    let _ = core;
+    quote_spanned! {span=>
+        let x: #out_type = #value;
+    }
+}
+
+/// The shape table written into the struct's rustdoc, so an IDE hover shows it.
+fn shape_table_doc(name: &str, net: &InferredNetwork) -> String {
+    let mut doc = format!(
+        "\n\n# Shapes\n\nGenerated by `network!` for `{name}`; `B` is the batch size.\n\n| layer | declared as | output shape | parameters |\n|---|---|---|---|\n| input | | `{}` | |\n",
+        batch_describe(net.input)
+    );
+    for l in &net.layers {
+        doc.push_str(&format!(
+            "| `{}` | `{}` | `{}` | {} |\n",
+            l.name,
+            l.layer.text,
+            batch_describe(l.output),
+            l.op.parameters()
+        ));
+    }
+    let total: usize = net.layers.iter().map(|l| l.op.parameters()).sum();
+    doc.push_str(&format!("| **total** | | | **{total}** |\n"));
+    doc
+}
+
+fn batch_describe(shape: Shape) -> String {
+    let dims: Vec<String> = shape.dims().iter().map(|d| d.to_string()).collect();
+    format!("[B, {}]", dims.join(", "))
+}
+
+/// `pub struct Ae = Encoder -> Decoder;`: a struct holding each network, whose forward runs them
+/// in turn. That each output fits the next input is checked by a trait bound with its own
+/// message (`typednet::SameShape`), spanned on the network that does not fit.
+pub fn expand_composition(header: &Header, stages: &[syn::Path]) -> TokenStream {
+    let paths = Paths::new();
+    let Paths {
+        dfdx,
+        typednet,
+        core,
+    } = &paths;
+    let name = &header.name;
+    let vis = &header.vis;
+    let docs = &header.docs;
+    let other_attrs = &header.other_attrs;
+    let generics = struct_generics(&paths);
+    let name_string = name.to_string();
+
+    let fields = stage_field_names(stages);
+    let stage_types: Vec<TokenStream> = stages.iter().map(|p| quote!(#p<E, D>)).collect();
+    let default_types: Vec<TokenStream> = stages.iter().map(|p| quote!(#p)).collect();
+
+    let checks = stages.windows(2).map(|pair| {
+        let (first, second) = (&pair[0], &pair[1]);
+        let span = syn::spanned::Spanned::span(second);
+        quote_spanned! {span=>
+            #typednet::network::assert_fits::<#first, #second>();
+        }
+    });
+
+    // Output types of each stage for input `X`, for the bounds of `forward`.
+    let mut bounds = Vec::new();
+    let mut current = quote!(X);
+    for ty in &stage_types {
+        bounds.push(quote!(#ty: #dfdx::nn::Module<#current, Error = D::Err>));
+        current = quote!(<#ty as #dfdx::nn::Module<#current>>::Output);
+    }
+    let output = current;
+    let calls: Vec<TokenStream> = fields
+        .iter()
+        .map(|f| quote!(let x = #dfdx::nn::Module::try_forward(&self.#f, x)?;))
+        .collect();
+    let first_type = &default_types[0];
+    let last_type = &default_types[default_types.len() - 1];
+    let first_generic = &stage_types[0];
+    let last_generic = &stage_types[stage_types.len() - 1];
+    let visits: Vec<TokenStream> = fields
+        .iter()
+        .map(|f| {
+            let label = f.to_string();
+            quote!(Self::module(#label, |s| &s.#f, |s| &mut s.#f))
+        })
+        .collect();
+    let patterns: Vec<TokenStream> = fields.iter().map(|f| quote!(#f)).collect();
+    let visit_tuple = nest(&visits);
+    let pattern_tuple = nest(&patterns);
+    let field_docs = stages.iter().map(|p| {
+        let doc = format!("Stage `{}`.", quote!(#p).to_string().replace(' ', ""));
+        quote!(#[doc = #doc])
+    });
+    let doc = format!(
+        "\n\n# Shapes\n\nGenerated by `network!`: runs {} in turn; see each network for its shape table.",
+        stages
+            .iter()
+            .map(|p| format!("`{}`", quote!(#p).to_string().replace(' ', "")))
+            .collect::<Vec<_>>()
+            .join(", then ")
+    );
+
+    quote! {
+        #(#docs)*
+        #[doc = #doc]
+        #(#other_attrs)*
+        #[derive(#core::fmt::Debug, #core::clone::Clone)]
+        #vis struct #name #generics {
+            #(#field_docs pub #fields: #stage_types,)*
+        }
+
+        const _: () = {
+            use #dfdx::nn::modules::{ModuleVisitor as _, TensorCollection as _};
+
+            const _: fn() = || {
+                #(#checks)*
+            };
+
+            const __LAYER_COUNT: #core::primitive::usize = 0 #(+ <#default_types as #typednet::Network>::LAYERS.len())*;
+            const __LAYERS: [#typednet::LayerInfo; __LAYER_COUNT] =
+                #typednet::network::concat_layers::<__LAYER_COUNT>(&[#(<#default_types as #typednet::Network>::LAYERS),*]);
+
+            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #name<E, D> {
+                /// Name of the network.
+                pub const NAME: &'static #core::primitive::str = #name_string;
+                /// Shape of one input example.
+                pub const INPUT_SHAPE: &'static [#core::primitive::usize] = <#first_type as #typednet::Network>::INPUT_SHAPE;
+                /// Shape of one output example.
+                pub const OUTPUT_SHAPE: &'static [#core::primitive::usize] = <#last_type as #typednet::Network>::OUTPUT_SHAPE;
+                /// Every layer of every stage, in order.
+                pub const LAYERS: &'static [#typednet::LayerInfo] = &__LAYERS;
+                /// Number of trainable parameters of all stages.
+                pub const PARAMETERS: #core::primitive::usize = 0 #(+ <#default_types as #typednet::Network>::PARAMETERS)*;
+
+                /// The Keras-style summary table of this network.
+                pub fn summary(&self) -> ::std::string::String {
+                    <Self as #typednet::Network>::summary()
+                }
+            }
+
+            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #typednet::Network for #name<E, D> {
+                const NAME: &'static #core::primitive::str = #name_string;
+                const INPUT_SHAPE: &'static [#core::primitive::usize] = #name::<E, D>::INPUT_SHAPE;
+                const OUTPUT_SHAPE: &'static [#core::primitive::usize] = #name::<E, D>::OUTPUT_SHAPE;
+                const LAYERS: &'static [#typednet::LayerInfo] = &__LAYERS;
+                const PARAMETERS: #core::primitive::usize = #name::<E, D>::PARAMETERS;
+                type Input = <#first_generic as #typednet::Network>::Input;
+                type Output = <#last_generic as #typednet::Network>::Output;
+            }
+
+            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>> #name<E, D> {
+                /// Builds every stage on `device`.
+                pub fn try_new(device: &D) -> #core::result::Result<Self, D::Err> {
+                    <Self as #dfdx::nn::BuildModule<D, E>>::try_build(device)
+                }
+
+                /// Builds every stage on `device`.
+                pub fn new(device: &D) -> Self {
+                    <Self as #dfdx::nn::BuildModule<D, E>>::build(device)
+                }
+
+                /// Runs the stages in turn on one example or a batch.
+                #[allow(clippy::type_complexity)]
+                pub fn try_forward<X>(&self, x: X) -> #core::result::Result<#output, D::Err>
+                where
+                    #(#bounds,)*
+                {
+                    #(#calls)*
+                    #core::result::Result::Ok(x)
+                }
+
+                /// Runs the stages in turn on one example or a batch.
+                #[allow(clippy::type_complexity)]
+                pub fn forward<X>(&self, x: X) -> #output
+                where
+                    #(#bounds,)*
+                {
+                    match self.try_forward(x) {
+                        #core::result::Result::Ok(y) => y,
+                        #core::result::Result::Err(e) => #core::panic!("{}::forward failed: {:?}", #name_string, e),
+                    }
+                }
+            }
+
+            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>, X> #dfdx::nn::Module<X> for #name<E, D>
+            where
+                #(#bounds,)*
+            {
+                type Output = #output;
+                type Error = D::Err;
+                #[allow(clippy::type_complexity)]
+                fn try_forward(&self, x: X) -> #core::result::Result<#output, D::Err> {
+                    #(#calls)*
+                    #core::result::Result::Ok(x)
+                }
+            }
+
+            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #dfdx::nn::NonMutableModule for #name<E, D> {}
+
+            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>> #dfdx::nn::modules::TensorCollection<E, D> for #name<E, D> {
+                type To<E2: #dfdx::shapes::Dtype, D2: #dfdx::tensor_ops::Device<E2>> = #name<E2, D2>;
+
+                fn iter_tensors<V: #dfdx::nn::modules::ModuleVisitor<Self, E, D>>(
+                    visitor: &mut V,
+                ) -> #core::result::Result<#core::option::Option<Self::To<V::E2, V::D2>>, V::Err> {
+                    visitor.visit_fields(
+                        #visit_tuple,
+                        |#pattern_tuple| #name { #(#fields,)* },
+                    )
+                }
+            }
+        };
+    }
+}
+
+/// `Encoder` → `encoder`; a network used twice gets `_2`, `_3`, … on later uses.
+fn stage_field_names(stages: &[syn::Path]) -> Vec<Ident> {
+    let mut names: Vec<Ident> = Vec::new();
+    for path in stages {
+        let last = path
+            .segments
+            .last()
+            .map(|s| syn::ext::IdentExt::unraw(&s.ident).to_string())
+            .unwrap_or_else(|| "stage".to_string());
+        let base = snake_case(&last);
+        let mut candidate = base.clone();
+        let mut n = 1;
+        while names.iter().any(|existing| *existing == candidate) {
+            n += 1;
+            candidate = format!("{base}_{n}");
+        }
+        names.push(format_ident!("{}", candidate));
+    }
+    names
+}
+
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(ch.to_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    // A keyword (`Type` → `type`) cannot be a field name.
+    if syn::parse_str::<Ident>(&out).is_err() {
+        out.push_str("_net");
+    }
+    out
+}

@@ -1,0 +1,818 @@
+//! Stages 2 and 3: infer the shape after every layer and check each layer against the shape it
+//! receives. Every mistake becomes a `syn::Error` spanned on the argument at fault; inference goes
+//! on after an error wherever a shape can still be recovered, so one pass reports them all.
+
+use proc_macro2::Span;
+use syn::Ident;
+
+use crate::arith::{self, FitMode, WindowAxis};
+use crate::ast::{closest_kind, Arg, ArgValue, Item, Layer, Number, ShapeLiteral, SpanRange};
+
+/// The shape of one example (the batch dimension is implicit).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Shape {
+    Vector(usize),
+    Image { c: usize, h: usize, w: usize },
+}
+
+impl Shape {
+    pub fn dims(&self) -> Vec<usize> {
+        match *self {
+            Shape::Vector(f) => vec![f],
+            Shape::Image { c, h, w } => vec![c, h, w],
+        }
+    }
+
+    /// Number of elements, or `None` when it overflows `usize`.
+    pub fn elements(&self) -> Option<usize> {
+        self.dims().iter().try_fold(1usize, |acc, d| acc.checked_mul(*d))
+    }
+
+    pub fn describe(&self) -> String {
+        let dims: Vec<String> = self.dims().iter().map(|d| d.to_string()).collect();
+        format!("[{}]", dims.join(", "))
+    }
+}
+
+/// What a layer lowers to, with every size resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Linear {
+        input: usize,
+        output: usize,
+    },
+    Conv {
+        input_channels: usize,
+        output_channels: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    },
+    MaxPool {
+        window: [usize; 2],
+        stride: [usize; 2],
+    },
+    AvgPool {
+        window: [usize; 2],
+        stride: [usize; 2],
+    },
+    Flatten,
+    Reshape,
+    Dropout(f64),
+    Relu,
+    Sigmoid,
+    Tanh,
+    Softmax,
+    LogSoftmax,
+}
+
+impl Op {
+    /// Trainable parameters, counted as PyTorch counts them.
+    pub fn parameters(&self) -> usize {
+        match *self {
+            Op::Linear { input, output } => input * output + output,
+            Op::Conv {
+                input_channels,
+                output_channels,
+                kernel,
+                ..
+            } => output_channels * input_channels * kernel[0] * kernel[1] + output_channels,
+            _ => 0,
+        }
+    }
+}
+
+pub struct InferredLayer {
+    /// The declared or generated name; a struct field when the layer has parameters.
+    pub name: Ident,
+    pub layer: Layer,
+    pub op: Op,
+    pub output: Shape,
+}
+
+pub struct InferredNetwork {
+    pub input: Shape,
+    pub layers: Vec<InferredLayer>,
+}
+
+impl InferredNetwork {
+    pub fn output(&self) -> Shape {
+        self.layers.last().map_or(self.input, |l| l.output)
+    }
+}
+
+/// Infers and checks a chain. `Err` holds every error found, combined.
+pub fn infer(
+    input: &ShapeLiteral,
+    items: &[Item],
+    exact_fit: bool,
+) -> Result<InferredNetwork, syn::Error> {
+    let mut errors = Errors::default();
+    let input_shape = input_shape(input, &mut errors);
+    let layers = expand_repeats(items, &mut errors);
+    let names = name_layers(&layers, &mut errors);
+    let mode = if exact_fit {
+        FitMode::Exact
+    } else {
+        FitMode::Floor
+    };
+
+    let mut shape = input_shape;
+    let mut inferred = Vec::new();
+    for (layer, name) in layers.into_iter().zip(names) {
+        let mut ctx = LayerContext {
+            layer: &layer,
+            name: name.to_string(),
+            errors: &mut errors,
+        };
+        // With an unknown input (after an error), a layer is still checked for mistakes that
+        // do not depend on it, and may produce a known shape again (e.g. `linear(10)`).
+        let result = infer_layer(&mut ctx, shape, mode);
+        shape = result.as_ref().map(|(_, s)| *s);
+        if let Some((op, output)) = result {
+            inferred.push(InferredLayer {
+                name,
+                layer,
+                op,
+                output,
+            });
+        }
+    }
+    errors.finish()?;
+    match input_shape {
+        Some(input) => Ok(InferredNetwork {
+            input,
+            layers: inferred,
+        }),
+        None => Err(syn::Error::new(input.span, "invalid input shape")),
+    }
+}
+
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn finish(self) -> Result<(), syn::Error> {
+        match self.0 {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+fn input_shape(input: &ShapeLiteral, errors: &mut Errors) -> Option<Shape> {
+    let dims = &input.dims;
+    for d in dims {
+        if d.value == 0 {
+            errors.push(syn::Error::new(
+                d.span,
+                "input dimension is 0: every dimension of the input shape must be at least 1",
+            ));
+            return None;
+        }
+    }
+    match dims.as_slice() {
+        [f] => Some(Shape::Vector(f.value)),
+        [c, h, w] => {
+            let shape = Shape::Image {
+                c: c.value,
+                h: h.value,
+                w: w.value,
+            };
+            if shape.elements().is_none() {
+                errors.push(syn::Error::new(
+                    input.span,
+                    "input shape has more elements than fit in a usize",
+                ));
+                return None;
+            }
+            Some(shape)
+        }
+        _ => {
+            errors.push(syn::Error::new(
+                input.span,
+                format!(
+                    "input shape must be a vector `[F]` or an image `[C, H, W]`, found {} dimension(s)",
+                    dims.len()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// Unrolls `[…] * N` groups into a flat list of layers.
+fn expand_repeats(items: &[Item], errors: &mut Errors) -> Vec<Layer> {
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            Item::Layer(layer) => out.push(layer.clone()),
+            Item::Repeat { items, count } => {
+                if count.value == 0 {
+                    errors.push(syn::Error::new(
+                        count.span,
+                        "a group repeated 0 times has no layers: use `* 1` or remove the group",
+                    ));
+                    continue;
+                }
+                let once = expand_repeats(items, errors);
+                // A large count is almost surely a typo; it would also blow up the expansion.
+                if count.value > 1024 {
+                    errors.push(syn::Error::new(
+                        count.span,
+                        format!("a group repeated {} times is too deep; at most 1024", count.value),
+                    ));
+                    continue;
+                }
+                for repeat in 0..count.value {
+                    for layer in &once {
+                        let mut copy = layer.clone();
+                        if let Some(name) = &layer.name {
+                            let base = syn::ext::IdentExt::unraw(name);
+                            copy.name = Some(Ident::new(
+                                &format!("{base}_{}", repeat + 1),
+                                name.span(),
+                            ));
+                        }
+                        out.push(copy);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Names every layer: the declared name, or its kind and position among layers of that kind.
+fn name_layers(layers: &[Layer], errors: &mut Errors) -> Vec<Ident> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut names: Vec<Ident> = Vec::new();
+    for layer in layers {
+        let kind = syn::ext::IdentExt::unraw(&layer.kind).to_string();
+        let position = match counts.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                counts.push((kind.clone(), 1));
+                1
+            }
+        };
+        let name = match &layer.name {
+            Some(name) => name.clone(),
+            None => Ident::new(&format!("{kind}{position}"), layer.kind.span()),
+        };
+        if names.iter().any(|n| *n == name) {
+            errors.push(syn::Error::new(
+                name.span(),
+                format!("two layers are named `{name}`: layer names must be unique"),
+            ));
+        }
+        names.push(name);
+    }
+    names
+}
+
+struct LayerContext<'a> {
+    layer: &'a Layer,
+    name: String,
+    errors: &'a mut Errors,
+}
+
+impl LayerContext<'_> {
+    fn error(&mut self, range: SpanRange, message: impl std::fmt::Display) {
+        let error = range.error(format!("{}: {}", self.name, message));
+        self.errors.push(error);
+    }
+
+    fn error_at(&mut self, span: Span, message: impl std::fmt::Display) {
+        self.error(SpanRange::single(span), message);
+    }
+}
+
+fn infer_layer(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Option<(Op, Shape)> {
+    let kind = ctx.layer.kind.to_string();
+    match kind.as_str() {
+        "linear" => infer_linear(ctx, input),
+        "conv" => infer_conv(ctx, input, mode),
+        "maxpool" | "avgpool" => infer_pool(ctx, input, mode, kind == "maxpool"),
+        "flatten" => {
+            bind(ctx, &[&[]], &[]);
+            let shape = input?;
+            let elements = shape.elements()?;
+            Some((Op::Flatten, Shape::Vector(elements)))
+        }
+        "reshape" => infer_reshape(ctx, input),
+        "dropout" => infer_dropout(ctx, input),
+        "relu" | "sigmoid" | "tanh" | "softmax" | "log_softmax" => {
+            bind(ctx, &[&[]], &[]);
+            let op = match kind.as_str() {
+                "relu" => Op::Relu,
+                "sigmoid" => Op::Sigmoid,
+                "tanh" => Op::Tanh,
+                "softmax" => Op::Softmax,
+                _ => Op::LogSoftmax,
+            };
+            Some((op, input?))
+        }
+        _ => {
+            let suggestion = match closest_kind(&kind) {
+                Some(k) => format!("; did you mean `{k}`?"),
+                None => String::new(),
+            };
+            let span = ctx.layer.kind.span();
+            ctx.errors.push(syn::Error::new(
+                span,
+                format!(
+                    "unknown layer `{kind}`; expected one of: {}{suggestion}",
+                    crate::ast::LAYER_KINDS.join(", ")
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// The arguments of a layer, bound to parameter names.
+struct Bound<'a> {
+    values: Vec<(&'static str, &'a Arg)>,
+}
+
+impl<'a> Bound<'a> {
+    fn get(&self, name: &str) -> Option<&'a Arg> {
+        self.values.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+    }
+}
+
+/// Binds positional arguments to the first matching signature in `positional` (chosen by
+/// count), and named arguments to `named`. Reports too many arguments and unknown names.
+fn bind<'a>(
+    ctx: &mut LayerContext<'a>,
+    positional: &[&[&'static str]],
+    named: &[&'static str],
+) -> Bound<'a> {
+    let layer = ctx.layer;
+    let kind = layer.kind.to_string();
+    let given: Vec<&Arg> = layer.args.iter().filter(|a| a.name.is_none()).collect();
+    let mut values = Vec::new();
+    let signature = positional.iter().find(|s| s.len() == given.len());
+    match signature {
+        Some(names) => values.extend(names.iter().copied().zip(given.iter().copied())),
+        None if positional.iter().all(|s| s.is_empty()) => {
+            ctx.error(given[0].span, format!("`{kind}` takes no arguments"));
+        }
+        None => {
+            let forms: Vec<String> = positional
+                .iter()
+                .map(|s| format!("{kind}({})", s.join(", ")))
+                .collect();
+            let range = given.first().map_or(layer.span, |a| a.span);
+            ctx.error(
+                range,
+                format!(
+                    "`{kind}` takes {}, found {} positional argument(s)",
+                    forms.join(" or "),
+                    given.len()
+                ),
+            );
+        }
+    }
+    for arg in layer.args.iter().filter(|a| a.name.is_some()) {
+        let name = arg.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+        match named.iter().find(|n| **n == name) {
+            Some(n) if values.iter().any(|(v, _)| v == n) => {
+                ctx.error(arg.span, format!("`{name}` is given twice"));
+            }
+            Some(n) => values.push((n, arg)),
+            None if named.is_empty() => {
+                ctx.error(arg.span, format!("`{kind}` takes no option `{name}`"));
+            }
+            None => ctx.error(
+                arg.span,
+                format!(
+                    "unknown option `{name}` for `{kind}`; expected one of: {}",
+                    named.join(", ")
+                ),
+            ),
+        }
+    }
+    Bound { values }
+}
+
+fn int(ctx: &mut LayerContext, arg: &Arg, what: &str) -> Option<Number> {
+    match &arg.value {
+        ArgValue::Int(n) => Some(*n),
+        other => {
+            ctx.error(
+                arg.span,
+                format!("{what} must be a whole number, found {}", other.describe()),
+            );
+            None
+        }
+    }
+}
+
+/// A size given as `n` (both axes) or `(h, w)`.
+fn pair(ctx: &mut LayerContext, arg: &Arg, what: &str) -> Option<[Number; 2]> {
+    match &arg.value {
+        ArgValue::Int(n) => Some([*n, *n]),
+        ArgValue::Pair(h, w, _) => Some([*h, *w]),
+        other => {
+            ctx.error(
+                arg.span,
+                format!(
+                    "{what} must be a whole number or a pair `(height, width)`, found {}",
+                    other.describe()
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn positive(ctx: &mut LayerContext, n: Number, what: &str) -> Option<usize> {
+    if n.value == 0 {
+        ctx.error_at(n.span, format!("{what} is 0; it must be at least 1"));
+        None
+    } else {
+        Some(n.value)
+    }
+}
+
+fn infer_linear(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Shape)> {
+    let args = bind(ctx, &[&["out"], &["in", "out"]], &[]);
+    let output = args.get("out").and_then(|a| int(ctx, a, "the output size"));
+    let output = output.and_then(|n| positive(ctx, n, "the output size"));
+    let stated_input = args.get("in").and_then(|a| int(ctx, a, "the input size"));
+    let inferred = match input {
+        Some(Shape::Vector(f)) => Some(f),
+        Some(image @ Shape::Image { .. }) => {
+            let flat = image.elements().unwrap_or(0);
+            ctx.error(
+                ctx.layer.span,
+                format!(
+                    "`linear` needs a vector but receives the image {}; add `flatten` before it (giving [{flat}])",
+                    image.describe()
+                ),
+            );
+            None
+        }
+        None => None,
+    };
+    if let (Some(stated), Some(inferred)) = (stated_input, inferred) {
+        if stated.value != inferred {
+            ctx.error_at(
+                stated.span,
+                format!(
+                    "states input size {} but the previous layer gives {inferred}",
+                    stated.value
+                ),
+            );
+        }
+    }
+    let output = output?;
+    // The input size is needed for the weights; the stated one recovers it after an error.
+    let input = inferred.or(stated_input.map(|n| n.value).filter(|v| *v > 0))?;
+    if input.checked_mul(output).and_then(|p| p.checked_add(output)).is_none() {
+        ctx.error(ctx.layer.span, "has more parameters than fit in a usize");
+        return None;
+    }
+    Some((Op::Linear { input, output }, Shape::Vector(output)))
+}
+
+fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Option<(Op, Shape)> {
+    let args = bind(
+        ctx,
+        &[&["out", "kernel"], &["in", "out", "kernel"]],
+        &["stride", "pad"],
+    );
+    let output_channels = args
+        .get("out")
+        .and_then(|a| int(ctx, a, "the number of output channels"))
+        .and_then(|n| positive(ctx, n, "the number of output channels"));
+    let stated_input = args.get("in").and_then(|a| int(ctx, a, "the number of input channels"));
+    let kernel = args.get("kernel").and_then(|a| pair(ctx, a, "the kernel size"));
+    let stride = match args.get("stride") {
+        Some(a) => pair(ctx, a, "the stride"),
+        None => Some([one(), one()]),
+    };
+    let same_padding = matches!(
+        args.get("pad").map(|a| &a.value),
+        Some(ArgValue::Word(w)) if w == "same"
+    );
+    let padding = match args.get("pad") {
+        Some(Arg {
+            value: ArgValue::Word(w),
+            span,
+            ..
+        }) if w != "same" => {
+            ctx.error(
+                *span,
+                format!("padding `{w}` is not known: use a number, a pair `(h, w)`, or `same`"),
+            );
+            None
+        }
+        Some(a) if !same_padding => pair(ctx, a, "the padding"),
+        _ => Some([zero(), zero()]),
+    };
+
+    let (c, h, w) = match input {
+        Some(Shape::Image { c, h, w }) => (Some(c), Some(h), Some(w)),
+        Some(vector @ Shape::Vector(_)) => {
+            ctx.error(
+                ctx.layer.span,
+                format!(
+                    "`conv` needs an image [C, H, W] but receives the vector {}; a conv cannot follow `flatten` or `linear` (use `reshape(C, H, W)` first)",
+                    vector.describe()
+                ),
+            );
+            (None, None, None)
+        }
+        None => (None, None, None),
+    };
+    if let (Some(stated), Some(c)) = (stated_input, c) {
+        if stated.value != c {
+            ctx.error_at(
+                stated.span,
+                format!("states {} input channels but the previous layer gives {c}", stated.value),
+            );
+        }
+    }
+    let kernel = kernel?;
+    let stride = stride?;
+    let padding = if same_padding {
+        let mut p = [zero(); 2];
+        let pad_span = args.get("pad").map_or(ctx.layer.span, |a| a.span);
+        for axis in 0..2 {
+            match arith::same_padding(kernel[axis].value, stride[axis].value) {
+                Ok(v) => p[axis] = Number { value: v, span: pad_span.start },
+                Err(message) => {
+                    ctx.error(pad_span, format!("`pad = same`: {message}"));
+                    return None;
+                }
+            }
+        }
+        p
+    } else {
+        padding?
+    };
+    let output_channels = output_channels?;
+    let (out_h, out_w) = window_axes(
+        ctx,
+        [h, w],
+        kernel,
+        stride,
+        padding,
+        mode,
+        "kernel",
+    )?;
+    let input_channels = c.or(stated_input.map(|n| n.value).filter(|v| *v > 0))?;
+    let op = Op::Conv {
+        input_channels,
+        output_channels,
+        kernel: [kernel[0].value, kernel[1].value],
+        stride: [stride[0].value, stride[1].value],
+        padding: [padding[0].value, padding[1].value],
+    };
+    let params = output_channels
+        .checked_mul(input_channels)
+        .and_then(|p| p.checked_mul(kernel[0].value))
+        .and_then(|p| p.checked_mul(kernel[1].value))
+        .and_then(|p| p.checked_add(output_channels));
+    let out = Shape::Image {
+        c: output_channels,
+        h: out_h,
+        w: out_w,
+    };
+    if params.is_none() || out.elements().is_none() {
+        ctx.error(ctx.layer.span, "is too large: its sizes overflow a usize");
+        return None;
+    }
+    Some((op, out))
+}
+
+fn infer_pool(
+    ctx: &mut LayerContext,
+    input: Option<Shape>,
+    mode: FitMode,
+    max: bool,
+) -> Option<(Op, Shape)> {
+    let args = bind(ctx, &[&["window"], &["window", "stride"]], &["stride"]);
+    let window = args.get("window").and_then(|a| pair(ctx, a, "the window"));
+    let stride = match args.get("stride") {
+        Some(a) => pair(ctx, a, "the stride"),
+        // PyTorch's default stride is the window.
+        None => window,
+    };
+    let kind = if max { "maxpool" } else { "avgpool" };
+    let (c, h, w) = match input {
+        Some(Shape::Image { c, h, w }) => (Some(c), Some(h), Some(w)),
+        Some(vector @ Shape::Vector(_)) => {
+            ctx.error(
+                ctx.layer.span,
+                format!(
+                    "`{kind}` needs an image [C, H, W] but receives the vector {}",
+                    vector.describe()
+                ),
+            );
+            (None, None, None)
+        }
+        None => (None, None, None),
+    };
+    let window = window?;
+    let stride = stride?;
+    let (out_h, out_w) = window_axes(ctx, [h, w], window, stride, [zero(), zero()], mode, "window")?;
+    let window = [window[0].value, window[1].value];
+    let stride = [stride[0].value, stride[1].value];
+    let op = if max {
+        Op::MaxPool { window, stride }
+    } else {
+        Op::AvgPool { window, stride }
+    };
+    Some((
+        op,
+        Shape::Image {
+            c: c?,
+            h: out_h,
+            w: out_w,
+        },
+    ))
+}
+
+/// Output height and width of a sliding window, with one error per failing axis (one for both
+/// when they fail the same way).
+fn window_axes(
+    ctx: &mut LayerContext,
+    input: [Option<usize>; 2],
+    kernel: [Number; 2],
+    stride: [Number; 2],
+    padding: [Number; 2],
+    mode: FitMode,
+    window_word: &str,
+) -> Option<(usize, usize)> {
+    let mut out = [None, None];
+    let mut reported: Vec<String> = Vec::new();
+    for axis in 0..2 {
+        let axis_name = if axis == 0 { "height" } else { "width" };
+        let both_same = input[0] == input[1]
+            && kernel[0].value == kernel[1].value
+            && stride[0].value == stride[1].value
+            && padding[0].value == padding[1].value;
+        let axis_label = if both_same {
+            "height and width".to_string()
+        } else {
+            axis_name.to_string()
+        };
+        if stride[axis].value == 0 {
+            let message = format!("stride is 0; it must be at least 1 (the {window_word} has to move)");
+            if !reported.contains(&message) {
+                ctx.error_at(stride[axis].span, &message);
+                reported.push(message);
+            }
+            continue;
+        }
+        if kernel[axis].value == 0 {
+            let message = format!("{window_word} size is 0; it must be at least 1");
+            if !reported.contains(&message) {
+                ctx.error_at(kernel[axis].span, &message);
+                reported.push(message);
+            }
+            continue;
+        }
+        let Some(size) = input[axis] else { continue };
+        let geometry = WindowAxis {
+            input: size,
+            kernel: kernel[axis].value,
+            stride: stride[axis].value,
+            padding: padding[axis].value,
+        };
+        match arith::window_output(&geometry, mode) {
+            Ok(v) => out[axis] = Some(v),
+            Err(error) => {
+                let span = match error {
+                    arith::AxisError::Inexact(_) => stride[axis].span,
+                    _ => kernel[axis].span,
+                };
+                let message = describe_axis_error(&error, &geometry, &axis_label, window_word);
+                if !reported.contains(&message) {
+                    ctx.error_at(span, &message);
+                    reported.push(message);
+                }
+            }
+        }
+    }
+    Some((out[0]?, out[1]?))
+}
+
+fn describe_axis_error(
+    error: &arith::AxisError,
+    geometry: &WindowAxis,
+    axis_label: &str,
+    window_word: &str,
+) -> String {
+    let kind = if window_word == "kernel" {
+        arith::WindowKind::Conv
+    } else {
+        arith::WindowKind::Pool
+    };
+    let _ = geometry;
+    match error {
+        arith::AxisError::Inexact(_) => format!("output {axis_label} {}", error.message(kind)),
+        _ => error.message(kind),
+    }
+}
+
+fn infer_reshape(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Shape)> {
+    let layer = ctx.layer;
+    let mut dims = Vec::new();
+    for arg in &layer.args {
+        if arg.name.is_some() {
+            ctx.error(arg.span, "`reshape` takes only the new dimensions, e.g. `reshape(1, 28, 28)`");
+            return None;
+        }
+        let dim = int(ctx, arg, "a dimension")?;
+        dims.push(positive(ctx, dim, "a dimension")?);
+    }
+    let target = match dims.as_slice() {
+        [f] => Shape::Vector(*f),
+        [c, h, w] => Shape::Image {
+            c: *c,
+            h: *h,
+            w: *w,
+        },
+        _ => {
+            ctx.error(
+                layer.span,
+                format!(
+                    "`reshape` gives a vector `reshape(F)` or an image `reshape(C, H, W)`, found {} dimension(s)",
+                    dims.len()
+                ),
+            );
+            return None;
+        }
+    };
+    let Some(target_elements) = target.elements() else {
+        ctx.error(layer.span, "the new shape has more elements than fit in a usize");
+        return None;
+    };
+    let input = input?;
+    let input_elements = input.elements()?;
+    if input_elements != target_elements {
+        ctx.error(
+            layer.span,
+            format!(
+                "cannot reshape {} ({input_elements} elements) into {} ({target_elements} elements)",
+                input.describe(),
+                target.describe()
+            ),
+        );
+        return None;
+    }
+    Some((Op::Reshape, target))
+}
+
+fn infer_dropout(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Shape)> {
+    let args = bind(ctx, &[&["p"]], &[]);
+    let arg = args.get("p")?;
+    let p = match arg.value {
+        ArgValue::Float { value, .. } => value,
+        ArgValue::Int(n) if n.value == 0 => 0.0,
+        _ => {
+            ctx.error(
+                arg.span,
+                "the dropout probability must be a number in [0, 1), e.g. `dropout(0.5)`",
+            );
+            return None;
+        }
+    };
+    if !(0.0..1.0).contains(&p) {
+        ctx.error(
+            arg.span,
+            format!("dropout probability {p} is outside [0, 1): it is the chance of zeroing a unit"),
+        );
+        return None;
+    }
+    Some((Op::Dropout(p), input?))
+}
+
+fn one() -> Number {
+    Number {
+        value: 1,
+        span: Span::call_site(),
+    }
+}
+
+fn zero() -> Number {
+    Number {
+        value: 0,
+        span: Span::call_site(),
+    }
+}

@@ -1,0 +1,55 @@
+//! The generated code must mean the same whatever the user's scope holds: it names everything by
+//! absolute path. Here the prelude is switched off and common names are shadowed.
+
+#![no_implicit_prelude]
+#![allow(dead_code, non_camel_case_types)]
+
+mod shadowing {
+    // Names a user might well define themselves.
+    pub struct Result;
+    pub struct Ok;
+    pub struct Err;
+    pub struct Option;
+    pub struct Some;
+    pub struct Tensor;
+    pub struct Module;
+    pub struct Box;
+    pub struct String;
+    pub struct Vec;
+    pub struct f32;
+    pub struct usize;
+    pub struct E;
+    pub struct D;
+    pub struct B;
+    pub struct T;
+    pub mod dfdx {}
+    pub mod core {}
+    pub mod std {}
+
+    ::typednet::network! {
+        /// Every layer kind, declared where the usual names mean something else.
+        pub struct Shadowed: [1, 8, 6]
+            -> conv(2, 3, pad = 1) -> relu -> maxpool(2) -> avgpool(1)
+            -> conv(2, 2, 1, pad = same) -> sigmoid -> tanh
+            -> flatten -> dropout(0.25) -> linear(24, 5) -> softmax -> log_softmax
+            -> reshape(5) -> linear(2);
+
+        pub struct Second: [2] -> linear(2);
+        pub struct Both = Shadowed -> Second;
+    }
+}
+
+#[test]
+fn generated_code_ignores_shadowed_names() {
+    use ::typednet::dfdx::prelude::{Cpu, Rank4, ZerosTensor};
+    let dev: Cpu = ::core::default::Default::default();
+    let net = shadowing::Both::<::core::primitive::f32, Cpu>::new(&dev);
+    let y = net.forward(dev.zeros::<Rank4<3, 1, 8, 6>>());
+    let y: ::std::vec::Vec<[::core::primitive::f32; 2]> =
+        ::typednet::dfdx::tensor::AsArray::array(&y).to_vec();
+    ::std::assert_eq!(y.len(), 3);
+    ::std::assert_eq!(
+        <shadowing::Shadowed>::PARAMETERS,
+        (2 * 9 + 2) + (2 * 2 * 1 + 2) + (24 * 5 + 5) + (5 * 2 + 2)
+    );
+}

@@ -1,0 +1,159 @@
+//! Pass tests: every layer of the language compiles, produces the shapes the macro inferred, and
+//! computes what PyTorch computes for the same parameters.
+
+use typednet::prelude::*;
+use typednet::testing::TestDevice;
+
+network! {
+    /// Every activation on a vector.
+    pub struct Activations: [4] -> relu -> sigmoid -> tanh -> softmax -> log_softmax;
+
+    /// Linear in both forms, dropout, reshape and flatten.
+    pub struct Dense: [12] -> linear(6) -> relu -> linear(6, 4) -> dropout(0.5) -> reshape(1, 2, 2) -> flatten -> linear(3);
+
+    /// Every image layer, on a non-square input.
+    pub struct Images: [2, 9, 7]
+        -> conv(3, 3, pad = 1) -> relu
+        -> conv(3, 4, (3, 2), stride = (2, 1))
+        -> maxpool(2, stride = 1)
+        -> avgpool((2, 1))
+        -> conv(5, 1, pad = same)
+        -> flatten -> linear(2);
+
+    /// A repeated group, named layers and exact fit.
+    #[exact_fit]
+    pub struct Repeated: [1, 8, 8]
+        -> [[conv(4, 3, pad = 1) -> relu] * 2 -> maxpool(2)] * 2
+        -> flatten -> head: linear(10);
+}
+
+#[test]
+fn shapes_are_inferred() {
+    assert_eq!(<Activations>::OUTPUT_SHAPE, &[4]);
+    assert_eq!(<Dense>::OUTPUT_SHAPE, &[3]);
+    // conv1: 9×7 pad 1 → 9×7; conv2: (9−3)/2+1 = 4, (7−2)/1+1 = 6; maxpool 2 s1: 3×5;
+    // avgpool (2,1): 1×5; conv3 same: 1×5 → flatten 25.
+    let shapes: Vec<&[usize]> = <Images>::LAYERS.iter().map(|l| l.output_shape).collect();
+    assert_eq!(
+        shapes,
+        vec![
+            &[3, 9, 7][..],
+            &[3, 9, 7],
+            &[4, 4, 6],
+            &[4, 3, 5],
+            &[4, 1, 5],
+            &[5, 1, 5],
+            &[25],
+            &[2]
+        ]
+    );
+    let names: Vec<&str> = <Repeated>::LAYERS.iter().map(|l| l.name).collect();
+    assert_eq!(
+        names,
+        vec![
+            "conv1", "relu1", "conv2", "relu2", "maxpool1", "conv3", "relu3", "conv4", "relu4",
+            "maxpool2", "flatten1", "head"
+        ]
+    );
+    assert_eq!(<Repeated>::OUTPUT_SHAPE, &[10]);
+}
+
+#[test]
+fn parameter_counts_match_pytorch() {
+    // torch: sum(p.numel() for p in model.parameters()) for the same layers.
+    assert_eq!(<Dense>::PARAMETERS, (12 * 6 + 6) + (6 * 4 + 4) + (4 * 3 + 3));
+    assert_eq!(
+        <Images>::PARAMETERS,
+        (3 * 2 * 9 + 3) + (4 * 3 * 6 + 4) + (5 * 4 + 5) + (25 * 2 + 2)
+    );
+    assert_eq!(
+        <Repeated>::PARAMETERS,
+        (4 * 9 + 4) + 3 * (4 * 4 * 9 + 4) + (4 * 2 * 2 * 10 + 10)
+    );
+    let dev = TestDevice::default();
+    let net = Images::<f32, TestDevice>::new(&dev);
+    assert_eq!(net.num_trainable_params(), <Images>::PARAMETERS);
+}
+
+#[test]
+fn forward_takes_one_example_or_a_batch_with_or_without_tape() {
+    let dev = TestDevice::default();
+    let net = Images::<f32, TestDevice>::new(&dev);
+    let one: Tensor<Rank1<2>, f32, TestDevice> = net.forward(dev.sample_normal::<Rank3<2, 9, 7>>());
+    let batch: Tensor<Rank2<5, 2>, f32, TestDevice> =
+        net.forward(dev.sample_normal::<Rank4<5, 2, 9, 7>>());
+    let runtime: Tensor<(usize, Const<2>), f32, TestDevice> =
+        net.forward(dev.sample_normal_like(&(3usize, Const::<2>, Const::<9>, Const::<7>)));
+    assert_eq!(runtime.shape().0, 3);
+    let traced = net.forward(dev.sample_normal::<Rank4<5, 2, 9, 7>>().leaky_trace());
+    let grads = traced.sum().backward();
+    assert!(grads.get(&net.linear1.weight).array().iter().flatten().any(|g| *g != 0.0));
+    let _ = (one, batch);
+}
+
+#[test]
+fn activations_compute_what_pytorch_computes() {
+    let dev = TestDevice::default();
+    let net = Activations::<f32, TestDevice>::new(&dev);
+    let x = dev.tensor([-1.0f32, 0.5, 2.0, -0.25]);
+    let y = net.forward(x);
+    // torch.log_softmax(torch.softmax(torch.tanh(torch.sigmoid(torch.relu(x))), 0), 0)
+    // for x = [-1.0, 0.5, 2.0, -0.25] (tools/reference_layers.py).
+    typednet::assert_close!(
+        y.array(),
+        [-1.407914f32, -1.3861942, -1.3445045, -1.407914],
+        1e-5
+    );
+}
+
+network! {
+    pub struct SmallMlp: [4] -> linear(3) -> tanh -> linear(2) -> softmax;
+}
+
+#[test]
+fn mlp_with_given_weights_matches_pytorch() {
+    let dev = TestDevice::default();
+    let mut net = SmallMlp::<f32, TestDevice>::new(&dev);
+    // The same weights as tools/reference_layers.py, in PyTorch's [out, in] layout.
+    let w1: Vec<f32> = (0..3)
+        .flat_map(|i| (0..4).map(move |j| 0.1 * (i as f32 - j as f32) + 0.05 * j as f32))
+        .collect();
+    let w2: Vec<f32> = (0..2)
+        .flat_map(|i| (0..3).map(move |j| 0.3 - 0.2 * i as f32 + 0.1 * j as f32))
+        .collect();
+    net.linear1.weight = dev.tensor_from_vec(w1, (Const::<3>, Const::<4>));
+    net.linear1.bias = dev.tensor([0.1, -0.2, 0.3]);
+    net.linear2.weight = dev.tensor_from_vec(w2, (Const::<2>, Const::<3>));
+    net.linear2.bias = dev.tensor([-0.05, 0.05]);
+    let x = dev.tensor([[1.0f32, -2.0, 0.5, 3.0], [0.0, 0.25, -1.5, 2.0]]);
+    let y = net.forward(x).array();
+    typednet::assert_close!(y[0], [0.46268257f32, 0.53731745], 1e-6);
+    typednet::assert_close!(y[1], [0.47190866f32, 0.52809131], 1e-6);
+}
+
+#[test]
+fn dropout_is_identity_without_a_tape() {
+    let dev = TestDevice::default();
+    let net = Dense::<f32, TestDevice>::new(&dev);
+    let x = dev.sample_normal::<Rank2<8, 12>>();
+    let a = net.forward(x.clone()).array();
+    let b = net.forward(x).array();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn summary_shows_layers_shapes_and_total() {
+    let dev = TestDevice::default();
+    let net = Repeated::<f32, TestDevice>::new(&dev);
+    let table = net.summary();
+    assert!(table.contains("conv1 (conv(4, 3, pad = 1))"), "{table}");
+    assert!(table.contains("[B, 4, 8, 8]"), "{table}");
+    assert!(table.contains("head (linear(10))"), "{table}");
+    assert!(
+        table.contains(&format!(
+            "Total params: {}",
+            typednet::network::format_count(<Repeated>::PARAMETERS)
+        )),
+        "{table}"
+    );
+}
