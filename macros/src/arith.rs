@@ -47,23 +47,6 @@ pub struct WindowAxis {
     pub padding: usize,
 }
 
-impl WindowAxis {
-    /// The axis of a convolution with zero padding `padding` at each end.
-    pub const fn conv(input: usize, kernel: usize, stride: usize, padding: usize) -> Self {
-        Self {
-            input,
-            kernel,
-            stride,
-            padding,
-        }
-    }
-
-    /// The axis of a pooling layer, which has no padding.
-    pub const fn pool(input: usize, window: usize, stride: usize) -> Self {
-        Self::conv(input, window, stride, 0)
-    }
-}
-
 /// Why a window cannot slide over its input along one axis.
 ///
 /// Render it with [`AxisError::message`], which needs to know whether the layer is a
@@ -400,7 +383,16 @@ mod tests {
     use super::*;
 
     fn conv(input: usize, kernel: usize, stride: usize, padding: usize) -> WindowAxis {
-        WindowAxis::conv(input, kernel, stride, padding)
+        WindowAxis {
+            input,
+            kernel,
+            stride,
+            padding,
+        }
+    }
+
+    fn pool(input: usize, window: usize, stride: usize) -> WindowAxis {
+        conv(input, window, stride, 0)
     }
 
     #[test]
@@ -408,10 +400,7 @@ mod tests {
         // AlexNet conv1, LeNet conv1, a 2×2/2 pool, ResNet's stem, VGG's 3×3 same conv.
         assert_eq!(window_output(&conv(227, 11, 4, 0), FitMode::Floor), Ok(55));
         assert_eq!(window_output(&conv(28, 5, 1, 2), FitMode::Floor), Ok(28));
-        assert_eq!(
-            window_output(&WindowAxis::pool(14, 2, 2), FitMode::Floor),
-            Ok(7)
-        );
+        assert_eq!(window_output(&pool(14, 2, 2), FitMode::Floor), Ok(7));
         assert_eq!(window_output(&conv(224, 7, 2, 3), FitMode::Floor), Ok(112));
         assert_eq!(window_output(&conv(224, 3, 1, 1), FitMode::Floor), Ok(224));
         // The famous typo: 224 does not tile with an 11/4 kernel, PyTorch floors to 54.
@@ -528,7 +517,7 @@ mod tests {
             "(10 − 3 + 2·0)/3 + 1 = 3.333… is not a whole number; \
              to fit exactly, use padding 1, kernel 4 or stride 1"
         );
-        let error = window_output(&WindowAxis::pool(7, 2, 2), FitMode::Exact).unwrap_err();
+        let error = window_output(&pool(7, 2, 2), FitMode::Exact).unwrap_err();
         assert_eq!(
             error.message(WindowKind::Pool),
             "(7 − 2)/2 + 1 = 3.5 is not a whole number; to fit exactly, use window 3 or stride 1"
@@ -573,11 +562,7 @@ mod tests {
             "⌊(224 − 11 + 2·0)/4⌋ + 1 = 54"
         );
         assert_eq!(
-            arithmetic(
-                &WindowAxis::pool(28, 3, 2),
-                WindowKind::Pool,
-                FitMode::Exact
-            ),
+            arithmetic(&pool(28, 3, 2), WindowKind::Pool, FitMode::Exact),
             "(28 − 3)/2 + 1 = 13.5"
         );
         assert_eq!(

@@ -43,10 +43,10 @@ pub fn expand(header: &Header) -> TokenStream {
                 pub fn try_new(_device: &D) -> #core::result::Result<Self, D::Err> {
                     #core::unreachable!("the declaration of this network has a compile error")
                 }
-                pub fn forward<X>(&self, _x: X) -> ! {
+                pub fn forward<S: #dfdx::shapes::Shape, T>(&self, _x: #dfdx::tensor::Tensor<S, E, D, T>) -> ! {
                     #core::unreachable!("the declaration of this network has a compile error")
                 }
-                pub fn try_forward<X>(&self, _x: X) -> ! {
+                pub fn try_forward<S: #dfdx::shapes::Shape, T>(&self, _x: #dfdx::tensor::Tensor<S, E, D, T>) -> ! {
                     #core::unreachable!("the declaration of this network has a compile error")
                 }
                 pub fn summary(&self) -> ::std::string::String {

@@ -479,8 +479,12 @@ fn infer_linear(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Sha
         }
     }
     let output = output?;
-    // The input size is needed for the weights; the stated one recovers it after an error.
-    let input = inferred.or(stated_input.map(|n| n.value).filter(|v| *v > 0))?;
+    // The input size is needed for the weights; the stated one recovers it after an error. When
+    // neither is known (only possible after an error, so nothing is expanded) the output shape
+    // is still known, and later layers are checked against it.
+    let input = inferred
+        .or(stated_input.map(|n| n.value).filter(|v| *v > 0))
+        .unwrap_or(0);
     if input.checked_mul(output).and_then(|p| p.checked_add(output)).is_none() {
         ctx.error(ctx.layer.span, "has more parameters than fit in a usize");
         return None;
@@ -705,6 +709,11 @@ fn window_axes(
                 if !reported.contains(&message) {
                     ctx.error_at(span, &message);
                     reported.push(message);
+                }
+                // An inexact fit still has PyTorch's floor size: later layers are checked
+                // against it, so their own mistakes are reported in the same pass.
+                if let arith::AxisError::Inexact(_) = error {
+                    out[axis] = arith::window_output(&geometry, FitMode::Floor).ok();
                 }
             }
         }
