@@ -57,3 +57,62 @@ fn expand_all(input: &ast::Input) -> TokenStream2 {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    /// Deterministic token soup from the language's own vocabulary: whatever the tokens, the
+    /// pipeline returns tokens (an expansion or a `compile_error!`) and never panics.
+    #[test]
+    fn never_panics_on_arbitrary_tokens() {
+        const VOCABULARY: &[&str] = &[
+            "pub", "struct", "Net", "Other", ":", "=", "->", "[", "]", "(", ")", "*", ";", ",",
+            "0", "1", "2", "3", "5", "28", "18446744073709551615", "99999999999999999999999",
+            "0.5", "1.5", "linear", "conv", "maxpool", "avgpool", "flatten", "reshape", "dropout",
+            "relu", "softmax", "stride", "pad", "same", "#[exact_fit]", "/// doc", "r#type",
+            "in", "fc:",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let length = 1 + (next() % 40) as usize;
+            let mut text = String::from("pub struct Net: [1, 28, 28] -> ");
+            if next() % 4 == 0 {
+                text.clear();
+            }
+            for _ in 0..length {
+                text.push_str(VOCABULARY[(next() % VOCABULARY.len() as u64) as usize]);
+                text.push(' ');
+            }
+            // Unbalanced brackets do not even tokenize; the compiler rejects those before us.
+            let Ok(tokens) = TokenStream2::from_str(&text) else {
+                continue;
+            };
+            let outcome = std::panic::catch_unwind(|| match syn::parse2::<ast::Input>(tokens) {
+                Ok(input) => expand_all(&input),
+                Err(error) => error.into_compile_error(),
+            });
+            assert!(outcome.is_ok(), "panicked on: {text}");
+        }
+    }
+
+    #[test]
+    fn well_formed_declarations_expand_without_errors() {
+        let text = "#[exact_fit] pub struct LeNet: [1, 32, 32] -> [conv(6, 5) -> relu -> maxpool(2)] * 1 \
+                    -> conv(16, 5) -> relu -> maxpool(2) -> flatten -> linear(120) -> relu \
+                    -> linear(84) -> relu -> linear(10);";
+        let input: ast::Input = syn::parse2(TokenStream2::from_str(text).unwrap()).unwrap();
+        let output = expand_all(&input).to_string();
+        assert!(!output.contains("compile_error"), "{output}");
+        assert!(output.contains("Conv2d < 1usize , 6usize , 5usize , 5usize"));
+        // 400 = 16·5·5 after the second pooling.
+        assert!(output.contains("Linear < 400usize , 120usize"));
+    }
+}
