@@ -1,0 +1,65 @@
+//! The main job: an MLP 784-256-128-10 declared with `network!`, trained on the first 8,000 of
+//! the shipped MNIST digits and tested on the last 2,000.
+//!
+//! `cargo run --release --example mnist_mlp` (optional arguments: epochs, seed).
+//!
+//! Recipe: 10 epochs, batch 64, Adam with learning rate 1e-3, PyTorch's default initialisation.
+//! PyTorch 2.15 with the same recipe reaches 94.7–95.2% test accuracy over three seeds.
+
+use rand::{rngs::StdRng, SeedableRng};
+use typednet::data::Mnist;
+use typednet::dfdx::optim::{Adam, AdamConfig};
+use typednet::prelude::*;
+use typednet::train::Trainer;
+
+network! {
+    /// A multilayer perceptron for 28×28 digits read as 784-vectors.
+    pub struct Mlp: [784] -> linear(256) -> relu -> linear(128) -> relu -> linear(10);
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let epochs: usize = args.next().map_or(Ok(10), |a| a.parse())?;
+    let seed: u64 = args.next().map_or(Ok(0), |a| a.parse())?;
+
+    let (train, test) = Mnist::load_shipped_split()?;
+    println!(
+        "MNIST: {} training and {} test digits (shipped in data/)",
+        train.len(),
+        test.len()
+    );
+
+    let dev = Cpu::seed_from_u64(seed);
+    let mut model = Mlp::<f32, Cpu>::new(&dev);
+    println!("{}", model.summary());
+
+    let mut optimizer = Adam::new(
+        &model,
+        AdamConfig {
+            lr: 1e-3,
+            ..Default::default()
+        },
+    );
+    let history = Trainer::new(&dev)
+        .epochs(epochs)
+        .batch_size(64)
+        .fit_vectors::<784, 10, f32, _, _, _>(
+            &mut model,
+            &mut optimizer,
+            &train,
+            &test,
+            &mut StdRng::seed_from_u64(seed),
+        )?;
+
+    let last = history.last().ok_or("no epochs were run")?;
+    let seconds: f64 = history.iter().map(|m| m.seconds).sum();
+    println!(
+        "test accuracy after {} epochs: {:.2}% ({} of {} digits), {:.1} s in all",
+        last.epoch,
+        100.0 * last.test_accuracy,
+        (last.test_accuracy * test.len() as f64).round(),
+        test.len(),
+        seconds
+    );
+    Ok(())
+}
