@@ -45,7 +45,9 @@ impl<const F: usize> ExampleShape for (Const<F>,) {
     }
 }
 
-impl<const C: usize, const H: usize, const W: usize> ExampleShape for (Const<C>, Const<H>, Const<W>) {
+impl<const C: usize, const H: usize, const W: usize> ExampleShape
+    for (Const<C>, Const<H>, Const<W>)
+{
     type Batch = (usize, Const<C>, Const<H>, Const<W>);
 
     fn batch_of(n: usize) -> Self::Batch {
@@ -215,7 +217,7 @@ impl<S: ExampleShape> Batch<'_, S> {
 
 #[cfg(test)]
 mod tests {
-    use dfdx::shapes::{Rank1, Rank3};
+    use dfdx::shapes::{HasShape, Rank1, Rank3};
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
@@ -277,6 +279,9 @@ mod tests {
     #[test]
     fn rejects_a_zero_batch_size() {
         let err = images(2).batches::<Rank1<4>>(0).unwrap_err();
-        assert_eq!(err.to_string(), "squares: the batch size must be at least 1");
+        assert_eq!(
+            err.to_string(),
+            "squares: the batch size must be at least 1"
+        );
     }
 }

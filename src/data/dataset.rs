@@ -66,6 +66,7 @@ impl Dataset {
     }
 
     /// The same data set under another name.
+    #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -152,8 +153,14 @@ mod tests {
     use super::*;
 
     fn tiny() -> Dataset {
-        Dataset::new("tiny", (0..12).map(|v| v as f32).collect(), vec![0, 1, 2], vec![2, 2], 3)
-            .unwrap()
+        Dataset::new(
+            "tiny",
+            (0..12).map(|v| v as f32).collect(),
+            vec![0, 1, 2],
+            vec![2, 2],
+            3,
+        )
+        .unwrap()
     }
 
     #[test]

@@ -201,6 +201,7 @@ impl fmt::Display for DataError {
                 f,
                 "expected {expected} feature values (one example per label), found {found}"
             ),
+            // Written above, without the `subject: ` prefix.
             DataErrorKind::ShapeMismatch { .. } => Ok(()),
             DataErrorKind::ZeroBatchSize => write!(f, "the batch size must be at least 1"),
             DataErrorKind::TooFewOutputs { outputs, classes } => write!(
@@ -211,11 +212,6 @@ impl fmt::Display for DataError {
     }
 }
 
-impl std::error::Error for DataError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            DataErrorKind::Io(err) | DataErrorKind::CorruptGzip(err) => Some(err),
-            _ => None,
-        }
-    }
-}
+/// The underlying I/O or gzip error is part of the message and reachable through
+/// [`DataError::kind`], so it is not repeated as a `source()`.
+impl std::error::Error for DataError {}

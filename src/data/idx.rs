@@ -79,7 +79,10 @@ fn read_maybe_gzipped(path: &Path) -> Result<Vec<u8>, DataErrorKind> {
 }
 
 /// Checks the header of a decoded u8 IDX file and returns its sizes and values.
-fn parse_idx_u8(mut bytes: Vec<u8>, dimensions: u8) -> Result<(Vec<usize>, Vec<u8>), DataErrorKind> {
+fn parse_idx_u8(
+    mut bytes: Vec<u8>,
+    dimensions: u8,
+) -> Result<(Vec<usize>, Vec<u8>), DataErrorKind> {
     let expected_magic = u32::from_be_bytes([0, 0, TYPE_U8, dimensions]);
     let header_len = 4 + 4 * usize::from(dimensions);
     let Some(magic) = read_u32(&bytes, 0) else {

@@ -58,7 +58,11 @@ impl Mnist {
                 },
             ));
         }
-        let features = images.pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+        let features = images
+            .pixels
+            .iter()
+            .map(|&p| f32::from(p) / 255.0)
+            .collect();
         let labels = labels.into_iter().map(usize::from).collect();
         Dataset::new(
             "mnist",

@@ -171,7 +171,7 @@ pub(crate) fn assert_output_size(op: &str, geometry: WindowGeometry, output: [us
 #[cfg(test)]
 pub(crate) mod test_support {
     use crate::network::Element;
-    use num_traits::{NumCast, ToPrimitive};
+    use num_traits::NumCast;
     use rand::rngs::StdRng;
     use rand::seq::SliceRandom;
     use rand::{Rng, SeedableRng};

@@ -121,13 +121,16 @@ impl Windows {
     }
 }
 
+/// A matrix whose sizes are known only at run time.
+pub(crate) type Matrix<E, D, T> = Tensor<(usize, usize), E, D, T>;
+
 /// im2col with dfdx ops: `x`, flattened row-major from `[B, C, H, W]`, becomes the matrix of
 /// window contents described by `layout`. Padding cells read zero.
 pub(crate) fn try_unfold<E: Dtype, D: Device<E>, T: Tape<E, D>>(
     x: Tensor<(usize,), E, D, T>,
     windows: &Windows,
     layout: UnfoldLayout,
-) -> Result<Tensor<(usize, usize), E, D, T>, D::Err> {
+) -> Result<Matrix<E, D, T>, D::Err> {
     assert_eq!(x.shape().0, windows.input_len(), "unfold: input length");
     let dev = x.device().clone();
     let source = if windows.padding == [0, 0] {

@@ -168,8 +168,8 @@ pub fn avg_pool2d<
 
 #[cfg(test)]
 mod tests {
-    use dfdx::shapes::{Const, Dim, Rank4};
-    use dfdx::tensor::{AsArray, NoneTape, Tensor, TensorFromVec, Trace};
+    use dfdx::shapes::{Const, Dim, HasShape, Rank4};
+    use dfdx::tensor::{AsArray, NoneTape, Tensor, TensorFrom, TensorFromVec, Trace, ZerosTensor};
     use dfdx::tensor_ops::{Backward, Device, SumTo};
 
     use super::*;

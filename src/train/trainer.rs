@@ -1,0 +1,335 @@
+//! The training loop: mini-batches, forward with a tape, cross-entropy, backward, update.
+
+use std::time::Instant;
+
+use dfdx::nn::{Module, TensorCollection, ZeroGrads};
+use dfdx::optim::Optimizer;
+use dfdx::shapes::{Const, Rank1, Rank3};
+use dfdx::tensor::{NoneTape, OwnedTape, Tensor, Trace};
+use dfdx::tensor_ops::{Backward, Device};
+use num_traits::ToPrimitive;
+use rand::Rng;
+
+use super::error::TrainError;
+use super::metrics::{EpochMetrics, Evaluation};
+use super::progress::ProgressBar;
+use crate::data::{DataError, DataErrorKind, Dataset, ExampleShape};
+use crate::loss::{argmax_rows, correct_count, try_cross_entropy};
+use crate::network::Element;
+
+/// A model that maps a batch of examples of shape `S` to `K` logits, with a gradient tape (for
+/// training) and without (for evaluation), and whose parameters an optimiser can update.
+///
+/// Implemented for every such model: networks made with [`network!`](crate::network!) and
+/// dfdx's built modules alike.
+pub trait Classifier<S: ExampleShape, const K: usize, E: Element, D: Device<E>>:
+    TensorCollection<E, D>
+    + Module<
+        Tensor<S::Batch, E, D, OwnedTape<E, D>>,
+        Output = Tensor<(usize, Const<K>), E, D, OwnedTape<E, D>>,
+        Error = D::Err,
+    > + Module<
+        Tensor<S::Batch, E, D, NoneTape>,
+        Output = Tensor<(usize, Const<K>), E, D, NoneTape>,
+        Error = D::Err,
+    >
+{
+}
+
+impl<S, const K: usize, E, D, M> Classifier<S, K, E, D> for M
+where
+    S: ExampleShape,
+    E: Element,
+    D: Device<E>,
+    M: TensorCollection<E, D>
+        + Module<
+            Tensor<S::Batch, E, D, OwnedTape<E, D>>,
+            Output = Tensor<(usize, Const<K>), E, D, OwnedTape<E, D>>,
+            Error = D::Err,
+        > + Module<
+            Tensor<S::Batch, E, D, NoneTape>,
+            Output = Tensor<(usize, Const<K>), E, D, NoneTape>,
+            Error = D::Err,
+        >,
+{
+}
+
+/// How much a [`Trainer`] prints (on stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verbosity {
+    /// Nothing.
+    Silent,
+    /// One line of [`EpochMetrics`] per epoch.
+    Epochs,
+    /// A progress bar during each epoch ([`ProgressStyle::for_stderr`](super::ProgressStyle::for_stderr)) and the epoch lines.
+    #[default]
+    Progress,
+}
+
+/// Trains a classifier with mini-batch gradient descent and reports per-epoch metrics.
+///
+/// The loop is PyTorch's usual one: for each epoch, shuffle, and for each mini-batch
+/// `loss = F.cross_entropy(model(x), y); loss.backward(); opt.step(); opt.zero_grad()`; then
+/// evaluate on the test set without a tape.
+///
+/// ```
+/// use typednet::data::Dataset;
+/// use typednet::dfdx::optim::{Sgd, SgdConfig};
+/// use typednet::prelude::*;
+/// use typednet::train::{Trainer, Verbosity};
+/// use rand::{rngs::StdRng, SeedableRng};
+///
+/// // Two classes of 2-vectors: is the first value the larger?
+/// let points: Vec<[f32; 2]> = (0..64).map(|i| [(i % 8) as f32, (i / 8) as f32]).collect();
+/// let labels = points.iter().map(|p| usize::from(p[0] > p[1])).collect();
+/// let data = Dataset::new("points", points.concat(), labels, vec![2], 2)?;
+///
+/// let dev = Cpu::default();
+/// let mut model = dev.build_module::<Linear<2, 2>, f32>();
+/// let mut opt = Sgd::new(&model, SgdConfig { lr: 0.1, ..Default::default() });
+/// let metrics = Trainer::new(&dev)
+///     .epochs(20)
+///     .batch_size(16)
+///     .verbosity(Verbosity::Silent)
+///     .fit_vectors(&mut model, &mut opt, &data, &data, &mut StdRng::seed_from_u64(0))?;
+/// assert_eq!(metrics.len(), 20);
+/// assert!(metrics[19].test_accuracy > 0.9);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Trainer<'d, D> {
+    dev: &'d D,
+    epochs: usize,
+    batch_size: usize,
+    verbosity: Verbosity,
+}
+
+impl<'d, D> Trainer<'d, D> {
+    /// A trainer that builds its batches on `dev`: one epoch, batches of 64, a progress bar.
+    pub fn new(dev: &'d D) -> Self {
+        Self {
+            dev,
+            epochs: 1,
+            batch_size: 64,
+            verbosity: Verbosity::default(),
+        }
+    }
+
+    /// Passes over the training set.
+    #[must_use]
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+
+    /// Examples per mini-batch (the last batch of an epoch may be smaller).
+    #[must_use]
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// What to print while training.
+    #[must_use]
+    pub fn verbosity(mut self, verbosity: Verbosity) -> Self {
+        self.verbosity = verbosity;
+        self
+    }
+
+    /// Trains `model` on `train` for the configured epochs, batches shuffled by `rng`, and
+    /// measures it on `test` after each epoch. `S` is the shape the model reads one example as
+    /// (see [`ExampleShape`]); [`fit_vectors`](Self::fit_vectors) and
+    /// [`fit_images`](Self::fit_images) name it for you.
+    ///
+    /// Fails before training when examples cannot be read as `S`, the model has fewer than
+    /// `classes` outputs or the batch size is 0; during training only on a device or optimiser
+    /// error.
+    pub fn fit<S, const K: usize, E, M, O, R>(
+        &self,
+        model: &mut M,
+        optimizer: &mut O,
+        train: &Dataset,
+        test: &Dataset,
+        rng: &mut R,
+    ) -> Result<Vec<EpochMetrics>, TrainError<D::Err>>
+    where
+        S: ExampleShape,
+        E: Element,
+        D: Device<E>,
+        M: Classifier<S, K, E, D>,
+        O: Optimizer<M, D, E>,
+        R: Rng + ?Sized,
+    {
+        for data in [train, test] {
+            check_fits::<S, K>(data, self.batch_size)?;
+        }
+        let mut grads = model.try_alloc_grads().map_err(TrainError::Device)?;
+        let mut history = Vec::with_capacity(self.epochs);
+        for epoch in 1..=self.epochs {
+            let start = Instant::now();
+            let batches = train.shuffled_batches::<S, R>(self.batch_size, rng)?;
+            let mut bar =
+                self.progress_bar(format!("epoch {epoch}/{}", self.epochs), batches.len());
+            let (mut loss_sum, mut correct) = (0.0, 0);
+            for (i, batch) in batches.enumerate() {
+                let labels = batch.labels();
+                let x = batch
+                    .try_to_tensor::<E, D>(self.dev)
+                    .map_err(TrainError::Device)?;
+                let logits = model
+                    .try_forward(x.traced(grads))
+                    .map_err(TrainError::Device)?;
+                correct += correct_count(&argmax_rows(&logits), &labels);
+                let loss = try_cross_entropy(logits, &labels)?;
+                loss_sum += scalar(&loss) * labels.len() as f64;
+                grads = loss.try_backward().map_err(TrainError::Device)?;
+                optimizer.update(model, &grads)?;
+                model
+                    .try_zero_grads(&mut grads)
+                    .map_err(TrainError::Device)?;
+                let seen = (i * self.batch_size + labels.len()) as f64;
+                bar.set(i + 1, Some(loss_sum / seen));
+            }
+            bar.finish_and_clear();
+            let test_result = self.evaluate::<S, K, E, M>(model, test)?;
+            let metrics = EpochMetrics {
+                epoch,
+                train_loss: loss_sum / train.len() as f64,
+                train_accuracy: correct as f64 / train.len() as f64,
+                test_loss: test_result.loss,
+                test_accuracy: test_result.accuracy,
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            if self.verbosity != Verbosity::Silent {
+                eprintln!("{metrics}");
+            }
+            history.push(metrics);
+        }
+        Ok(history)
+    }
+
+    /// [`fit`](Self::fit) for a model that reads each example as a vector of `F` values (an
+    /// image data set is flattened: `[1, 28, 28]` reads as `[784]`).
+    pub fn fit_vectors<const F: usize, const K: usize, E, M, O, R>(
+        &self,
+        model: &mut M,
+        optimizer: &mut O,
+        train: &Dataset,
+        test: &Dataset,
+        rng: &mut R,
+    ) -> Result<Vec<EpochMetrics>, TrainError<D::Err>>
+    where
+        E: Element,
+        D: Device<E>,
+        M: Classifier<Rank1<F>, K, E, D>,
+        O: Optimizer<M, D, E>,
+        R: Rng + ?Sized,
+    {
+        self.fit::<Rank1<F>, K, E, M, O, R>(model, optimizer, train, test, rng)
+    }
+
+    /// [`fit`](Self::fit) for a model that reads each example as a `[C, H, W]` image.
+    pub fn fit_images<const C: usize, const H: usize, const W: usize, const K: usize, E, M, O, R>(
+        &self,
+        model: &mut M,
+        optimizer: &mut O,
+        train: &Dataset,
+        test: &Dataset,
+        rng: &mut R,
+    ) -> Result<Vec<EpochMetrics>, TrainError<D::Err>>
+    where
+        E: Element,
+        D: Device<E>,
+        M: Classifier<Rank3<C, H, W>, K, E, D>,
+        O: Optimizer<M, D, E>,
+        R: Rng + ?Sized,
+    {
+        self.fit::<Rank3<C, H, W>, K, E, M, O, R>(model, optimizer, train, test, rng)
+    }
+
+    /// Mean cross-entropy and accuracy of `model` on `data`, in batches of the configured size,
+    /// without a tape (PyTorch: under `torch.no_grad()`). NaN for an empty data set.
+    pub fn evaluate<S, const K: usize, E, M>(
+        &self,
+        model: &M,
+        data: &Dataset,
+    ) -> Result<Evaluation, TrainError<D::Err>>
+    where
+        S: ExampleShape,
+        E: Element,
+        D: Device<E>,
+        M: Module<
+            Tensor<S::Batch, E, D, NoneTape>,
+            Output = Tensor<(usize, Const<K>), E, D, NoneTape>,
+            Error = D::Err,
+        >,
+    {
+        check_fits::<S, K>(data, self.batch_size)?;
+        let (mut loss_sum, mut correct) = (0.0, 0);
+        for batch in data.batches::<S>(self.batch_size)? {
+            let labels = batch.labels();
+            let x = batch
+                .try_to_tensor::<E, D>(self.dev)
+                .map_err(TrainError::Device)?;
+            let logits = model.try_forward(x).map_err(TrainError::Device)?;
+            correct += correct_count(&argmax_rows(&logits), &labels);
+            loss_sum += scalar(&try_cross_entropy(logits, &labels)?) * labels.len() as f64;
+        }
+        let n = data.len() as f64;
+        Ok(Evaluation {
+            loss: loss_sum / n,
+            accuracy: correct as f64 / n,
+        })
+    }
+
+    fn progress_bar(&self, label: String, total: usize) -> ProgressBar {
+        match self.verbosity {
+            Verbosity::Progress => ProgressBar::stderr(label, total),
+            Verbosity::Silent | Verbosity::Epochs => ProgressBar::hidden(label, total),
+        }
+    }
+}
+
+/// Checks once, before any work, that `data` can feed a model reading `S` with `K` outputs.
+fn check_fits<S: ExampleShape, const K: usize>(
+    data: &Dataset,
+    batch_size: usize,
+) -> Result<(), DataError> {
+    data.check_example_shape::<S>("batch")?;
+    if batch_size == 0 {
+        return Err(DataError::new(data.name(), DataErrorKind::ZeroBatchSize));
+    }
+    if K < data.classes() {
+        return Err(DataError::new(
+            data.name(),
+            DataErrorKind::TooFewOutputs {
+                outputs: K,
+                classes: data.classes(),
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// The value of a one-element tensor as `f64`.
+fn scalar<E: Element, D: Device<E>, T>(t: &Tensor<dfdx::shapes::Rank0, E, D, T>) -> f64 {
+    t.as_vec()
+        .first()
+        .and_then(ToPrimitive::to_f64)
+        .unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_few_outputs_is_an_error_before_training() {
+        let data = Dataset::new("d", vec![0.0; 6], vec![0, 1, 2], vec![2], 3).unwrap();
+        let err = check_fits::<Rank1<2>, 2>(&data, 4).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "d: the model has 2 outputs but the data set has 3 classes"
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! Training real models on real digits with `Trainer`: the loss falls and accuracy is far above
+//! chance (10%).
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use typednet::data::{DataErrorKind, Dataset, Mnist};
+use typednet::dfdx::optim::{Adam, AdamConfig, Sgd, SgdConfig};
+use typednet::prelude::*;
+use typednet::train::{TrainError, Trainer, Verbosity};
+
+/// The first 1,000 shipped digits to train on and the last 1,000 to test on.
+fn digits() -> (Dataset, Dataset) {
+    let all = Mnist::load_shipped().unwrap();
+    let (head, tail) = all.split_at(9_000);
+    (
+        head.take(1_000).with_name("mnist[..1000]"),
+        tail.with_name("mnist[9000..]"),
+    )
+}
+
+#[test]
+fn an_mlp_learns_mnist_digits() {
+    let (train, test) = digits();
+    let dev: Cpu = Default::default();
+    let mut model = dev.build_module::<(Linear<784, 32>, ReLU, Linear<32, 10>), f32>();
+    let mut opt = Adam::new(
+        &model,
+        AdamConfig {
+            lr: 3e-3,
+            ..Default::default()
+        },
+    );
+    let metrics = Trainer::new(&dev)
+        .epochs(3)
+        .batch_size(32)
+        .verbosity(Verbosity::Epochs)
+        .fit_vectors(
+            &mut model,
+            &mut opt,
+            &train,
+            &test,
+            &mut StdRng::seed_from_u64(1),
+        )
+        .unwrap();
+
+    assert_eq!(metrics.len(), 3);
+    assert_eq!(
+        metrics.iter().map(|m| m.epoch).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    for pair in metrics.windows(2) {
+        assert!(pair[1].train_loss < pair[0].train_loss, "{metrics:#?}");
+    }
+    let last = metrics[2];
+    // Observed (seed 1): train loss 1.63 → 0.76 → 0.51, train accuracy 86.5%, test accuracy
+    // 87.0% (chance: 10%).
+    assert!(last.train_loss < 0.7, "{last}");
+    assert!(last.train_accuracy > 0.8, "{last}");
+    assert!(last.test_accuracy > 0.8, "{last}");
+    assert!(last.seconds > 0.0);
+
+    // `evaluate` agrees with the last epoch's test figures.
+    let eval = Trainer::new(&dev)
+        .batch_size(100)
+        .evaluate::<Rank1<784>, 10, f32, _>(&model, &test)
+        .unwrap();
+    assert!((eval.accuracy - last.test_accuracy).abs() < 1e-9);
+    assert!((eval.loss - last.test_loss).abs() < 1e-4);
+}
+
+typednet::network! {
+    /// Softmax regression on 28×28 images (no convolution, so that the test stays fast).
+    struct ImageRegression: [1, 28, 28] -> flatten -> linear(10);
+}
+
+/// A `network!` image network through `fit_images`: the same loop with `[1, 28, 28]` batches.
+#[test]
+fn an_image_network_learns_through_fit_images() {
+    let (train, test) = digits();
+    let dev: Cpu = Default::default();
+    let mut model = ImageRegression::<f32, Cpu>::new(&dev);
+    let mut opt = Adam::new(
+        &model,
+        AdamConfig {
+            lr: 3e-3,
+            ..Default::default()
+        },
+    );
+    let metrics = Trainer::new(&dev)
+        .epochs(2)
+        .batch_size(32)
+        .verbosity(Verbosity::Epochs)
+        .fit_images(
+            &mut model,
+            &mut opt,
+            &train,
+            &test,
+            &mut StdRng::seed_from_u64(2),
+        )
+        .unwrap();
+    assert!(
+        metrics[1].train_loss < metrics[0].train_loss,
+        "{metrics:#?}"
+    );
+    // Observed (seed 2): train loss 1.48 → 0.74, test accuracy 81.6% → 84.3%.
+    assert!(metrics[1].test_accuracy > 0.75, "{}", metrics[1]);
+}
+
+#[test]
+fn a_model_with_too_few_outputs_is_refused_before_training() {
+    let (train, test) = digits();
+    let dev: Cpu = Default::default();
+    let mut model = dev.build_module::<Linear<784, 5>, f32>();
+    let mut opt = Sgd::new(&model, SgdConfig::default());
+    let err = Trainer::new(&dev)
+        .verbosity(Verbosity::Silent)
+        .fit_vectors(
+            &mut model,
+            &mut opt,
+            &train,
+            &test,
+            &mut StdRng::seed_from_u64(0),
+        )
+        .unwrap_err();
+    assert!(matches!(
+        &err,
+        TrainError::Data(e) if matches!(e.kind(), DataErrorKind::TooFewOutputs { outputs: 5, classes: 10 })
+    ));
+    assert_eq!(
+        err.to_string(),
+        "mnist[..1000]: the model has 5 outputs but the data set has 10 classes"
+    );
+}
+
+#[test]
+fn a_model_of_the_wrong_input_size_is_refused_before_training() {
+    let (train, test) = digits();
+    let dev: Cpu = Default::default();
+    let mut model = dev.build_module::<Linear<64, 10>, f32>();
+    let mut opt = Sgd::new(&model, SgdConfig::default());
+    let err = Trainer::new(&dev)
+        .verbosity(Verbosity::Silent)
+        .fit_vectors(
+            &mut model,
+            &mut opt,
+            &train,
+            &test,
+            &mut StdRng::seed_from_u64(0),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "batch of \"mnist[..1000]\": expected examples of shape [64], the data set holds [1, 28, 28]"
+    );
+}
