@@ -157,3 +157,83 @@ fn summary_shows_layers_shapes_and_total() {
         "{table}"
     );
 }
+
+network! {
+    pub struct Encoder: [1, 8, 8] -> conv(2, 3) -> relu -> flatten -> linear(4) -> tanh;
+    pub struct Decoder: [4] -> linear(64) -> sigmoid -> reshape(1, 8, 8);
+    /// An autoencoder made of two networks declared separately.
+    pub struct Autoencoder = Encoder -> Decoder;
+}
+
+#[test]
+fn composed_networks_run_in_turn() {
+    assert_eq!(<Autoencoder>::INPUT_SHAPE, &[1, 8, 8]);
+    assert_eq!(<Autoencoder>::OUTPUT_SHAPE, &[1, 8, 8]);
+    assert_eq!(
+        <Autoencoder>::PARAMETERS,
+        <Encoder>::PARAMETERS + <Decoder>::PARAMETERS
+    );
+    assert_eq!(
+        <Autoencoder>::LAYERS.len(),
+        <Encoder>::LAYERS.len() + <Decoder>::LAYERS.len()
+    );
+    let dev = TestDevice::default();
+    let net = Autoencoder::<f32, TestDevice>::new(&dev);
+    assert_eq!(net.num_trainable_params(), <Autoencoder>::PARAMETERS);
+    let x = dev.sample_normal::<Rank4<3, 1, 8, 8>>();
+    let through_both = net.forward(x.clone()).array();
+    let by_hand = net.decoder.forward(net.encoder.forward(x)).array();
+    assert_eq!(through_both, by_hand);
+}
+
+#[test]
+fn networks_build_in_f64_and_train_through_an_optimiser() {
+    use typednet::dfdx::optim::{Optimizer, Sgd, SgdConfig};
+    let dev = TestDevice::default();
+    let mut net = Dense::<f64, TestDevice>::new(&dev);
+    let mut opt = Sgd::new(
+        &net,
+        SgdConfig {
+            lr: 0.1,
+            momentum: Some(typednet::dfdx::optim::Momentum::Classic(0.9)),
+            weight_decay: None,
+        },
+    );
+    let x = dev.sample_normal::<Rank2<16, 12>>();
+    let target = dev.sample_normal::<Rank2<16, 3>>();
+    let mut losses = Vec::new();
+    for _ in 0..20 {
+        let y = net.forward(x.clone().traced(net.alloc_grads()));
+        let loss = typednet::dfdx::losses::mse_loss(y, target.clone());
+        losses.push(loss.array());
+        let grads = loss.backward();
+        opt.update(&mut net, &grads).unwrap();
+    }
+    // Dropout is active while training (tape attached), so the loss is noisy, but it falls.
+    assert!(losses[19] < 0.7 * losses[0], "{losses:?}");
+}
+
+network! {
+    /// LeNet-5 as in README.md.
+    pub struct LeNet5: [1, 28, 28]
+        -> conv(6, 5, pad = 2) -> relu -> maxpool(2)
+        -> conv(16, 5) -> relu -> maxpool(2)
+        -> flatten
+        -> [linear(120) -> relu] * 1
+        -> linear(84) -> relu
+        -> linear(10);
+}
+
+#[test]
+fn lenet5_has_pytorchs_parameter_count_and_shapes() {
+    // sum(p.numel() for p in the same nn.Sequential) = 61,706.
+    assert_eq!(<LeNet5>::PARAMETERS, 61_706);
+    let flatten = <LeNet5>::LAYERS.iter().find(|l| l.name == "flatten1").unwrap();
+    assert_eq!(flatten.output_shape, &[400]);
+    let dev = TestDevice::default();
+    let net = LeNet5::<f32, TestDevice>::new(&dev);
+    let y: Tensor<Rank2<2, 10>, f32, TestDevice> = net.forward(dev.zeros::<Rank4<2, 1, 28, 28>>());
+    // Zero input: the logits are the network's response to the biases alone, the same per row.
+    let y = y.array();
+    assert_eq!(y[0], y[1]);
+}
