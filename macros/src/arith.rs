@@ -143,7 +143,7 @@ impl fmt::Display for SamePaddingError {
                 "same padding needs stride 1 (as PyTorch's padding='same' does), found stride {stride}"
             ),
             SamePaddingError::EvenKernel { kernel } => {
-                let total = kernel - 1;
+                let total = kernel.saturating_sub(1);
                 write!(
                     f,
                     "same padding needs an odd kernel, found kernel {kernel}: PyTorch pads it \
@@ -198,7 +198,7 @@ pub const fn window_output(axis: &WindowAxis, mode: FitMode) -> Result<usize, Ax
             padding,
         });
     };
-    if matches!(mode, FitMode::Exact) && slide % stride != 0 {
+    if matches!(mode, FitMode::Exact) && !slide.is_multiple_of(stride) {
         return Err(AxisError::Inexact(*axis));
     }
     // Cannot overflow since `kernel ≥ 1`, but checked all the same: the macro must never panic.
@@ -220,7 +220,7 @@ pub const fn same_padding(kernel: usize, stride: usize) -> Result<usize, SamePad
     if stride != 1 {
         return Err(SamePaddingError::StrideNotOne { stride });
     }
-    if kernel % 2 == 0 {
+    if kernel.is_multiple_of(2) {
         return Err(SamePaddingError::EvenKernel { kernel });
     }
     Ok((kernel - 1) / 2)
@@ -313,7 +313,7 @@ pub fn exact_fit_fixes(axis: &WindowAxis, kind: WindowKind) -> ExactFitFixes {
     let padding = axis.padding as u128;
     let tiles = |kernel: u128, stride: u128, padding: u128| {
         let padded = input + 2 * padding;
-        kernel >= 1 && stride >= 1 && padded >= kernel && (padded - kernel) % stride == 0
+        kernel >= 1 && stride >= 1 && padded >= kernel && (padded - kernel).is_multiple_of(stride)
     };
     let nearest = |current: u128, fits: &dyn Fn(u128) -> bool| {
         (1..=FIX_SEARCH_LIMIT).find_map(|step| {
@@ -509,7 +509,7 @@ mod tests {
         assert_eq!(
             error.message(WindowKind::Conv),
             "(14 − 5 + 2·0)/2 + 1 = 5.5 is not a whole number; \
-             to fit exactly, use kernel 6 or stride 1"
+             to fit exactly, use kernel 6 or stride 3"
         );
         let error = window_output(&conv(10, 3, 3, 0), FitMode::Exact).unwrap_err();
         assert_eq!(

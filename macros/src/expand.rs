@@ -160,7 +160,11 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
         const _: () = {
             use #dfdx::nn::modules::{ModuleVisitor as _, TensorCollection as _};
 
-            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #name<E, D> {
+            const __LAYERS: &'static [#typednet::LayerInfo] = &[#(#layer_infos),*];
+
+            /// Shapes and sizes of the network, known at compile time; the same values are on
+            /// the [`Network`](::typednet::Network) trait for every dtype and device.
+            impl #name<#core::primitive::f32, #dfdx::tensor::Cpu> {
                 /// Name of the network.
                 pub const NAME: &'static #core::primitive::str = #name_string;
                 /// Shape of one input example.
@@ -168,10 +172,12 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                 /// Shape of one output example.
                 pub const OUTPUT_SHAPE: &'static [#core::primitive::usize] = #output_slice;
                 /// Every layer with its output shape and parameter count.
-                pub const LAYERS: &'static [#typednet::LayerInfo] = &[#(#layer_infos),*];
+                pub const LAYERS: &'static [#typednet::LayerInfo] = __LAYERS;
                 /// Number of trainable parameters (the same as PyTorch's count).
                 pub const PARAMETERS: #core::primitive::usize = #total_params;
+            }
 
+            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #name<E, D> {
                 /// The Keras-style summary table of this network.
                 pub fn summary(&self) -> ::std::string::String {
                     <Self as #typednet::Network>::summary()
@@ -182,7 +188,7 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                 const NAME: &'static #core::primitive::str = #name_string;
                 const INPUT_SHAPE: &'static [#core::primitive::usize] = #input_slice;
                 const OUTPUT_SHAPE: &'static [#core::primitive::usize] = #output_slice;
-                const LAYERS: &'static [#typednet::LayerInfo] = #name::<E, D>::LAYERS;
+                const LAYERS: &'static [#typednet::LayerInfo] = __LAYERS;
                 const PARAMETERS: #core::primitive::usize = #total_params;
                 type Input = #input_marker;
                 type Output = #output_marker;
@@ -475,18 +481,26 @@ pub fn expand_composition(header: &Header, stages: &[syn::Path]) -> TokenStream 
             const __LAYERS: [#typednet::LayerInfo; __LAYER_COUNT] =
                 #typednet::network::concat_layers::<__LAYER_COUNT>(&[#(<#default_types as #typednet::Network>::LAYERS),*]);
 
-            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #name<E, D> {
+            const __INPUT_SHAPE: &'static [#core::primitive::usize] = <#first_type as #typednet::Network>::INPUT_SHAPE;
+            const __OUTPUT_SHAPE: &'static [#core::primitive::usize] = <#last_type as #typednet::Network>::OUTPUT_SHAPE;
+            const __PARAMETERS: #core::primitive::usize = 0 #(+ <#default_types as #typednet::Network>::PARAMETERS)*;
+
+            /// Shapes and sizes of the network, known at compile time; the same values are on
+            /// the [`Network`](::typednet::Network) trait for every dtype and device.
+            impl #name<#core::primitive::f32, #dfdx::tensor::Cpu> {
                 /// Name of the network.
                 pub const NAME: &'static #core::primitive::str = #name_string;
                 /// Shape of one input example.
-                pub const INPUT_SHAPE: &'static [#core::primitive::usize] = <#first_type as #typednet::Network>::INPUT_SHAPE;
+                pub const INPUT_SHAPE: &'static [#core::primitive::usize] = __INPUT_SHAPE;
                 /// Shape of one output example.
-                pub const OUTPUT_SHAPE: &'static [#core::primitive::usize] = <#last_type as #typednet::Network>::OUTPUT_SHAPE;
+                pub const OUTPUT_SHAPE: &'static [#core::primitive::usize] = __OUTPUT_SHAPE;
                 /// Every layer of every stage, in order.
                 pub const LAYERS: &'static [#typednet::LayerInfo] = &__LAYERS;
                 /// Number of trainable parameters of all stages.
-                pub const PARAMETERS: #core::primitive::usize = 0 #(+ <#default_types as #typednet::Network>::PARAMETERS)*;
+                pub const PARAMETERS: #core::primitive::usize = __PARAMETERS;
+            }
 
+            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #name<E, D> {
                 /// The Keras-style summary table of this network.
                 pub fn summary(&self) -> ::std::string::String {
                     <Self as #typednet::Network>::summary()
@@ -495,10 +509,10 @@ pub fn expand_composition(header: &Header, stages: &[syn::Path]) -> TokenStream 
 
             impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #typednet::Network for #name<E, D> {
                 const NAME: &'static #core::primitive::str = #name_string;
-                const INPUT_SHAPE: &'static [#core::primitive::usize] = #name::<E, D>::INPUT_SHAPE;
-                const OUTPUT_SHAPE: &'static [#core::primitive::usize] = #name::<E, D>::OUTPUT_SHAPE;
+                const INPUT_SHAPE: &'static [#core::primitive::usize] = __INPUT_SHAPE;
+                const OUTPUT_SHAPE: &'static [#core::primitive::usize] = __OUTPUT_SHAPE;
                 const LAYERS: &'static [#typednet::LayerInfo] = &__LAYERS;
-                const PARAMETERS: #core::primitive::usize = #name::<E, D>::PARAMETERS;
+                const PARAMETERS: #core::primitive::usize = __PARAMETERS;
                 type Input = <#first_generic as #typednet::Network>::Input;
                 type Output = <#last_generic as #typednet::Network>::Output;
             }

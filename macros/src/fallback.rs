@@ -30,12 +30,15 @@ pub fn expand(header: &Header) -> TokenStream {
         }
 
         const _: () = {
-            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #name<E, D> {
+            impl #name<#core::primitive::f32, #dfdx::tensor::Cpu> {
                 pub const NAME: &'static #core::primitive::str = #name_string;
                 pub const INPUT_SHAPE: &'static [#core::primitive::usize] = &[];
                 pub const OUTPUT_SHAPE: &'static [#core::primitive::usize] = &[];
                 pub const LAYERS: &'static [#typednet::LayerInfo] = &[];
                 pub const PARAMETERS: #core::primitive::usize = 0;
+            }
+
+            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #name<E, D> {
 
                 pub fn new(_device: &D) -> Self {
                     #core::unreachable!("the declaration of this network has a compile error")

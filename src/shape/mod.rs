@@ -106,7 +106,12 @@ pub const fn conv_output_size(
     stride: usize,
     padding: usize,
 ) -> Result<usize, ShapeError> {
-    let axis = WindowAxis::conv(input, kernel, stride, padding);
+    let axis = WindowAxis {
+        input,
+        kernel,
+        stride,
+        padding,
+    };
     match window_output(&axis, FitMode::Floor) {
         Ok(size) => Ok(size),
         Err(error) => Err(ShapeError::Conv(error)),
@@ -133,7 +138,12 @@ pub const fn conv_output_size_exact(
     stride: usize,
     padding: usize,
 ) -> Result<usize, ShapeError> {
-    let axis = WindowAxis::conv(input, kernel, stride, padding);
+    let axis = WindowAxis {
+        input,
+        kernel,
+        stride,
+        padding,
+    };
     match window_output(&axis, FitMode::Exact) {
         Ok(size) => Ok(size),
         Err(error) => Err(ShapeError::Conv(error)),
@@ -162,7 +172,12 @@ pub const fn pool_output_size(
     window: usize,
     stride: usize,
 ) -> Result<usize, ShapeError> {
-    let axis = WindowAxis::pool(input, window, stride);
+    let axis = WindowAxis {
+        input,
+        kernel: window,
+        stride,
+        padding: 0,
+    };
     match window_output(&axis, FitMode::Floor) {
         Ok(size) => Ok(size),
         Err(error) => Err(ShapeError::Pool(error)),
@@ -188,7 +203,12 @@ pub const fn pool_output_size_exact(
     window: usize,
     stride: usize,
 ) -> Result<usize, ShapeError> {
-    let axis = WindowAxis::pool(input, window, stride);
+    let axis = WindowAxis {
+        input,
+        kernel: window,
+        stride,
+        padding: 0,
+    };
     match window_output(&axis, FitMode::Exact) {
         Ok(size) => Ok(size),
         Err(error) => Err(ShapeError::Pool(error)),

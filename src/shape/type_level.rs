@@ -12,9 +12,11 @@
 //! | [`ExactPoolOut<W, F, S>`] | `(W − F)/S + 1` | as `PoolOut`, or `S` does not divide `W − F` |
 //!
 //! The mistakes are caught by typenum itself: unsigned subtraction below zero and division by
-//! zero have no implementation, and [`PartialDiv`] exists only for exact division. (Quotients
-//! of unsigned typenum numbers round down, which is the floor of the formula.) The compiler's
-//! message names the trait that is not implemented rather than the arithmetic; for messages
+//! zero have no implementation. Quotients of unsigned typenum numbers round down, which is the
+//! floor of the formula; the exact variants also require the remainder to be `U0` (rather than
+//! using typenum's `PartialDiv`, whose failure makes rustc overflow its recursion limit instead
+//! of saying "expected `UTerm`, found `UInt<UTerm, B1>`", i.e. remainder 1 where 0 was needed).
+//! The compiler's messages name typenum's binary types rather than the arithmetic; for messages
 //! that show the arithmetic, declare the network with [`network!`](crate::network!).
 //!
 //! # From a type to a dfdx shape
@@ -94,7 +96,7 @@
 //!
 //! ```compile_fail
 //! use typednet::shape::type_level::PoolOut;
-//! use typednet::typenum::{Unsigned, U2, U3};
+//! use typednet::typenum::{Unsigned, U1, U2, U3};
 //!
 //! let _ = <PoolOut<U2, U3, U1> as Unsigned>::USIZE;
 //! ```
@@ -108,9 +110,9 @@
 //! let _ = <ConvOut<U8, U3, U0, U0> as Unsigned>::USIZE;
 //! ```
 
-use core::ops::{Add, Div, Mul, Sub};
+use core::ops::{Add, Div, Mul, Rem, Sub};
 
-use typenum::{Diff, NonZero, PartialDiv, PartialQuot, Prod, Quot, Sum, Unsigned, U0, U1, U2};
+use typenum::{Diff, NonZero, Prod, Quot, Sum, Unsigned, U0, U1, U2};
 
 /// The padded input `W + 2P`.
 type Padded<W, P> = Sum<W, Prod<P, U2>>;
@@ -142,7 +144,7 @@ where
 }
 
 /// Like [`ConvOutput`], but implemented only when the windows cover the padded input exactly:
-/// `S` divides `W − F + 2P`. [`ExactConvOut`] names the output size `(W − F + 2P)/S + 1`.
+/// `(W − F + 2P) % S` is `U0`. [`ExactConvOut`] names the output size `(W − F + 2P)/S + 1`.
 pub trait ExactConvOutput<F, P, S> {
     /// The output size.
     type Output: Unsigned;
@@ -155,11 +157,11 @@ where
     P: Unsigned + Mul<U2>,
     S: Unsigned + NonZero,
     Padded<W, P>: Sub<F>,
-    Slide<W, F, P>: PartialDiv<S>,
-    PartialQuot<Slide<W, F, P>, S>: Add<U1>,
-    Sum<PartialQuot<Slide<W, F, P>, S>, U1>: Unsigned,
+    Slide<W, F, P>: Div<S> + Rem<S, Output = U0>,
+    Quot<Slide<W, F, P>, S>: Add<U1>,
+    Sum<Quot<Slide<W, F, P>, S>, U1>: Unsigned,
 {
-    type Output = Sum<PartialQuot<Slide<W, F, P>, S>, U1>;
+    type Output = Sum<Quot<Slide<W, F, P>, S>, U1>;
 }
 
 /// Output size `⌊(W − F + 2P)/S⌋ + 1` of a convolution over an input of size `W` with kernel
