@@ -22,9 +22,17 @@ fn training_step(c: &mut Criterion) {
     let mut net = Mlp::<f32, Cpu>::new(&dev);
     // An Option so the closure can move the gradients into the tape and take them back.
     let mut grads = Some(net.alloc_grads());
-    let mut opt = Adam::new(&net, AdamConfig { lr: 1e-3, ..Default::default() });
+    let mut opt = Adam::new(
+        &net,
+        AdamConfig {
+            lr: 1e-3,
+            ..Default::default()
+        },
+    );
     let x = dev.sample_normal::<Rank2<BATCH, 784>>();
-    let targets = dev.sample_uniform::<Rank2<BATCH, 10>>().softmax::<Axis<1>>();
+    let targets = dev
+        .sample_uniform::<Rank2<BATCH, 10>>()
+        .softmax::<Axis<1>>();
     c.bench_function("mlp 784-256-128-10 training step, batch 128", |b| {
         b.iter(|| {
             let logits = net.forward(x.clone().traced(grads.take().unwrap()));

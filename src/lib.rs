@@ -23,6 +23,9 @@
 //!
 //! See `docs/DESIGN.md` for how the pieces fit, and the [`network!`] documentation for the language.
 
+// dfdx tensor types with their shapes, dtype, device and tape are long by nature.
+#![allow(clippy::type_complexity)]
+
 // Lets code inside this crate (unit tests, doctests) use the macro, which names `::typednet`.
 extern crate self as typednet;
 

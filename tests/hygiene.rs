@@ -50,6 +50,6 @@ fn generated_code_ignores_shadowed_names() {
     ::std::assert_eq!(y.len(), 3);
     ::std::assert_eq!(
         <shadowing::Shadowed>::PARAMETERS,
-        (2 * 9 + 2) + (2 * 2 * 1 + 2) + (24 * 5 + 5) + (5 * 2 + 2)
+        (2 * 9 + 2) + (2 * 2 + 2) + (24 * 5 + 5) + (5 * 2 + 2)
     );
 }

@@ -61,7 +61,10 @@ fn shapes_are_inferred() {
 #[test]
 fn parameter_counts_match_pytorch() {
     // torch: sum(p.numel() for p in model.parameters()) for the same layers.
-    assert_eq!(<Dense>::PARAMETERS, (12 * 6 + 6) + (6 * 4 + 4) + (4 * 3 + 3));
+    assert_eq!(
+        <Dense>::PARAMETERS,
+        (12 * 6 + 6) + (6 * 4 + 4) + (4 * 3 + 3)
+    );
     assert_eq!(
         <Images>::PARAMETERS,
         (3 * 2 * 9 + 3) + (4 * 3 * 6 + 4) + (5 * 4 + 5) + (25 * 2 + 2)
@@ -87,7 +90,12 @@ fn forward_takes_one_example_or_a_batch_with_or_without_tape() {
     assert_eq!(runtime.shape().0, 3);
     let traced = net.forward(dev.sample_normal::<Rank4<5, 2, 9, 7>>().leaky_trace());
     let grads = traced.sum().backward();
-    assert!(grads.get(&net.linear1.weight).array().iter().flatten().any(|g| *g != 0.0));
+    assert!(grads
+        .get(&net.linear1.weight)
+        .array()
+        .iter()
+        .flatten()
+        .any(|g| *g != 0.0));
     let _ = (one, batch);
 }
 
@@ -128,7 +136,7 @@ fn mlp_with_given_weights_matches_pytorch() {
     let x = dev.tensor([[1.0f32, -2.0, 0.5, 3.0], [0.0, 0.25, -1.5, 2.0]]);
     let y = net.forward(x).array();
     typednet::assert_close!(y[0], [0.46268257f32, 0.53731745], 1e-6);
-    typednet::assert_close!(y[1], [0.47190866f32, 0.52809131], 1e-6);
+    typednet::assert_close!(y[1], [0.47190866f32, 0.5280913], 1e-6);
 }
 
 #[test]
@@ -228,7 +236,10 @@ network! {
 fn lenet5_has_pytorchs_parameter_count_and_shapes() {
     // sum(p.numel() for p in the same nn.Sequential) = 61,706.
     assert_eq!(<LeNet5>::PARAMETERS, 61_706);
-    let flatten = <LeNet5>::LAYERS.iter().find(|l| l.name == "flatten1").unwrap();
+    let flatten = <LeNet5>::LAYERS
+        .iter()
+        .find(|l| l.name == "flatten1")
+        .unwrap();
     assert_eq!(flatten.output_shape, &[400]);
     let dev = TestDevice::default();
     let net = LeNet5::<f32, TestDevice>::new(&dev);

@@ -33,7 +33,10 @@ pub struct Header {
 
 pub enum Body {
     /// `: [shape] -> layer -> …`
-    Chain { input: ShapeLiteral, items: Vec<Item> },
+    Chain {
+        input: ShapeLiteral,
+        items: Vec<Item>,
+    },
     /// `= First -> Second -> …`
     Composition { stages: Vec<syn::Path> },
 }
@@ -221,7 +224,9 @@ fn parse_body(input: ParseStream, name: &Ident) -> syn::Result<Body> {
     }
     input.parse::<Token![:]>()?;
     if !input.peek(token::Bracket) {
-        return Err(input.error("expected the input shape in brackets, e.g. `[784]` or `[1, 28, 28]`"));
+        return Err(
+            input.error("expected the input shape in brackets, e.g. `[784]` or `[1, 28, 28]`")
+        );
     }
     let shape_input;
     let bracket = bracketed!(shape_input in input);
@@ -364,7 +369,11 @@ impl Parse for Arg {
             ArgValue::Word(w) => SpanRange::single(w.span()),
         };
         let span = SpanRange {
-            start: if name.is_some() { start } else { value_span.start },
+            start: if name.is_some() {
+                start
+            } else {
+                value_span.start
+            },
             end: value_span.end,
         };
         Ok(Arg { name, value, span })

@@ -303,10 +303,7 @@ fn nest(items: &[TokenStream]) -> TokenStream {
     if items.len() <= 6 {
         return quote!((#(#items,)*));
     }
-    let chunks: Vec<TokenStream> = items
-        .chunks(6)
-        .map(|chunk| quote!((#(#chunk,)*)))
-        .collect();
+    let chunks: Vec<TokenStream> = items.chunks(6).map(|chunk| quote!((#(#chunk,)*))).collect();
     nest(&chunks)
 }
 

@@ -25,7 +25,9 @@ impl Shape {
 
     /// Number of elements, or `None` when it overflows `usize`.
     pub fn elements(&self) -> Option<usize> {
-        self.dims().iter().try_fold(1usize, |acc, d| acc.checked_mul(*d))
+        self.dims()
+            .iter()
+            .try_fold(1usize, |acc, d| acc.checked_mul(*d))
     }
 
     pub fn describe(&self) -> String {
@@ -227,7 +229,10 @@ fn expand_repeats(items: &[Item], errors: &mut Errors) -> Vec<Layer> {
                 if count.value > 1024 {
                     errors.push(syn::Error::new(
                         count.span,
-                        format!("a group repeated {} times is too deep; at most 1024", count.value),
+                        format!(
+                            "a group repeated {} times is too deep; at most 1024",
+                            count.value
+                        ),
                     ));
                     continue;
                 }
@@ -236,10 +241,8 @@ fn expand_repeats(items: &[Item], errors: &mut Errors) -> Vec<Layer> {
                         let mut copy = layer.clone();
                         if let Some(name) = &layer.name {
                             let base = syn::ext::IdentExt::unraw(name);
-                            copy.name = Some(Ident::new(
-                                &format!("{base}_{}", repeat + 1),
-                                name.span(),
-                            ));
+                            copy.name =
+                                Some(Ident::new(&format!("{base}_{}", repeat + 1), name.span()));
                         }
                         out.push(copy);
                     }
@@ -270,7 +273,7 @@ fn name_layers(layers: &[Layer], errors: &mut Errors) -> Vec<Ident> {
             Some(name) => name.clone(),
             None => Ident::new(&format!("{kind}{position}"), layer.kind.span()),
         };
-        if names.iter().any(|n| *n == name) {
+        if names.contains(&name) {
             errors.push(syn::Error::new(
                 name.span(),
                 format!("two layers are named `{name}`: layer names must be unique"),
@@ -348,7 +351,10 @@ struct Bound<'a> {
 
 impl<'a> Bound<'a> {
     fn get(&self, name: &str) -> Option<&'a Arg> {
-        self.values.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
     }
 }
 
@@ -485,7 +491,11 @@ fn infer_linear(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Sha
     let input = inferred
         .or(stated_input.map(|n| n.value).filter(|v| *v > 0))
         .unwrap_or(0);
-    if input.checked_mul(output).and_then(|p| p.checked_add(output)).is_none() {
+    if input
+        .checked_mul(output)
+        .and_then(|p| p.checked_add(output))
+        .is_none()
+    {
         ctx.error(ctx.layer.span, "has more parameters than fit in a usize");
         return None;
     }
@@ -502,8 +512,12 @@ fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Op
         .get("out")
         .and_then(|a| int(ctx, a, "the number of output channels"))
         .and_then(|n| positive(ctx, n, "the number of output channels"));
-    let stated_input = args.get("in").and_then(|a| int(ctx, a, "the number of input channels"));
-    let kernel = args.get("kernel").and_then(|a| pair(ctx, a, "the kernel size"));
+    let stated_input = args
+        .get("in")
+        .and_then(|a| int(ctx, a, "the number of input channels"));
+    let kernel = args
+        .get("kernel")
+        .and_then(|a| pair(ctx, a, "the kernel size"));
     let stride = match args.get("stride") {
         Some(a) => pair(ctx, a, "the stride"),
         None => Some([one(), one()]),
@@ -546,7 +560,10 @@ fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Op
         if stated.value != c {
             ctx.error_at(
                 stated.span,
-                format!("states {} input channels but the previous layer gives {c}", stated.value),
+                format!(
+                    "states {} input channels but the previous layer gives {c}",
+                    stated.value
+                ),
             );
         }
     }
@@ -557,9 +574,14 @@ fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Op
         let pad_span = args.get("pad").map_or(ctx.layer.span, |a| a.span);
         for axis in 0..2 {
             match arith::same_padding(kernel[axis].value, stride[axis].value) {
-                Ok(v) => p[axis] = Number { value: v, span: pad_span.start },
+                Ok(v) => {
+                    p[axis] = Number {
+                        value: v,
+                        span: pad_span.start,
+                    }
+                }
                 Err(message) => {
-                    ctx.error(pad_span, format!("`pad = same`: {message}"));
+                    ctx.error(pad_span, message);
                     return None;
                 }
             }
@@ -569,15 +591,7 @@ fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Op
         padding?
     };
     let output_channels = output_channels?;
-    let (out_h, out_w) = window_axes(
-        ctx,
-        [h, w],
-        kernel,
-        stride,
-        padding,
-        mode,
-        "kernel",
-    )?;
+    let (out_h, out_w) = window_axes(ctx, [h, w], kernel, stride, padding, mode, "kernel")?;
     let input_channels = c.or(stated_input.map(|n| n.value).filter(|v| *v > 0))?;
     let op = Op::Conv {
         input_channels,
@@ -633,7 +647,15 @@ fn infer_pool(
     };
     let window = window?;
     let stride = stride?;
-    let (out_h, out_w) = window_axes(ctx, [h, w], window, stride, [zero(), zero()], mode, "window")?;
+    let (out_h, out_w) = window_axes(
+        ctx,
+        [h, w],
+        window,
+        stride,
+        [zero(), zero()],
+        mode,
+        "window",
+    )?;
     let window = [window[0].value, window[1].value];
     let stride = [stride[0].value, stride[1].value];
     let op = if max {
@@ -676,7 +698,8 @@ fn window_axes(
             axis_name.to_string()
         };
         if stride[axis].value == 0 {
-            let message = format!("stride is 0; it must be at least 1 (the {window_word} has to move)");
+            let message =
+                format!("stride is 0; it must be at least 1 (the {window_word} has to move)");
             if !reported.contains(&message) {
                 ctx.error_at(stride[axis].span, &message);
                 reported.push(message);
@@ -744,7 +767,10 @@ fn infer_reshape(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Sh
     let mut dims = Vec::new();
     for arg in &layer.args {
         if arg.name.is_some() {
-            ctx.error(arg.span, "`reshape` takes only the new dimensions, e.g. `reshape(1, 28, 28)`");
+            ctx.error(
+                arg.span,
+                "`reshape` takes only the new dimensions, e.g. `reshape(1, 28, 28)`",
+            );
             return None;
         }
         let dim = int(ctx, arg, "a dimension")?;
@@ -769,7 +795,10 @@ fn infer_reshape(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Sh
         }
     };
     let Some(target_elements) = target.elements() else {
-        ctx.error(layer.span, "the new shape has more elements than fit in a usize");
+        ctx.error(
+            layer.span,
+            "the new shape has more elements than fit in a usize",
+        );
         return None;
     };
     let input = input?;
@@ -805,7 +834,9 @@ fn infer_dropout(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Sh
     if !(0.0..1.0).contains(&p) {
         ctx.error(
             arg.span,
-            format!("dropout probability {p} is outside [0, 1): it is the chance of zeroing a unit"),
+            format!(
+                "dropout probability {p} is outside [0, 1): it is the chance of zeroing a unit"
+            ),
         );
         return None;
     }

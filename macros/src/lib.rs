@@ -2,18 +2,19 @@
 //! and documents the language.
 //!
 //! The macro is a pipeline: parse (`ast.rs`) → infer shapes and check every layer (`infer.rs`,
-//! with the window arithmetic in `arith.rs`) → generate code (`expand.rs`), or, after an error,
+//! with the window arithmetic in the `typednet-arith` crate) → generate code (`expand.rs`), or, after an error,
 //! the fallback type (`fallback.rs`) next to the `compile_error!`. No stage panics: every
 //! mistake is a `syn::Error` with a span, and all of a declaration's errors come in one pass.
 
-mod arith;
 mod ast;
 mod expand;
 mod fallback;
 mod infer;
 
 use proc_macro::TokenStream;
+// The window arithmetic is a crate of its own so that the runtime shares it (`typednet::shape`).
 use proc_macro2::TokenStream as TokenStream2;
+use typednet_arith as arith;
 
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
@@ -68,11 +69,47 @@ mod tests {
     #[test]
     fn never_panics_on_arbitrary_tokens() {
         const VOCABULARY: &[&str] = &[
-            "pub", "struct", "Net", "Other", ":", "=", "->", "[", "]", "(", ")", "*", ";", ",",
-            "0", "1", "2", "3", "5", "28", "18446744073709551615", "99999999999999999999999",
-            "0.5", "1.5", "linear", "conv", "maxpool", "avgpool", "flatten", "reshape", "dropout",
-            "relu", "softmax", "stride", "pad", "same", "#[exact_fit]", "/// doc", "r#type",
-            "in", "fc:",
+            "pub",
+            "struct",
+            "Net",
+            "Other",
+            ":",
+            "=",
+            "->",
+            "[",
+            "]",
+            "(",
+            ")",
+            "*",
+            ";",
+            ",",
+            "0",
+            "1",
+            "2",
+            "3",
+            "5",
+            "28",
+            "18446744073709551615",
+            "99999999999999999999999",
+            "0.5",
+            "1.5",
+            "linear",
+            "conv",
+            "maxpool",
+            "avgpool",
+            "flatten",
+            "reshape",
+            "dropout",
+            "relu",
+            "softmax",
+            "stride",
+            "pad",
+            "same",
+            "#[exact_fit]",
+            "/// doc",
+            "r#type",
+            "in",
+            "fc:",
         ];
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = move || {
@@ -105,7 +142,8 @@ mod tests {
 
     #[test]
     fn well_formed_declarations_expand_without_errors() {
-        let text = "#[exact_fit] pub struct LeNet: [1, 32, 32] -> [conv(6, 5) -> relu -> maxpool(2)] * 1 \
+        let text =
+            "#[exact_fit] pub struct LeNet: [1, 32, 32] -> [conv(6, 5) -> relu -> maxpool(2)] * 1 \
                     -> conv(16, 5) -> relu -> maxpool(2) -> flatten -> linear(120) -> relu \
                     -> linear(84) -> relu -> linear(10);";
         let input: ast::Input = syn::parse2(TokenStream2::from_str(text).unwrap()).unwrap();

@@ -35,4 +35,3 @@ pub fn try_dropout<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
         Ok(x)
     }
 }
-

@@ -36,14 +36,14 @@
 //! assert_eq!(pool_output_size(28, 2, 2), Ok(14)); // LeNet pooling
 //! ```
 //!
-//! The arithmetic lives in one file, `macros/src/arith.rs`, which the macro compiles as its own
-//! module and this module includes with `#[path]`: the two cannot drift apart, and both are
-//! tested against output sizes recorded from PyTorch (`tools/pytorch_output_sizes.py`).
+//! The arithmetic lives in one crate, `typednet-arith` (`arith/`), which the macro uses to infer
+//! shapes and this module re-exports: the two cannot drift apart, and both are tested against
+//! output sizes recorded from PyTorch (`tools/pytorch_output_sizes.py`).
 
 use core::fmt;
 
-#[path = "../../macros/src/arith.rs"]
-mod arith;
+use typednet_arith as arith;
+
 pub mod type_level;
 
 pub use arith::{

@@ -1,8 +1,8 @@
 //! Output-size arithmetic of windowed layers (convolution and pooling), one axis at a time.
 //!
-//! This file is the single source of truth for the formula: the `network!` macro compiles it as
-//! its `arith` module, and `typednet::shape` includes the same file with `#[path]` so that
-//! users get, at run time, the numbers and the messages the macro gives at compile time.
+//! This crate is the single source of truth for the formula: the `network!` macro uses it to
+//! infer shapes, and `typednet::shape` re-exports it so that users get, at run time, the
+//! numbers and the messages the macro gives at compile time.
 //! It therefore uses nothing but `std`.
 //!
 //! Every operation is checked: a literal as large as `usize::MAX` must become an error, never a
