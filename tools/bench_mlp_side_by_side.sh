@@ -8,6 +8,6 @@ PYTHON=${PYTHON:-/tmp/ref/bin/python}
 cargo bench --bench mlp --no-run >/dev/null 2>&1
 for round in 1 2 3; do
   echo "== round $round"
-  cargo bench --bench mlp -- --warm-up-time 2 --measurement-time 5 2>/dev/null | grep -E "^mlp|time:"
+  cargo bench --bench mlp -- --warm-up-time 2 --measurement-time 5 2>/dev/null | grep -E "^mlp|^dfdx|time:"
   "$PYTHON" tools/bench_pytorch_mlp.py 2>/dev/null
 done
