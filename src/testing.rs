@@ -1,10 +1,10 @@
 //! Helpers for device-generic tests: the same suite runs on the CPU, and on CUDA when the
 //! `cuda` feature is on.
 
-/// The device tests run on: [`dfdx::tensor::Cpu`], or [`dfdx::tensor::Cuda`] with `--features cuda`.
+/// The device tests run on: [`dfdx::tensor::Cpu`], or `dfdx::tensor::Cuda` with `--features cuda`.
 #[cfg(not(feature = "cuda"))]
 pub type TestDevice = dfdx::tensor::Cpu;
-/// The device tests run on: [`dfdx::tensor::Cpu`], or [`dfdx::tensor::Cuda`] with `--features cuda`.
+/// The device tests run on: [`dfdx::tensor::Cpu`], or `dfdx::tensor::Cuda` with `--features cuda`.
 #[cfg(feature = "cuda")]
 pub type TestDevice = dfdx::tensor::Cuda;
 

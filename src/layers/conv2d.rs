@@ -8,7 +8,7 @@ use crate::network::Element;
 
 /// The parameters of a 2-d convolution with `C_IN` input channels, `C_OUT` filters of size
 /// `K_H × K_W`, and a bias per filter. Stride and padding are not part of the type: the
-/// [`network!`](crate::network!) macro passes them to [`crate::ops::conv2d`] with the output
+/// [`network!`](crate::network!) macro passes them to [`crate::ops::conv2d()`] with the output
 /// size it computed.
 ///
 /// # Formula
