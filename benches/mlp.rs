@@ -60,19 +60,30 @@ fn dfdx_by_hand(c: &mut Criterion) {
     let dev = Cpu::seed_from_u64(0);
     let mut net = dev.build_module::<ByHand, f32>();
     let mut grads = Some(net.alloc_grads());
-    let mut opt = Adam::new(&net, AdamConfig { lr: 1e-3, ..Default::default() });
+    let mut opt = Adam::new(
+        &net,
+        AdamConfig {
+            lr: 1e-3,
+            ..Default::default()
+        },
+    );
     let x = dev.sample_normal::<Rank2<BATCH, 784>>();
-    let targets = dev.sample_uniform::<Rank2<BATCH, 10>>().softmax::<Axis<1>>();
-    c.bench_function("dfdx by hand 784-256-128-10 training step, batch 128", |b| {
-        b.iter(|| {
-            let logits = net.forward(x.clone().traced(grads.take().unwrap()));
-            let loss = cross_entropy_with_logits_loss(logits, targets.clone());
-            let mut g = loss.backward();
-            opt.update(&mut net, &g).unwrap();
-            net.zero_grads(&mut g);
-            grads = Some(g);
-        })
-    });
+    let targets = dev
+        .sample_uniform::<Rank2<BATCH, 10>>()
+        .softmax::<Axis<1>>();
+    c.bench_function(
+        "dfdx by hand 784-256-128-10 training step, batch 128",
+        |b| {
+            b.iter(|| {
+                let logits = net.forward(x.clone().traced(grads.take().unwrap()));
+                let loss = cross_entropy_with_logits_loss(logits, targets.clone());
+                let mut g = loss.backward();
+                opt.update(&mut net, &g).unwrap();
+                net.zero_grads(&mut g);
+                grads = Some(g);
+            })
+        },
+    );
     c.bench_function("dfdx by hand 784-256-128-10 inference, batch 128", |b| {
         b.iter(|| net.forward(x.clone()))
     });

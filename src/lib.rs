@@ -82,6 +82,7 @@ pub use typenum;
 pub use typednet_macros::network;
 
 pub mod data;
+pub mod device;
 pub mod gradcheck;
 pub mod layers;
 pub mod loss;
@@ -91,6 +92,7 @@ pub mod shape;
 pub mod testing;
 pub mod train;
 
+pub use device::Device;
 pub use network::{Element, LayerInfo, Network, NetworkInput, SameShape};
 
 /// Everything a typical user needs: the macro, the traits, and dfdx's prelude.

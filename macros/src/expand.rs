@@ -194,7 +194,7 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                 type Output = #output_marker;
             }
 
-            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>> #name<E, D> {
+            impl<E: #typednet::Element, D: #typednet::Device<E>> #name<E, D> {
                 /// Builds the network on `device`, initialising parameters as PyTorch does.
                 pub fn try_new(device: &D) -> #core::result::Result<Self, D::Err> {
                     <Self as #dfdx::nn::BuildModule<D, E>>::try_build(device)
@@ -233,7 +233,7 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                 }
             }
 
-            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>> #dfdx::nn::modules::TensorCollection<E, D> for #name<E, D> {
+            impl<E: #typednet::Element, D: #typednet::Device<E>> #dfdx::nn::modules::TensorCollection<E, D> for #name<E, D> {
                 type To<E2: #dfdx::shapes::Dtype, D2: #dfdx::tensor_ops::Device<E2>> = #name<E2, D2>;
 
                 fn iter_tensors<V: #dfdx::nn::modules::ModuleVisitor<Self, E, D>>(
@@ -246,7 +246,7 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                 }
             }
 
-            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>, B: #dfdx::shapes::Dim, T: #dfdx::tensor::Tape<E, D>>
+            impl<E: #typednet::Element, D: #typednet::Device<E>, B: #dfdx::shapes::Dim, T: #dfdx::tensor::Tape<E, D>>
                 #typednet::NetworkInput<#name<E, D>> for #dfdx::tensor::Tensor<#batch_in, E, D, T>
             {
                 type Output = #dfdx::tensor::Tensor<#batch_out, E, D, T>;
@@ -256,7 +256,7 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                 }
             }
 
-            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>, T: #dfdx::tensor::Tape<E, D>>
+            impl<E: #typednet::Element, D: #typednet::Device<E>, T: #dfdx::tensor::Tape<E, D>>
                 #typednet::NetworkInput<#name<E, D>> for #dfdx::tensor::Tensor<#single_in, E, D, T>
             {
                 type Output = #dfdx::tensor::Tensor<#single_out, E, D, T>;
@@ -269,7 +269,7 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                 }
             }
 
-            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>, X: #typednet::NetworkInput<#name<E, D>, Error = D::Err>>
+            impl<E: #typednet::Element, D: #typednet::Device<E>, X: #typednet::NetworkInput<#name<E, D>, Error = D::Err>>
                 #dfdx::nn::Module<X> for #name<E, D>
             {
                 type Output = X::Output;
@@ -514,7 +514,7 @@ pub fn expand_composition(header: &Header, stages: &[syn::Path]) -> TokenStream 
                 type Output = <#last_generic as #typednet::Network>::Output;
             }
 
-            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>> #name<E, D> {
+            impl<E: #typednet::Element, D: #typednet::Device<E>> #name<E, D> {
                 /// Builds every stage on `device`.
                 pub fn try_new(device: &D) -> #core::result::Result<Self, D::Err> {
                     <Self as #dfdx::nn::BuildModule<D, E>>::try_build(device)
@@ -548,7 +548,7 @@ pub fn expand_composition(header: &Header, stages: &[syn::Path]) -> TokenStream 
                 }
             }
 
-            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>, X> #dfdx::nn::Module<X> for #name<E, D>
+            impl<E: #typednet::Element, D: #typednet::Device<E>, X> #dfdx::nn::Module<X> for #name<E, D>
             where
                 #(#bounds,)*
             {
@@ -563,7 +563,7 @@ pub fn expand_composition(header: &Header, stages: &[syn::Path]) -> TokenStream 
 
             impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #dfdx::nn::NonMutableModule for #name<E, D> {}
 
-            impl<E: #typednet::Element, D: #dfdx::tensor_ops::Device<E>> #dfdx::nn::modules::TensorCollection<E, D> for #name<E, D> {
+            impl<E: #typednet::Element, D: #typednet::Device<E>> #dfdx::nn::modules::TensorCollection<E, D> for #name<E, D> {
                 type To<E2: #dfdx::shapes::Dtype, D2: #dfdx::tensor_ops::Device<E2>> = #name<E2, D2>;
 
                 fn iter_tensors<V: #dfdx::nn::modules::ModuleVisitor<Self, E, D>>(

@@ -9,6 +9,8 @@ pub mod conv2d;
 pub mod pool2d;
 mod reshape;
 
-pub use conv2d::{conv2d, try_conv2d, Conv2dGeometry};
-pub use pool2d::{avg_pool2d, max_pool2d, try_avg_pool2d, try_max_pool2d, Pool2dGeometry};
+pub use conv2d::{conv2d, try_conv2d, Conv2dGeometry, Conv2dKernel};
+pub use pool2d::{
+    avg_pool2d, max_pool2d, try_avg_pool2d, try_max_pool2d, Pool2dGeometry, Pool2dKernel, Reduction,
+};
 pub use reshape::{try_dropout, try_flatten, try_reshape};

@@ -67,7 +67,7 @@ pub fn try_conv2d<
     const O_H: usize,
     const O_W: usize,
     E: Element,
-    D: Device<E>,
+    D: Conv2dKernel<E>,
     T: Tape<E, D>,
 >(
     x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, D, T>,
@@ -84,7 +84,7 @@ pub fn try_conv2d<
         },
         [O_H, O_W],
     );
-    reference::try_conv2d(x, layer, geometry)
+    D::try_conv2d_kernel(x, layer, geometry)
 }
 
 /// [`try_conv2d`], panicking on a device error (out of memory).
@@ -100,7 +100,7 @@ pub fn conv2d<
     const O_H: usize,
     const O_W: usize,
     E: Element,
-    D: Device<E>,
+    D: Conv2dKernel<E>,
     T: Tape<E, D>,
 >(
     x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, D, T>,
@@ -111,6 +111,79 @@ pub fn conv2d<
 }
 
 /// How a sliding window meets its input, `[height, width]` each: what fixes the output size.
+/// The device-specific implementation of [`try_conv2d`], chosen by the device type as dfdx
+/// chooses its kernels. Callers have checked the geometry against `O_H`, `O_W`.
+pub trait Conv2dKernel<E: Element>: Device<E> {
+    /// Runs the convolution on this device, recording its backward pass on the tape.
+    #[allow(clippy::type_complexity)]
+    fn try_conv2d_kernel<
+        B: Dim,
+        const C_IN: usize,
+        const H: usize,
+        const W: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        T: Tape<E, Self>,
+    >(
+        x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, Self, T>,
+        layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, Self>,
+        geometry: Conv2dGeometry,
+    ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, Self, T>, Self::Err>;
+}
+
+impl<E: Element> Conv2dKernel<E> for dfdx::tensor::Cpu
+where
+    dfdx::tensor::Cpu: Device<E>,
+{
+    fn try_conv2d_kernel<
+        B: Dim,
+        const C_IN: usize,
+        const H: usize,
+        const W: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        T: Tape<E, Self>,
+    >(
+        x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, Self, T>,
+        layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, Self>,
+        geometry: Conv2dGeometry,
+    ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, Self, T>, Self::Err> {
+        reference::try_conv2d(x, layer, geometry)
+    }
+}
+
+/// On CUDA the composition of dfdx ops is the kernel: gather and matmul already run there.
+#[cfg(feature = "cuda")]
+impl<E: Element> Conv2dKernel<E> for dfdx::tensor::Cuda
+where
+    dfdx::tensor::Cuda: Device<E>,
+{
+    fn try_conv2d_kernel<
+        B: Dim,
+        const C_IN: usize,
+        const H: usize,
+        const W: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        T: Tape<E, Self>,
+    >(
+        x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, Self, T>,
+        layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, Self>,
+        geometry: Conv2dGeometry,
+    ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, Self, T>, Self::Err> {
+        reference::try_conv2d(x, layer, geometry)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WindowGeometry {
     pub input: [usize; 2],

@@ -3,13 +3,14 @@
 //! dfdx 0.13 has no pooling on stable Rust; these are compositions of dfdx ops (see
 //! `reference.rs`), which run on every dfdx device and have autodiff.
 
-mod reference;
+pub(crate) mod reference;
+
+pub use self::reference::Reduction;
 
 use dfdx::shapes::{Const, Dim};
 use dfdx::tensor::{Tape, Tensor};
 use dfdx::tensor_ops::Device;
 
-use self::reference::Reduction;
 use crate::network::Element;
 use crate::ops::conv2d::{assert_output_size, WindowGeometry};
 
@@ -19,6 +20,56 @@ pub struct Pool2dGeometry {
     pub window: [usize; 2],
     pub stride: [usize; 2],
 }
+
+/// The device-specific implementation of pooling, chosen by the device type as dfdx chooses its
+/// kernels. Callers have checked the geometry against `O_H`, `O_W`.
+pub trait Pool2dKernel<E: Element>: Device<E> {
+    /// Pools every window of `x` with `reduction`, recording the backward pass on the tape.
+    #[allow(clippy::type_complexity)]
+    fn try_pool2d_kernel<
+        B: Dim,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        T: Tape<E, Self>,
+    >(
+        x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, Self, T>,
+        geometry: Pool2dGeometry,
+        reduction: Reduction,
+    ) -> Result<Tensor<(B, Const<C>, Const<O_H>, Const<O_W>), E, Self, T>, Self::Err>;
+}
+
+macro_rules! reference_pool_kernel {
+    ($device:ty) => {
+        impl<E: Element> Pool2dKernel<E> for $device
+        where
+            $device: Device<E>,
+        {
+            fn try_pool2d_kernel<
+                B: Dim,
+                const C: usize,
+                const H: usize,
+                const W: usize,
+                const O_H: usize,
+                const O_W: usize,
+                T: Tape<E, Self>,
+            >(
+                x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, Self, T>,
+                geometry: Pool2dGeometry,
+                reduction: Reduction,
+            ) -> Result<Tensor<(B, Const<C>, Const<O_H>, Const<O_W>), E, Self, T>, Self::Err> {
+                reference::try_pool2d(x, geometry, reduction)
+            }
+        }
+    };
+}
+
+reference_pool_kernel!(dfdx::tensor::Cpu);
+// On CUDA the composition of dfdx ops is the kernel: gather and max/mean already run there.
+#[cfg(feature = "cuda")]
+reference_pool_kernel!(dfdx::tensor::Cuda);
 
 fn check_geometry(op: &str, input: [usize; 2], geometry: Pool2dGeometry, output: [usize; 2]) {
     let window = WindowGeometry {
@@ -71,14 +122,14 @@ pub fn try_max_pool2d<
     const O_H: usize,
     const O_W: usize,
     E: Element,
-    D: Device<E>,
+    D: Pool2dKernel<E>,
     T: Tape<E, D>,
 >(
     x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>,
     geometry: Pool2dGeometry,
 ) -> Result<Tensor<(B, Const<C>, Const<O_H>, Const<O_W>), E, D, T>, D::Err> {
     check_geometry("max_pool2d", [H, W], geometry, [O_H, O_W]);
-    reference::try_pool2d(x, geometry, Reduction::Max)
+    D::try_pool2d_kernel(x, geometry, Reduction::Max)
 }
 
 /// [`try_max_pool2d`], panicking on a device error (out of memory).
@@ -91,7 +142,7 @@ pub fn max_pool2d<
     const O_H: usize,
     const O_W: usize,
     E: Element,
-    D: Device<E>,
+    D: Pool2dKernel<E>,
     T: Tape<E, D>,
 >(
     x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>,
@@ -137,14 +188,14 @@ pub fn try_avg_pool2d<
     const O_H: usize,
     const O_W: usize,
     E: Element,
-    D: Device<E>,
+    D: Pool2dKernel<E>,
     T: Tape<E, D>,
 >(
     x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>,
     geometry: Pool2dGeometry,
 ) -> Result<Tensor<(B, Const<C>, Const<O_H>, Const<O_W>), E, D, T>, D::Err> {
     check_geometry("avg_pool2d", [H, W], geometry, [O_H, O_W]);
-    reference::try_pool2d(x, geometry, Reduction::Mean)
+    D::try_pool2d_kernel(x, geometry, Reduction::Mean)
 }
 
 /// [`try_avg_pool2d`], panicking on a device error (out of memory).
@@ -157,7 +208,7 @@ pub fn avg_pool2d<
     const O_H: usize,
     const O_W: usize,
     E: Element,
-    D: Device<E>,
+    D: Pool2dKernel<E>,
     T: Tape<E, D>,
 >(
     x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>,

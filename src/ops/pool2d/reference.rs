@@ -19,8 +19,10 @@ use crate::ops::conv2d::reference::{try_unfold, UnfoldLayout, Windows};
 
 /// The reduction applied to every window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Reduction {
+pub enum Reduction {
+    /// The largest value of each window (max pooling).
     Max,
+    /// The mean of each window (average pooling).
     Mean,
 }
 
