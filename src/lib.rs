@@ -93,7 +93,7 @@ pub mod testing;
 pub mod train;
 
 pub use device::Device;
-pub use network::{Element, LayerInfo, Network, NetworkInput, SameShape};
+pub use network::{Element, ForwardError, LayerInfo, Network, NetworkInput, SameShape};
 
 /// Everything a typical user needs: the macro, the traits, and dfdx's prelude.
 pub mod prelude {

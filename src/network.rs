@@ -107,6 +107,69 @@ pub trait NetworkInput<Net> {
     fn try_run(self, net: &Net) -> Result<Self::Output, Self::Error>;
 }
 
+/// The error of `try_forward` for an input whose shape is known only at run time (a tensor with
+/// `usize` dimensions): either the shape does not match the network's, or the device failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardError<DeviceError> {
+    /// The input tensor's shape is not the declared one.
+    Shape {
+        /// The network that was given the tensor.
+        network: &'static str,
+        /// The declared shape of one example (the batch dimension is free).
+        expected: &'static [usize],
+        /// The shape of the tensor that was passed, batch dimension first.
+        found: Vec<usize>,
+    },
+    /// The device failed (e.g. out of memory).
+    Device(DeviceError),
+}
+
+impl<DeviceError: core::fmt::Debug> core::fmt::Display for ForwardError<DeviceError> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ForwardError::Shape {
+                network,
+                expected,
+                found,
+            } => write!(
+                f,
+                "input of `{network}`: expected a batch of shape {}, found {}",
+                format_shape(expected, true),
+                format_shape(found, false)
+            ),
+            ForwardError::Device(error) => write!(f, "device error: {error:?}"),
+        }
+    }
+}
+
+impl<DeviceError: core::fmt::Debug> std::error::Error for ForwardError<DeviceError> {}
+
+/// Checks a run-time-shaped batch against a network's declared example shape and gives it the
+/// compile-time shape, or says which shapes disagree. Called by generated code.
+#[doc(hidden)]
+pub fn try_realize_batch<S, Dst, E, D, T>(
+    network: &'static str,
+    expected: &'static [usize],
+    x: dfdx::tensor::Tensor<S, E, D, T>,
+) -> Result<dfdx::tensor::Tensor<Dst, E, D, T>, ForwardError<D::Err>>
+where
+    S: dfdx::shapes::Shape + dfdx::shapes::RealizeShapeTo<Dst>,
+    Dst: dfdx::shapes::Shape<Concrete = S::Concrete>,
+    E: Dtype,
+    D: dfdx::tensor_ops::Device<E>,
+    T: dfdx::tensor::Tape<E, D>,
+{
+    use dfdx::tensor_ops::RealizeTo;
+    x.try_realize::<Dst>().map_err(|x| ForwardError::Shape {
+        network,
+        expected,
+        found: dfdx::shapes::HasShape::shape(&x)
+            .concrete()
+            .into_iter()
+            .collect(),
+    })
+}
+
 /// Concatenates the layer tables of composed networks (a `const fn`, so the table of a
 /// composition is still a compile-time constant).
 #[doc(hidden)]

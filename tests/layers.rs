@@ -248,3 +248,32 @@ fn lenet5_has_pytorchs_parameter_count_and_shapes() {
     let y = y.array();
     assert_eq!(y[0], y[1]);
 }
+
+#[test]
+fn a_run_time_shaped_batch_is_checked_once_with_an_error_naming_both_shapes() {
+    let dev = TestDevice::default();
+    let net = Images::<f32, TestDevice>::new(&dev);
+    // Shapes read from data at run time: every dimension a usize.
+    let good = dev.zeros_like(&(4usize, 2usize, 9usize, 7usize));
+    let y: Tensor<(usize, Const<2>), f32, TestDevice> = net.try_forward(good).unwrap();
+    assert_eq!(y.shape().0, 4);
+
+    let bad = dev.zeros_like(&(4usize, 2usize, 7usize, 9usize));
+    let error = net.try_forward(bad).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "input of `Images`: expected a batch of shape [B, 2, 9, 7], found [4, 2, 7, 9]"
+    );
+    let dense = Dense::<f32, TestDevice>::new(&dev);
+    let error = dense
+        .try_forward(dev.zeros_like(&(3usize, 10usize)))
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        typednet::ForwardError::Shape {
+            network: "Dense",
+            expected: [12],
+            ..
+        }
+    ));
+}

@@ -147,6 +147,25 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
 
     let steps = net.layers.iter().map(|l| forward_step(l, &paths));
 
+    // A batch with every dimension a run-time `usize`, e.g. `(usize, usize)` for `[784]`.
+    let dynamic_in = {
+        let dims: Vec<TokenStream> = net
+            .input
+            .dims()
+            .iter()
+            .map(|_| quote!(#core::primitive::usize))
+            .collect();
+        quote!((#core::primitive::usize, #(#dims,)*))
+    };
+    let dynamic_realized = {
+        let dims = net.input.dims();
+        quote!((#core::primitive::usize, #(#dfdx::shapes::Const<#dims>,)*))
+    };
+    let dynamic_out = {
+        let dims = net.output().dims();
+        quote!((#core::primitive::usize, #(#dfdx::shapes::Const<#dims>,)*))
+    };
+
     quote! {
         #(#docs)*
         #[doc = #doc_table]
@@ -266,6 +285,19 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                     let batch = self.try_reshape_like(&#single_in_batched)?;
                     let out = net.__forward_batch(batch)?;
                     out.try_reshape_like(&#single_out_value)
+                }
+            }
+
+            /// A batch whose shape is known only at run time: checked once against the declared
+            /// shape, with an error naming both when they differ.
+            impl<E: #typednet::Element, D: #typednet::Device<E>, T: #dfdx::tensor::Tape<E, D>>
+                #typednet::NetworkInput<#name<E, D>> for #dfdx::tensor::Tensor<#dynamic_in, E, D, T>
+            {
+                type Output = #dfdx::tensor::Tensor<#dynamic_out, E, D, T>;
+                type Error = #typednet::ForwardError<D::Err>;
+                fn try_run(self, net: &#name<E, D>) -> #core::result::Result<Self::Output, Self::Error> {
+                    let x = #typednet::network::try_realize_batch::<_, #dynamic_realized, E, D, T>(#name_string, #input_slice, self)?;
+                    net.__forward_batch(x).map_err(#typednet::ForwardError::Device)
                 }
             }
 
