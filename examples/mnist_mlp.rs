@@ -6,6 +6,8 @@
 //! Recipe: 10 epochs, batch 64, Adam with learning rate 1e-3, PyTorch's default initialisation.
 //! PyTorch 2.15 with the same recipe reaches 94.7–95.2% test accuracy over three seeds.
 
+mod common;
+
 use rand::{rngs::StdRng, SeedableRng};
 use typednet::data::Mnist;
 use typednet::dfdx::optim::{Adam, AdamConfig};
@@ -18,9 +20,7 @@ network! {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let epochs: usize = args.next().map_or(Ok(10), |a| a.parse())?;
-    let seed: u64 = args.next().map_or(Ok(0), |a| a.parse())?;
+    let (epochs, seed) = common::epochs_and_seed()?;
 
     let (train, test) = Mnist::load_shipped_split()?;
     println!(
@@ -51,15 +51,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &mut StdRng::seed_from_u64(seed),
         )?;
 
-    let last = history.last().ok_or("no epochs were run")?;
-    let seconds: f64 = history.iter().map(|m| m.seconds).sum();
-    println!(
-        "test accuracy after {} epochs: {:.2}% ({} of {} digits), {:.1} s in all",
-        last.epoch,
-        100.0 * last.test_accuracy,
-        (last.test_accuracy * test.len() as f64).round(),
-        test.len(),
-        seconds
-    );
-    Ok(())
+    common::report(&history, test.len())
 }

@@ -53,6 +53,7 @@ pub use typenum;
 /// |---|---|---|
 /// | `linear(out)`, `linear(in, out)` | `y = x·Wᵀ + b` | `nn.Linear(in, out)` |
 /// | `conv(out, k)`, `conv(in, out, k)`, options `stride = s`, `pad = p` or `pad = same`; `k`, `s`, `p` may be `(h, w)` pairs | 2-d convolution | `nn.Conv2d(in, out, k, s, p)` |
+/// | `conv_transpose(out, k)`, `conv_transpose(in, out, k)`, options `stride`, `pad`, `output_pad` | transposed convolution, output `(w − 1)·s − 2p + k + q` | `nn.ConvTranspose2d(in, out, k, s, p, q)` |
 /// | `maxpool(f)`, `maxpool(f, s)`, `maxpool(f, stride = s)` | max over each window (stride defaults to `f`) | `nn.MaxPool2d(f, s)` |
 /// | `avgpool(f)`, `avgpool(f, s)` | mean over each window | `nn.AvgPool2d(f, s)` |
 /// | `flatten` | `[C, H, W]` → `[C·H·W]` | `nn.Flatten()` |

@@ -378,6 +378,116 @@ fn decimal(numerator: i128, denominator: i128) -> String {
     }
 }
 
+/// One axis of a transposed convolution (PyTorch's `ConvTranspose2d`), which maps each input
+/// cell onto a `kernel`-wide window of the output, `stride` apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TransposedAxis {
+    /// Input size `w` along this axis.
+    pub input: usize,
+    /// Kernel size `f`.
+    pub kernel: usize,
+    /// Step `s` between the windows of two neighbouring input cells.
+    pub stride: usize,
+    /// Cells `p` cropped from each end of the full output.
+    pub padding: usize,
+    /// Cells `q` added at the far end only (to reach sizes a strided conv maps onto the input).
+    pub output_padding: usize,
+}
+
+/// Why a transposed convolution has no valid output size along one axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransposedAxisError {
+    /// The kernel has size 0.
+    ZeroKernel,
+    /// The stride is 0.
+    ZeroStride,
+    /// PyTorch requires `output_padding < stride` (larger values would add cells that no input
+    /// reaches).
+    OutputPaddingNotBelowStride(TransposedAxis),
+    /// `(w − 1)·s − 2p + f + q` is zero or negative: padding crops the whole output.
+    NotPositive(TransposedAxis),
+    /// An intermediate value does not fit in a `usize`.
+    Overflow(TransposedAxis),
+}
+
+impl TransposedAxisError {
+    /// The message for this error, without a trailing period, e.g.
+    /// `(1 − 1)·2 − 2·2 + 3 + 0 = −1 is not a positive size`.
+    pub fn message(&self) -> String {
+        match *self {
+            TransposedAxisError::ZeroKernel => "kernel size must be at least 1, found 0".to_owned(),
+            TransposedAxisError::ZeroStride => "stride must be at least 1, found 0".to_owned(),
+            TransposedAxisError::OutputPaddingNotBelowStride(a) => format!(
+                "output padding {} must be smaller than the stride {} (as in PyTorch)",
+                a.output_padding, a.stride
+            ),
+            TransposedAxisError::NotPositive(a) => format!(
+                "{} is not a positive size: the padding crops the whole output",
+                transposed_arithmetic(&a)
+            ),
+            TransposedAxisError::Overflow(a) => format!(
+                "{} does not fit in a usize",
+                transposed_arithmetic(&a)
+            ),
+        }
+    }
+}
+
+/// `(w − 1)·s − 2·p + f + q = value`, computed exactly (in `i128`).
+pub fn transposed_arithmetic(a: &TransposedAxis) -> String {
+    let value = (a.input as i128 - 1) * a.stride as i128 - 2 * a.padding as i128
+        + a.kernel as i128
+        + a.output_padding as i128;
+    let shown = if value < 0 {
+        format!("\u{2212}{}", -value)
+    } else {
+        value.to_string()
+    };
+    format!(
+        "({} \u{2212} 1)·{} \u{2212} 2·{} + {} + {} = {shown}",
+        a.input, a.stride, a.padding, a.kernel, a.output_padding
+    )
+}
+
+/// Output size of a transposed convolution along one axis, PyTorch's rule:
+/// `(w − 1)·s − 2p + f + q`.
+///
+/// ```
+/// use typednet_arith::{transposed_output, TransposedAxis};
+/// // DCGAN's generator: 4×4 kernels, stride 2, padding 1 double the size.
+/// let axis = TransposedAxis { input: 7, kernel: 4, stride: 2, padding: 1, output_padding: 0 };
+/// assert_eq!(transposed_output(&axis), Ok(14));
+/// ```
+pub const fn transposed_output(axis: &TransposedAxis) -> Result<usize, TransposedAxisError> {
+    let a = *axis;
+    if a.kernel == 0 {
+        return Err(TransposedAxisError::ZeroKernel);
+    }
+    if a.stride == 0 {
+        return Err(TransposedAxisError::ZeroStride);
+    }
+    if a.output_padding >= a.stride {
+        return Err(TransposedAxisError::OutputPaddingNotBelowStride(a));
+    }
+    let full = match a.input.saturating_sub(1).checked_mul(a.stride) {
+        Some(spread) => match spread.checked_add(a.kernel) {
+            Some(v) => v.checked_add(a.output_padding),
+            None => None,
+        },
+        None => None,
+    };
+    let Some(full) = full else {
+        return Err(TransposedAxisError::Overflow(a));
+    };
+    let Some(cropped) = a.padding.checked_mul(2) else {
+        return Err(TransposedAxisError::NotPositive(a));
+    };
+    match full.checked_sub(cropped) {
+        Some(out) if out > 0 => Ok(out),
+        _ => Err(TransposedAxisError::NotPositive(a)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,5 +808,63 @@ mod tests {
         }
         // The table must exercise both outcomes.
         assert!(accepted > 0 && accepted < 2 * rows.len());
+    }
+
+    #[test]
+    fn transposed_output_follows_pytorch() {
+        // torch.nn.ConvTranspose2d(1, 1, k, s, p, q)(torch.zeros(1, 1, w, w)).shape[-1], printed
+        // by tools/pytorch_transposed_sizes.py; (1, 3, 2, 2, 0) is rejected there too.
+        let cases = [
+            (7, 4, 2, 1, 0, 14),
+            (4, 3, 2, 1, 1, 8),
+            (5, 3, 1, 0, 0, 7),
+            (1, 4, 1, 0, 0, 4),
+            (3, 5, 3, 2, 2, 9),
+        ];
+        for (input, kernel, stride, padding, output_padding, expected) in cases {
+            let axis = TransposedAxis {
+                input,
+                kernel,
+                stride,
+                padding,
+                output_padding,
+            };
+            assert_eq!(transposed_output(&axis), Ok(expected), "{axis:?}");
+        }
+    }
+
+    #[test]
+    fn transposed_output_rejects_what_pytorch_rejects() {
+        let axis = TransposedAxis {
+            input: 1,
+            kernel: 3,
+            stride: 2,
+            padding: 2,
+            output_padding: 0,
+        };
+        let error = transposed_output(&axis).unwrap_err();
+        assert_eq!(
+            error.message(),
+            "(1 \u{2212} 1)·2 \u{2212} 2·2 + 3 + 0 = \u{2212}1 is not a positive size: the padding crops the whole output"
+        );
+        let too_much = TransposedAxis {
+            output_padding: 2,
+            ..axis
+        };
+        assert!(matches!(
+            transposed_output(&too_much),
+            Err(TransposedAxisError::OutputPaddingNotBelowStride(_))
+        ));
+        let huge = TransposedAxis {
+            input: usize::MAX,
+            kernel: 3,
+            stride: 2,
+            padding: 0,
+            output_padding: 0,
+        };
+        assert!(matches!(
+            transposed_output(&huge),
+            Err(TransposedAxisError::Overflow(_))
+        ));
     }
 }

@@ -130,6 +130,7 @@ impl ArgValue {
 pub const LAYER_KINDS: &[&str] = &[
     "linear",
     "conv",
+    "conv_transpose",
     "maxpool",
     "avgpool",
     "flatten",

@@ -78,7 +78,12 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
     let param_layers: Vec<_> = net
         .layers
         .iter()
-        .filter(|l| matches!(l.op, Op::Linear { .. } | Op::Conv { .. }))
+        .filter(|l| {
+            matches!(
+                l.op,
+                Op::Linear { .. } | Op::Conv { .. } | Op::ConvTranspose { .. }
+            )
+        })
         .collect();
 
     // Struct fields: one per layer with parameters.
@@ -326,6 +331,14 @@ fn param_type(op: &Op, paths: &Paths) -> TokenStream {
             kernel: [kh, kw],
             ..
         } => quote!(#typednet::layers::Conv2d<#input_channels, #output_channels, #kh, #kw, E, D>),
+        Op::ConvTranspose {
+            input_channels,
+            output_channels,
+            kernel: [kh, kw],
+            ..
+        } => {
+            quote!(#typednet::layers::ConvTranspose2d<#input_channels, #output_channels, #kh, #kw, E, D>)
+        }
         _ => quote!(()),
     }
 }
@@ -364,6 +377,25 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths) -> TokenStre
                 x,
                 &self.#field,
                 #typednet::ops::Conv2dGeometry { stride: [#sh, #sw], padding: [#ph, #pw] },
+            )?)
+        }
+        Op::ConvTranspose {
+            stride,
+            padding,
+            output_padding,
+            ..
+        } => {
+            let [sh, sw] = stride;
+            let [ph, pw] = padding;
+            let [qh, qw] = output_padding;
+            quote!(#typednet::ops::try_conv_transpose2d(
+                x,
+                &self.#field,
+                #typednet::ops::ConvTranspose2dGeometry {
+                    stride: [#sh, #sw],
+                    padding: [#ph, #pw],
+                    output_padding: [#qh, #qw],
+                },
             )?)
         }
         Op::MaxPool { window, stride } | Op::AvgPool { window, stride } => {

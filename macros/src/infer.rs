@@ -50,6 +50,14 @@ pub enum Op {
         stride: [usize; 2],
         padding: [usize; 2],
     },
+    ConvTranspose {
+        input_channels: usize,
+        output_channels: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        output_padding: [usize; 2],
+    },
     MaxPool {
         window: [usize; 2],
         stride: [usize; 2],
@@ -74,6 +82,12 @@ impl Op {
         match *self {
             Op::Linear { input, output } => input * output + output,
             Op::Conv {
+                input_channels,
+                output_channels,
+                kernel,
+                ..
+            }
+            | Op::ConvTranspose {
                 input_channels,
                 output_channels,
                 kernel,
@@ -306,6 +320,7 @@ fn infer_layer(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> O
     match kind.as_str() {
         "linear" => infer_linear(ctx, input),
         "conv" => infer_conv(ctx, input, mode),
+        "conv_transpose" => infer_conv_transpose(ctx, input),
         "maxpool" | "avgpool" => infer_pool(ctx, input, mode, kind == "maxpool"),
         "flatten" => {
             bind(ctx, &[&[]], &[]);
@@ -542,31 +557,7 @@ fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Op
         _ => Some([zero(), zero()]),
     };
 
-    let (c, h, w) = match input {
-        Some(Shape::Image { c, h, w }) => (Some(c), Some(h), Some(w)),
-        Some(vector @ Shape::Vector(_)) => {
-            ctx.error(
-                ctx.layer.span,
-                format!(
-                    "`conv` needs an image [C, H, W] but receives the vector {}; a conv cannot follow `flatten` or `linear` (use `reshape(C, H, W)` first)",
-                    vector.describe()
-                ),
-            );
-            (None, None, None)
-        }
-        None => (None, None, None),
-    };
-    if let (Some(stated), Some(c)) = (stated_input, c) {
-        if stated.value != c {
-            ctx.error_at(
-                stated.span,
-                format!(
-                    "states {} input channels but the previous layer gives {c}",
-                    stated.value
-                ),
-            );
-        }
-    }
+    let (c, h, w) = image_input(ctx, input, stated_input);
     let kernel = kernel?;
     let stride = stride?;
     let padding = if same_padding {
@@ -617,6 +608,135 @@ fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Op
     Some((op, out))
 }
 
+/// Channels, height and width of the image a layer receives (each `None` when unknown after an
+/// earlier error), reporting a vector input and a stated channel count that contradicts it.
+fn image_input(
+    ctx: &mut LayerContext,
+    input: Option<Shape>,
+    stated_channels: Option<Number>,
+) -> (Option<usize>, Option<usize>, Option<usize>) {
+    let (c, h, w) = match input {
+        Some(Shape::Image { c, h, w }) => (Some(c), Some(h), Some(w)),
+        Some(vector @ Shape::Vector(_)) => {
+            let kind = ctx.layer.kind.to_string();
+            ctx.error(
+                ctx.layer.span,
+                format!(
+                    "`{kind}` needs an image [C, H, W] but receives the vector {}; it cannot follow `flatten` or `linear` (use `reshape(C, H, W)` first)",
+                    vector.describe()
+                ),
+            );
+            (None, None, None)
+        }
+        None => (None, None, None),
+    };
+    if let (Some(stated), Some(c)) = (stated_channels, c) {
+        if stated.value != c {
+            ctx.error_at(
+                stated.span,
+                format!(
+                    "states {} input channels but the previous layer gives {c}",
+                    stated.value
+                ),
+            );
+        }
+    }
+    (c, h, w)
+}
+
+/// A transposed convolution (PyTorch's `ConvTranspose2d`): output `(w − 1)·s − 2p + f + q`.
+/// Every output size is whole, so exact-fit mode has nothing to check here.
+fn infer_conv_transpose(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Shape)> {
+    let args = bind(
+        ctx,
+        &[&["out", "kernel"], &["in", "out", "kernel"]],
+        &["stride", "pad", "output_pad"],
+    );
+    let output_channels = args
+        .get("out")
+        .and_then(|a| int(ctx, a, "the number of output channels"))
+        .and_then(|n| positive(ctx, n, "the number of output channels"));
+    let stated_input = args
+        .get("in")
+        .and_then(|a| int(ctx, a, "the number of input channels"));
+    let kernel = args
+        .get("kernel")
+        .and_then(|a| pair(ctx, a, "the kernel size"));
+    let mut option = |name: &str, default: usize, what: &str| match args.get(name) {
+        Some(a) => pair(ctx, a, what),
+        None => Some(
+            [Number {
+                value: default,
+                span: Span::call_site(),
+            }; 2],
+        ),
+    };
+    let stride = option("stride", 1, "the stride");
+    let padding = option("pad", 0, "the padding");
+    let output_padding = option("output_pad", 0, "the output padding");
+    let (c, h, w) = image_input(ctx, input, stated_input);
+    let (kernel, stride, padding, output_padding) = (kernel?, stride?, padding?, output_padding?);
+    let output_channels = output_channels?;
+    let mut out = [0usize; 2];
+    let mut reported: Vec<String> = Vec::new();
+    for axis in 0..2 {
+        let Some(size) = [h, w][axis] else { continue };
+        let geometry = arith::TransposedAxis {
+            input: size,
+            kernel: kernel[axis].value,
+            stride: stride[axis].value,
+            padding: padding[axis].value,
+            output_padding: output_padding[axis].value,
+        };
+        match arith::transposed_output(&geometry) {
+            Ok(v) => out[axis] = v,
+            Err(error) => {
+                let span = match error {
+                    arith::TransposedAxisError::ZeroKernel => kernel[axis].span,
+                    arith::TransposedAxisError::ZeroStride => stride[axis].span,
+                    arith::TransposedAxisError::OutputPaddingNotBelowStride(_) => {
+                        output_padding[axis].span
+                    }
+                    _ => padding[axis].span,
+                };
+                let axis_name = if axis == 0 { "height" } else { "width" };
+                let message = format!("output {axis_name} {}", error.message());
+                if !reported.contains(&message) {
+                    ctx.error_at(span, &message);
+                    reported.push(message);
+                }
+            }
+        }
+    }
+    if !reported.is_empty() {
+        return None;
+    }
+    let input_channels = c.or(stated_input.map(|n| n.value).filter(|v| *v > 0))?;
+    let op = Op::ConvTranspose {
+        input_channels,
+        output_channels,
+        kernel: [kernel[0].value, kernel[1].value],
+        stride: [stride[0].value, stride[1].value],
+        padding: [padding[0].value, padding[1].value],
+        output_padding: [output_padding[0].value, output_padding[1].value],
+    };
+    let shape = Shape::Image {
+        c: output_channels,
+        h: out[0],
+        w: out[1],
+    };
+    let params = output_channels
+        .checked_mul(input_channels)
+        .and_then(|p| p.checked_mul(kernel[0].value))
+        .and_then(|p| p.checked_mul(kernel[1].value))
+        .and_then(|p| p.checked_add(output_channels));
+    if params.is_none() || shape.elements().is_none() {
+        ctx.error(ctx.layer.span, "is too large: its sizes overflow a usize");
+        return None;
+    }
+    Some((op, shape))
+}
+
 fn infer_pool(
     ctx: &mut LayerContext,
     input: Option<Shape>,
@@ -630,21 +750,7 @@ fn infer_pool(
         // PyTorch's default stride is the window.
         None => window,
     };
-    let kind = if max { "maxpool" } else { "avgpool" };
-    let (c, h, w) = match input {
-        Some(Shape::Image { c, h, w }) => (Some(c), Some(h), Some(w)),
-        Some(vector @ Shape::Vector(_)) => {
-            ctx.error(
-                ctx.layer.span,
-                format!(
-                    "`{kind}` needs an image [C, H, W] but receives the vector {}",
-                    vector.describe()
-                ),
-            );
-            (None, None, None)
-        }
-        None => (None, None, None),
-    };
+    let (c, h, w) = image_input(ctx, input, None);
     let window = window?;
     let stride = stride?;
     let (out_h, out_w) = window_axes(

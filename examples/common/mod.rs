@@ -1,0 +1,27 @@
+//! What the MNIST examples share: their command line and their last line.
+
+use typednet::train::EpochMetrics;
+
+/// `[epochs] [seed]` from the command line, defaulting to 10 epochs and seed 0.
+pub fn epochs_and_seed() -> Result<(usize, u64), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let epochs = args.next().map_or(Ok(10), |a| a.parse())?;
+    let seed = args.next().map_or(Ok(0), |a| a.parse())?;
+    Ok((epochs, seed))
+}
+
+/// Prints the final test accuracy and the time taken, from the per-epoch metrics.
+pub fn report(history: &[EpochMetrics], test_len: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let last = history.last().ok_or("no epochs were run")?;
+    let seconds: f64 = history.iter().map(|m| m.seconds).sum();
+    println!(
+        "test accuracy after {} epochs: {:.2}% ({} of {} digits), {:.1} s in all ({:.2} s per epoch)",
+        last.epoch,
+        100.0 * last.test_accuracy,
+        (last.test_accuracy * test_len as f64).round(),
+        test_len,
+        seconds,
+        seconds / history.len() as f64
+    );
+    Ok(())
+}
