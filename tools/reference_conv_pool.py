@@ -5,7 +5,7 @@ Run from the repository root with a Python that has torch (plain torch; numpy is
 
     python tools/reference_conv_pool.py
 
-For every case in CONV_CASES and POOL_CASES it writes one text file under tests/fixtures/: the
+For every case in CONV_CASES, POOL_CASES and POOL_TIE_CASES it writes one text file under tests/fixtures/: the
 inputs (float32 values drawn from a fixed seed, written exactly), and, computed in float64 so the
 reference carries no rounding of its own, the forward output and the gradients of
 loss = (out * g).sum() for a fixed random g. The Rust tests (src/ops/conv2d/mod.rs and
@@ -47,6 +47,13 @@ POOL_CASES = {
     "stride_wider_than_window": (2, 1, (8, 7), (2, 2), (3, 3)),
 }
 
+# Same layout as POOL_CASES, but x holds only the values -1, -0.5, 0, 0.5 and 1, so most windows
+# hold several copies of their maximum: PyTorch gives such a window's gradient to the first
+# maximum in row-major order only. Overlapping windows in both directions.
+POOL_TIE_CASES = {
+    "ties": (2, 2, (7, 6), (3, 2), (2, 1)),
+}
+
 
 def uniform(generator, *shape):
     """float32 values in [-1, 1), widened to float64 exactly."""
@@ -60,6 +67,11 @@ def distinct(generator, *shape):
         n *= d
     perm = torch.randperm(n, generator=generator).to(torch.float32)
     return (perm / n * 2 - 1).reshape(*shape).double()
+
+
+def coarse(generator, *shape):
+    """float32 values from {-1, -0.5, 0, 0.5, 1}: many ties for max pooling."""
+    return (torch.randint(0, 5, shape, generator=generator).to(torch.float32) / 2 - 1).double()
 
 
 def exact(t):
@@ -121,9 +133,9 @@ def conv_case(name, batch, c_in, c_out, size, kernel, stride, padding, seed):
     )
 
 
-def pool_case(name, batch, channels, size, window, stride, seed):
+def pool_case(name, batch, channels, size, window, stride, seed, values=distinct):
     g = torch.Generator().manual_seed(seed)
-    x = distinct(g, batch, channels, *size)
+    x = values(g, batch, channels, *size)
     results = []
     grad_out = None
     for kind, pool in (("max", F.max_pool2d), ("avg", F.avg_pool2d)):
@@ -161,7 +173,10 @@ def main():
         conv_case(name, *case, seed=seed)
     for seed, (name, case) in enumerate(POOL_CASES.items()):
         pool_case(name, *case, seed=100 + seed)
-    print(f"wrote {len(CONV_CASES)} conv2d and {len(POOL_CASES)} pool2d cases under {FIXTURES}")
+    for seed, (name, case) in enumerate(POOL_TIE_CASES.items()):
+        pool_case(name, *case, seed=200 + seed, values=coarse)
+    pool_count = len(POOL_CASES) + len(POOL_TIE_CASES)
+    print(f"wrote {len(CONV_CASES)} conv2d and {pool_count} pool2d cases under {FIXTURES}")
 
 
 if __name__ == "__main__":

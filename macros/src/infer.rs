@@ -699,8 +699,23 @@ fn infer_conv_transpose(ctx: &mut LayerContext, input: Option<Shape>) -> Option<
                     }
                     _ => padding[axis].span,
                 };
-                let axis_name = if axis == 0 { "height" } else { "width" };
-                let message = format!("output {axis_name} {}", error.message());
+                let both_same = h == w
+                    && kernel[0].value == kernel[1].value
+                    && stride[0].value == stride[1].value
+                    && padding[0].value == padding[1].value
+                    && output_padding[0].value == output_padding[1].value;
+                let axis_name = match (both_same, axis) {
+                    (true, _) => "height and width",
+                    (false, 0) => "height",
+                    (false, _) => "width",
+                };
+                let message = match error {
+                    arith::TransposedAxisError::NotPositive(_)
+                    | arith::TransposedAxisError::Overflow(_) => {
+                        format!("output {axis_name} {}", error.message())
+                    }
+                    _ => error.message(),
+                };
                 if !reported.contains(&message) {
                     ctx.error_at(span, &message);
                     reported.push(message);

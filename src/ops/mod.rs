@@ -6,10 +6,12 @@
 //! `reference.rs`: the readable composition of dfdx ops every fast kernel is tested against).
 
 pub mod conv2d;
+pub mod conv_transpose2d;
 pub mod pool2d;
 mod reshape;
 
 pub use conv2d::{conv2d, try_conv2d, Conv2dGeometry, Conv2dKernel};
+pub use conv_transpose2d::{conv_transpose2d, try_conv_transpose2d, ConvTranspose2dGeometry};
 pub use pool2d::{
     avg_pool2d, max_pool2d, try_avg_pool2d, try_max_pool2d, Pool2dGeometry, Pool2dKernel, Reduction,
 };

@@ -3,6 +3,9 @@
 //! dfdx 0.13 has no convolution on stable Rust; [`try_conv2d`] computes it as a composition of
 //! dfdx ops (see `reference.rs`), which runs on every dfdx device and has autodiff.
 
+mod cpu_kernel;
+// Without CUDA the reference runs in the tests only, as the truth the CPU kernel is held to.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 pub(crate) mod reference;
 
 use dfdx::shapes::{Const, Dim};
@@ -154,7 +157,7 @@ where
         layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, Self>,
         geometry: Conv2dGeometry,
     ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, Self, T>, Self::Err> {
-        reference::try_conv2d(x, layer, geometry)
+        cpu_kernel::try_conv2d(x, layer, geometry)
     }
 }
 
@@ -354,11 +357,14 @@ pub(crate) mod test_support {
 
 #[cfg(test)]
 mod tests {
+    use dfdx::nn::ZeroGrads;
     use dfdx::shapes::{Const, Dim, Rank4};
-    use dfdx::tensor::{AsArray, NoneTape, Tensor, TensorFromVec, Trace};
-    use dfdx::tensor_ops::{Backward, Device, SumTo};
+    use dfdx::tensor::{AsArray, NoneTape, Tape, Tensor, TensorFromVec, Trace};
+    use dfdx::tensor_ops::{Backward, Device, PermuteTo, SumTo};
 
-    use super::test_support::{cast, distinct_values, numerical_gradient, random_values, Fixture};
+    use super::test_support::{
+        cast, distinct_values, numerical_gradient, random_values, to_f64, Fixture,
+    };
     use super::*;
     use crate::testing::TestDevice;
 
@@ -382,6 +388,42 @@ mod tests {
         }
     }
 
+    /// Which implementation a test runs: the device's kernel (on `Cpu` the fast one), or the
+    /// composition of dfdx ops it is held to.
+    #[derive(Debug, Clone, Copy)]
+    enum Implementation {
+        Kernel,
+        Reference,
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run<
+        B: Dim,
+        const C_IN: usize,
+        const H: usize,
+        const W: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        E: Element,
+        T: Tape<E, TestDevice>,
+    >(
+        implementation: Implementation,
+        x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, TestDevice, T>,
+        layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, TestDevice>,
+        geometry: Conv2dGeometry,
+    ) -> Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, TestDevice, T>
+    where
+        TestDevice: Device<E>,
+    {
+        match implementation {
+            Implementation::Kernel => conv2d(x, layer, geometry),
+            Implementation::Reference => reference::try_conv2d(x, layer, geometry).unwrap(),
+        }
+    }
+
     /// The output and the gradients of `x`, `weight` and `bias` for `loss = Σ conv2d(x)·g`.
     #[allow(clippy::type_complexity)]
     fn forward_backward<
@@ -401,6 +443,7 @@ mod tests {
         geometry: Conv2dGeometry,
         x: &[f64],
         g: &[f64],
+        implementation: Implementation,
     ) -> [Vec<E>; 4]
     where
         TestDevice: Device<E>,
@@ -413,8 +456,8 @@ mod tests {
         );
 
         let inference: Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, _, NoneTape> =
-            conv2d(x.clone(), layer, geometry);
-        let y = conv2d(x.leaky_trace(), layer, geometry);
+            run(implementation, x.clone(), layer, geometry);
+        let y = run(implementation, x.leaky_trace(), layer, geometry);
         assert_eq!(
             y.as_vec(),
             inference.as_vec(),
@@ -470,9 +513,15 @@ mod tests {
             geometry,
             x,
             g,
+            Implementation::Kernel,
         );
         let with_usize_batch = forward_backward::<_, C_IN, H, W, C_OUT, K_H, K_W, O_H, O_W, E>(
-            BATCH, &layer, geometry, x, g,
+            BATCH,
+            &layer,
+            geometry,
+            x,
+            g,
+            Implementation::Kernel,
         );
         for [out, grad_x, grad_weight, grad_bias] in [with_const_batch, with_usize_batch] {
             fixture.assert_close("out", &out, tolerance);
@@ -520,6 +569,191 @@ mod tests {
             "kernel_larger_than_input" => [2, 1, 4, 3, 2, 5, 4, 4, 4];
         matches_pytorch_mixed_stride_padding:
             "mixed_stride_padding" => [2, 2, 6, 7, 3, 3, 3, 4, 3];
+    }
+
+    /// The output size of a test case, as the macro computes it.
+    const fn out(input: usize, kernel: usize, stride: usize, padding: usize) -> usize {
+        match crate::shape::conv_output_size(input, kernel, stride, padding) {
+            Ok(size) => size,
+            Err(_) => panic!("a test geometry does not fit"),
+        }
+    }
+
+    /// The device's kernel against the reference, forward and every gradient, with the batch a
+    /// `Const` and a `usize`: in `f64` to 1e-10 and in `f32` to 1e-4 (relative, beyond 1).
+    fn check_against_reference<
+        const BATCH: usize,
+        const C_IN: usize,
+        const H: usize,
+        const W: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        const O_H: usize,
+        const O_W: usize,
+    >(
+        geometry: Conv2dGeometry,
+    ) {
+        let seed = (BATCH * 7 + C_IN * 5 + H * 3 + W + C_OUT * 11 + K_H * 13 + K_W) as u64;
+        let x = random_values(BATCH * C_IN * H * W, seed);
+        let weight = random_values(C_OUT * C_IN * K_H * K_W, seed + 1);
+        let bias = random_values(C_OUT, seed + 2);
+        let g = random_values(BATCH * C_OUT * O_H * O_W, seed + 3);
+        fn compare<
+            const BATCH: usize,
+            const C_IN: usize,
+            const H: usize,
+            const W: usize,
+            const C_OUT: usize,
+            const K_H: usize,
+            const K_W: usize,
+            const O_H: usize,
+            const O_W: usize,
+            E: Element,
+        >(
+            geometry: Conv2dGeometry,
+            [x, weight, bias, g]: [&[f64]; 4],
+            tolerance: f64,
+        ) where
+            TestDevice: Device<E>,
+        {
+            let dev = TestDevice::default();
+            let layer = layer_from::<C_IN, C_OUT, K_H, K_W, E>(&dev, weight, bias);
+            let both = |implementation| {
+                [
+                    forward_backward::<_, C_IN, H, W, C_OUT, K_H, K_W, O_H, O_W, E>(
+                        Const::<BATCH>,
+                        &layer,
+                        geometry,
+                        x,
+                        g,
+                        implementation,
+                    ),
+                    forward_backward::<_, C_IN, H, W, C_OUT, K_H, K_W, O_H, O_W, E>(
+                        BATCH,
+                        &layer,
+                        geometry,
+                        x,
+                        g,
+                        implementation,
+                    ),
+                ]
+            };
+            let kernel = both(Implementation::Kernel);
+            let [reference, _] = both(Implementation::Reference);
+            for got in kernel {
+                for (name, (got, expected)) in ["y", "grad_x", "grad_weight", "grad_bias"]
+                    .into_iter()
+                    .zip(got.iter().zip(&reference))
+                {
+                    eprintln!("{geometry:?}: {name}");
+                    crate::assert_close!(to_f64(got), to_f64(expected), tolerance);
+                }
+            }
+        }
+        let values = [&x[..], &weight, &bias, &g];
+        compare::<BATCH, C_IN, H, W, C_OUT, K_H, K_W, O_H, O_W, f64>(geometry, values, 1e-10);
+        compare::<BATCH, C_IN, H, W, C_OUT, K_H, K_W, O_H, O_W, f32>(geometry, values, 1e-4);
+    }
+
+    /// One test per geometry: `[batch, c_in, h, w, c_out, k_h, k_w]`, stride and padding
+    /// `[height, width]`. Chosen to cover strides 1–3, padding 0–2, non-square inputs and
+    /// kernels, windows that do not tile, rows shorter and longer than a SIMD vector, kernels
+    /// larger than the input, and channel counts that leave partial register tiles.
+    macro_rules! matches_reference {
+        ($($test:ident: [$b:literal, $c_in:literal, $h:literal, $w:literal, $c_out:literal,
+            $k_h:literal, $k_w:literal], stride [$s_h:literal, $s_w:literal],
+            padding [$p_h:literal, $p_w:literal];)*) => {$(
+            #[test]
+            fn $test() {
+                check_against_reference::<
+                    $b, $c_in, $h, $w, $c_out, $k_h, $k_w,
+                    { out($h, $k_h, $s_h, $p_h) }, { out($w, $k_w, $s_w, $p_w) },
+                >(Conv2dGeometry { stride: [$s_h, $s_w], padding: [$p_h, $p_w] });
+            }
+        )*};
+    }
+
+    matches_reference! {
+        reference_single_channel: [2, 1, 5, 5, 1, 3, 3], stride [1, 1], padding [0, 0];
+        reference_same_padding: [3, 2, 7, 9, 3, 3, 3], stride [1, 1], padding [1, 1];
+        reference_stride_2_by_1: [2, 3, 8, 6, 5, 2, 3], stride [2, 1], padding [1, 0];
+        reference_stride_3_by_2: [1, 5, 9, 11, 4, 3, 2], stride [3, 2], padding [2, 1];
+        reference_kernel_1x1_strided: [2, 4, 6, 17, 7, 1, 1], stride [2, 3], padding [0, 2];
+        reference_stride_3_pad_2: [3, 1, 10, 10, 2, 5, 5], stride [3, 3], padding [2, 2];
+        reference_kernel_larger_than_input: [2, 2, 4, 3, 6, 5, 4], stride [1, 1], padding [1, 1];
+        reference_rows_longer_than_a_vector: [2, 3, 12, 20, 8, 3, 3], stride [1, 1], padding [1, 1];
+        reference_three_channel_tiles: [1, 2, 7, 33, 13, 2, 4], stride [2, 1], padding [0, 2];
+        reference_kernel_5x5_pad_2: [4, 5, 5, 5, 5, 5, 5], stride [1, 1], padding [2, 2];
+        reference_one_row_kernel: [2, 1, 3, 40, 2, 3, 1], stride [1, 3], padding [1, 0];
+        reference_even_kernel_stride_2: [2, 3, 9, 9, 3, 4, 4], stride [2, 2], padding [1, 1];
+        reference_stride_3_by_1: [2, 2, 11, 7, 3, 3, 5], stride [3, 1], padding [0, 2];
+        reference_lenet_conv1: [2, 1, 32, 32, 6, 5, 5], stride [1, 1], padding [0, 0];
+        reference_seven_filters_stride_2: [2, 6, 8, 8, 7, 3, 3], stride [2, 2], padding [1, 1];
+    }
+
+    /// A strided view (a permuted tensor) as input: the kernel reads it in its logical order,
+    /// and the gradient reaches the tensor it was permuted from.
+    #[test]
+    fn reads_a_permuted_input_in_its_logical_order() {
+        let dev = TestDevice::default();
+        let stored: Tensor<Rank4<2, 5, 4, 3>, f64, _> =
+            dev.tensor_from_vec(random_values(120, 1), Default::default());
+        let layer = layer_from::<3, 2, 2, 3, f64>(&dev, &random_values(36, 2), &[0.5, -0.5]);
+        let geometry = Conv2dGeometry {
+            stride: [1, 2],
+            padding: [1, 1],
+        };
+        let results = [Implementation::Kernel, Implementation::Reference].map(|implementation| {
+            let x = stored.leaky_trace().permute::<Rank4<2, 3, 5, 4>, _>();
+            let y: Tensor<Rank4<2, 2, 6, 2>, f64, _, _> = run(implementation, x, &layer, geometry);
+            let out = y.as_vec();
+            let grads = y.sum::<(), _>().backward();
+            [
+                out,
+                grads.get(&stored).as_vec(),
+                grads.get(&layer.weight).as_vec(),
+            ]
+        });
+        for (got, expected) in results[0].iter().zip(&results[1]) {
+            crate::assert_close!(got, expected, 1e-12);
+        }
+    }
+
+    /// In a training step the parameters' gradients come with the input's tape
+    /// (`x.traced(grads)`) and accumulate across steps until zeroed.
+    #[test]
+    fn accumulates_into_the_gradients_a_training_step_passes_in() {
+        let dev = TestDevice::default();
+        let layer = layer_from::<2, 3, 3, 3, f64>(&dev, &random_values(54, 1), &[0.1, 0.2, 0.3]);
+        let x: Tensor<Rank4<2, 2, 6, 5>, f64, _> =
+            dev.tensor_from_vec(random_values(120, 2), Default::default());
+        let geometry = Conv2dGeometry {
+            stride: [1, 1],
+            padding: [1, 1],
+        };
+        let step = |implementation, grads| {
+            let y: Tensor<Rank4<2, 3, 6, 5>, f64, _, _> =
+                run(implementation, x.trace(grads), &layer, geometry);
+            y.square().sum::<(), _>().backward()
+        };
+        let results = [Implementation::Kernel, Implementation::Reference].map(|implementation| {
+            let once = step(implementation, layer.alloc_grads());
+            let twice = step(implementation, once.clone());
+            [&once, &twice].map(|grads| {
+                [
+                    grads.get(&layer.weight).as_vec(),
+                    grads.get(&layer.bias).as_vec(),
+                ]
+            })
+        });
+        let [[once_w, once_b], [twice_w, twice_b]] = &results[0];
+        let doubled = |v: &[f64]| v.iter().map(|g| 2.0 * g).collect::<Vec<_>>();
+        crate::assert_close!(twice_w, doubled(once_w), 1e-12);
+        crate::assert_close!(twice_b, doubled(once_b), 1e-12);
+        for (got, expected) in results[0].iter().flatten().zip(results[1].iter().flatten()) {
+            crate::assert_close!(got, expected, 1e-12);
+        }
     }
 
     /// Every gradient against central differences of `loss = Σ conv2d(x)·g`, in `f64`, on a

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""The PyTorch twins of typednet's criterion benches (benches/conv.rs, benches/training.rs).
+
+Every case has the name of its Rust twin and does the same work on the CPU, in float32, on
+random data. Times are taken the way criterion's flat sampling takes them (warm up for a while,
+then `--sample-size` samples of equally many iterations filling `--measurement-time`; the
+figure is the median of the per-sample means) and printed in criterion's `bencher` format:
+
+    test conv/32to32_k3p1_32x32_b32/fwd_bwd ... bench:    19912345 ns/iter (+/- 123456)
+
+so that benches/compare/compare.py reads both sides with one parser.
+
+Run (a Python with torch==2.15.0; never a dependency of the crate):
+
+    /tmp/ref/bin/python benches/compare/pytorch_benches.py [--threads 2] [FILTER ...]
+    /tmp/ref/bin/python benches/compare/pytorch_benches.py --list
+
+A FILTER selects the cases whose name contains it (all cases when none is given). With
+`--serve`, case names are read from stdin, one a line, and each is answered with its line.
+
+Adding a case: one entry in CASES below (a name and a function that builds the inputs and
+returns the step to time), plus its Rust twin under the same name.
+"""
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# name -> (setup, flops): setup() builds the model and data and returns the zero-argument
+# function to time; flops is the floating-point work of one call (None where a rate means little).
+CASES = {}
+
+
+def conv_flops(batch, c_in, c_out, k, out_size):
+    """Multiply-adds of one forward convolution, times 2: 2·B·O_H·O_W·C_OUT·C_IN·K_H·K_W."""
+    return 2 * batch * out_size * out_size * c_out * c_in * k * k
+
+
+def add_conv(batch, c_in, c_out, k, size, pad):
+    """`conv/{C_IN}to{C_OUT}_k{K}[p{PAD}]_{H}x{H}_b{B}/{fwd_bwd,fwd}`, as `conv_case` in conv.rs."""
+    out = size - k + 2 * pad + 1
+    name = f"conv/{c_in}to{c_out}_k{k}{f'p{pad}' if pad else ''}_{size}x{size}_b{batch}"
+
+    def setup(train):
+        conv = nn.Conv2d(c_in, c_out, k, padding=pad)
+        x = torch.randn(batch, c_in, size, size, requires_grad=train)
+
+        def fwd_bwd():
+            # Gradients of the input, the weights and the bias, freed and reallocated as
+            # PyTorch's zero_grad() does by default.
+            x.grad = None
+            conv.zero_grad()
+            conv(x).sum().backward()
+
+        def fwd():
+            with torch.no_grad():
+                return conv(x)
+
+        return fwd_bwd if train else fwd
+
+    # Forward + backward: the forward, the weight gradient and the input gradient, each as
+    # much work as the forward.
+    flops = conv_flops(batch, c_in, c_out, k, out)
+    CASES[f"{name}/fwd_bwd"] = (lambda: setup(True), 3 * flops)
+    CASES[f"{name}/fwd"] = (lambda: setup(False), flops)
+
+
+def add_maxpool(batch, channels, size, window):
+    """`maxpool/{F}x{F}_{C}c_{H}x{H}_b{B}/{fwd_bwd,fwd}`, as `maxpool_case` in conv.rs."""
+    name = f"maxpool/{window}x{window}_{channels}c_{size}x{size}_b{batch}"
+
+    def setup(train):
+        x = torch.randn(batch, channels, size, size, requires_grad=train)
+
+        def fwd_bwd():
+            x.grad = None
+            F.max_pool2d(x, window).sum().backward()
+
+        def fwd():
+            with torch.no_grad():
+                return F.max_pool2d(x, window)
+
+        return fwd_bwd if train else fwd
+
+    CASES[f"{name}/fwd_bwd"] = (lambda: setup(True), None)
+    CASES[f"{name}/fwd"] = (lambda: setup(False), None)
+
+
+def add_gemm(n):
+    """`gemm/sgemm_{N}`: torch.mm of two N×N float32 matrices (MKL on x86), 2·N³ FLOPs."""
+
+    def setup():
+        a = torch.randn(n, n)
+        b = torch.randn(n, n)
+        return lambda: torch.mm(a, b)
+
+    CASES[f"gemm/sgemm_{n}"] = (setup, 2 * n**3)
+
+
+def mlp():
+    return nn.Sequential(
+        nn.Linear(784, 256), nn.ReLU(),
+        nn.Linear(256, 128), nn.ReLU(),
+        nn.Linear(128, 10),
+    )
+
+
+def lenet5():
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, 10),
+    )
+
+
+def vgg_small():
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 8 * 8, 256), nn.ReLU(),
+        nn.Linear(256, 10),
+    )
+
+
+def add_model(name, build, input_shape, batch, classes=10):
+    """`train/{name}` (a training step) and `infer/{name}` (a forward without autograd), as
+    `training_step` and `inference` in training.rs: Adam lr 1e-3, F.cross_entropy against the
+    integer labels i·7 mod classes."""
+
+    def train_setup():
+        net = build()
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        x = torch.randn(batch, *input_shape)
+        labels = torch.tensor([i * 7 % classes for i in range(batch)])
+
+        def step():
+            loss = F.cross_entropy(net(x), labels)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+
+        return step
+
+    def infer_setup():
+        net = build()
+        x = torch.randn(batch, *input_shape)
+
+        def forward():
+            with torch.no_grad():
+                return net(x)
+
+        return forward
+
+    CASES[f"train/{name}"] = (train_setup, None)
+    CASES[f"infer/{name}"] = (infer_setup, None)
+
+
+# The cases: one line each, in the order of the Rust files.
+add_conv(batch=64, c_in=1, c_out=6, k=5, size=32, pad=0)
+add_conv(batch=32, c_in=32, c_out=32, k=3, size=32, pad=1)
+add_conv(batch=32, c_in=64, c_out=64, k=3, size=16, pad=1)
+add_maxpool(batch=32, channels=32, size=32, window=2)
+add_gemm(2048)
+add_model("mlp_784-256-128-10_b128", mlp, (784,), 128)
+# typednet's MLP written by hand in dfdx; PyTorch has one MLP, timed again beside it.
+add_model("mlp_by_hand_dfdx_b128", mlp, (784,), 128)
+add_model("lenet5_b64", lenet5, (1, 28, 28), 64)
+add_model("vgg_small_b32", vgg_small, (3, 32, 32), 32)
+
+
+def measure(fn, warm_up, measurement, samples):
+    """Median and standard deviation of the per-iteration time (ns) over `samples` samples of
+    equally many iterations, after `warm_up` seconds of running: criterion's flat sampling."""
+    start = time.perf_counter()
+    runs = 0
+    while True:
+        fn()
+        runs += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= warm_up:
+            break
+    per_iter = elapsed / runs
+    iters = max(1, round(measurement / (samples * per_iter)))
+    means = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        means.append((time.perf_counter() - start) / iters * 1e9)
+    return statistics.median(means), statistics.stdev(means) if len(means) > 1 else 0.0
+
+
+def run_case(name, args):
+    setup, _ = CASES[name]
+    torch.manual_seed(0)
+    median, std = measure(setup(), args.warm_up_time, args.measurement_time, args.sample_size)
+    return f"test {name} ... bench: {int(median):>11} ns/iter (+/- {int(std)})"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("filters", nargs="*", help="run the cases whose name contains one of these")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads (default: PyTorch's choice)")
+    parser.add_argument("--warm-up-time", type=float, default=1.0, help="seconds (default 1)")
+    parser.add_argument("--measurement-time", type=float, default=3.0, help="seconds (default 3)")
+    parser.add_argument("--sample-size", type=int, default=10, help="samples (default 10)")
+    parser.add_argument("--list", action="store_true",
+                        help="print the cases, one a line: name, then FLOPs per call or -")
+    parser.add_argument("--serve", action="store_true",
+                        help="read case names from stdin and answer each with its line")
+    args = parser.parse_args()
+
+    if args.list:
+        for name, (_, flops) in CASES.items():
+            print(f"{name}\t{flops if flops is not None else '-'}")
+        return
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.serve:
+        print(f"ready torch {torch.__version__} threads {torch.get_num_threads()}", flush=True)
+        for line in sys.stdin:
+            name = line.strip()
+            if not name:
+                continue
+            if name not in CASES:
+                print(f"unknown {name}", flush=True)
+                continue
+            print(run_case(name, args), flush=True)
+        return
+    for name in CASES:
+        if not args.filters or any(f in name for f in args.filters):
+            print(run_case(name, args), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+//! Convolution and max pooling on the CPU, forward and forward + backward, and the rate of
+//! dfdx's single-precision matmul measured in the same run (issue #3, part 4).
+//!
+//! Every case is one line of [`benches`]; `benches/compare/pytorch_benches.py` holds the PyTorch
+//! twin of each under the same name, and `benches/compare/run.sh conv` runs both side by side.
+//!
+//! - `fwd_bwd`: the op on a traced input, loss = sum of the output, backward (gradients of the
+//!   input, the weights and the bias). The layer's gradient buffers are reused from one
+//!   iteration to the next and zeroed, as in a training loop.
+//! - `fwd`: the op on an untraced input (inference).
+//! - `gemm/sgemm_2048`: `a.matmul(b)` of two 2048×2048 f32 matrices; criterion's throughput is
+//!   the FLOP count (2·n³), so its report reads in GFLOP/s ("Gelem/s").
+//!
+//! `cargo bench --bench conv` (all), `cargo bench --bench conv -- conv/32to32` (a subset).
+//! Threads: rayon's default, `RAYON_NUM_THREADS` to set it.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
+};
+use dfdx::nn::BuildModule;
+use typednet::layers::Conv2d;
+use typednet::ops::{try_conv2d, try_max_pool2d, Conv2dGeometry, Pool2dGeometry};
+use typednet::prelude::*;
+
+/// `conv/{C_IN}to{C_OUT}_k{K}[p{PAD}]_{H}x{H}_b{B}/{fwd_bwd,fwd}`: a square convolution, stride 1,
+/// zero padding `pad`, on a batch of `B` random images of `C_IN × H × H`; `O` is the output size
+/// `H − K + 2·pad + 1`, which the op checks.
+fn conv_case<
+    const B: usize,
+    const C_IN: usize,
+    const C_OUT: usize,
+    const K: usize,
+    const H: usize,
+    const O: usize,
+>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    pad: usize,
+) {
+    let padding = if pad == 0 {
+        String::new()
+    } else {
+        format!("p{pad}")
+    };
+    let name = format!("{C_IN}to{C_OUT}_k{K}{padding}_{H}x{H}_b{B}");
+    let dev = Cpu::seed_from_u64(0);
+    let layer = Conv2d::<C_IN, C_OUT, K, K, f32, Cpu>::build(&dev);
+    let x: Tensor<Rank4<B, C_IN, H, H>, f32, Cpu> = dev.sample_normal();
+    let geometry = Conv2dGeometry {
+        stride: [1, 1],
+        padding: [pad, pad],
+    };
+    // An Option so the closure can move the gradients into the tape and take them back.
+    let mut grads = Some(layer.alloc_grads());
+    group.bench_function(format!("{name}/fwd_bwd"), |b| {
+        b.iter(|| {
+            let y: Tensor<Rank4<B, C_OUT, O, O>, f32, Cpu, _> =
+                try_conv2d(x.clone().traced(grads.take().unwrap()), &layer, geometry).unwrap();
+            let mut g = y.sum().backward();
+            layer.zero_grads(&mut g);
+            grads = Some(g);
+        })
+    });
+    group.bench_function(format!("{name}/fwd"), |b| {
+        b.iter(|| {
+            let y: Tensor<Rank4<B, C_OUT, O, O>, f32, Cpu> =
+                try_conv2d(x.clone(), &layer, geometry).unwrap();
+            black_box(y)
+        })
+    });
+}
+
+/// `maxpool/{F}x{F}_{C}c_{H}x{H}_b{B}/{fwd_bwd,fwd}`: max pooling with an `F × F` window and
+/// stride `F`; `O = H / F`.
+fn maxpool_case<const B: usize, const C: usize, const H: usize, const F: usize, const O: usize>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+) {
+    let name = format!("{F}x{F}_{C}c_{H}x{H}_b{B}");
+    let dev = Cpu::seed_from_u64(0);
+    let x: Tensor<Rank4<B, C, H, H>, f32, Cpu> = dev.sample_normal();
+    let geometry = Pool2dGeometry {
+        window: [F, F],
+        stride: [F, F],
+    };
+    group.bench_function(format!("{name}/fwd_bwd"), |b| {
+        b.iter(|| {
+            let y: Tensor<Rank4<B, C, O, O>, f32, Cpu, _> =
+                try_max_pool2d(x.clone().leaky_trace(), geometry).unwrap();
+            black_box(y.sum().backward())
+        })
+    });
+    group.bench_function(format!("{name}/fwd"), |b| {
+        b.iter(|| {
+            let y: Tensor<Rank4<B, C, O, O>, f32, Cpu> =
+                try_max_pool2d(x.clone(), geometry).unwrap();
+            black_box(y)
+        })
+    });
+}
+
+/// `gemm/sgemm_{N}`: dfdx's matmul of two `N × N` f32 matrices, with a throughput of 2·N³ FLOPs.
+fn gemm_case<const N: usize>(c: &mut Criterion) {
+    let dev = Cpu::seed_from_u64(0);
+    let a: Tensor<Rank2<N, N>, f32, Cpu> = dev.sample_normal();
+    let b: Tensor<Rank2<N, N>, f32, Cpu> = dev.sample_normal();
+    let mut group = c.benchmark_group("gemm");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(2 * (N as u64).pow(3)));
+    group.bench_function(format!("sgemm_{N}"), |bench| {
+        bench.iter(|| black_box(a.clone().matmul(b.clone())))
+    });
+    group.finish();
+}
+
+/// The cases. Adding one: a line here and an entry of the same name in
+/// `benches/compare/pytorch_benches.py`.
+fn benches(c: &mut Criterion) {
+    let mut conv = c.benchmark_group("conv");
+    conv.sampling_mode(SamplingMode::Flat);
+    // LeNet-5's first layer on 32×32 (no padding): 28×28 out.
+    conv_case::<64, 1, 6, 5, 32, 28>(&mut conv, 0);
+    // VGG-style blocks: 3×3, pad 1, size kept.
+    conv_case::<32, 32, 32, 3, 32, 32>(&mut conv, 1);
+    conv_case::<32, 64, 64, 3, 16, 16>(&mut conv, 1);
+    conv.finish();
+
+    let mut pool = c.benchmark_group("maxpool");
+    pool.sampling_mode(SamplingMode::Flat);
+    maxpool_case::<32, 32, 32, 2, 16>(&mut pool);
+    pool.finish();
+
+    gemm_case::<2048>(c);
+}
+
+criterion_group! {
+    name = conv;
+    // Few samples with flat sampling keep the slow cases short; the command line overrides
+    // these (`--sample-size`, `--warm-up-time`, `--measurement-time`).
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = benches
+}
+criterion_main!(conv);

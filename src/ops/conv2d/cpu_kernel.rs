@@ -1,0 +1,608 @@
+//! The fast CPU kernel of [`super::try_conv2d`]: direct convolution with register-tiled SIMD
+//! loops, forward and backward, as one custom dfdx op.
+//!
+//! # What it computes
+//! The same as `reference.rs`: `y[b, o, i, j] = bias[o] + Σ_{c,u,v} w[o, c, u, v] ·
+//! x[b, c, s_h·i + u − p_h, s_w·j + v − p_w]`, and on backward `∂L/∂x`, `∂L/∂w` and `∂L/∂bias`,
+//! each added to the gradient already there.
+//!
+//! # Layout
+//! - The input is copied once into a zero-padded, stride-phase-split buffer
+//!   ([`layout::PhasedInput`]): for stride 1 simply the padded images. In it, every window tap
+//!   `(c, u, v)` is a fixed offset and output position `(i, j)` adds `i·row + j`, so a row of
+//!   output positions reads consecutive elements; there is no im2col matrix.
+//! - Forward: for each example and each tile of up to 6 output channels, [`tiles::correlate`]
+//!   keeps a 6 × 16-position block of outputs (`f32`; 6 × 8 for `f64`) in registers across all
+//!   `C_IN·K_H·K_W` taps, each tap one or two vector loads, six broadcasts and twelve fused
+//!   multiply-adds, and writes the block once, bias added: `[B, C_OUT, O_H, O_W]` directly.
+//! - `∂L/∂x`: the output gradient, zero-bordered ([`layout::GradientLayout`]), correlated with
+//!   the flipped, transposed filters, one correlation per stride phase of the input — the same
+//!   loop as the forward pass, a gather rather than a scatter, so examples and channel tiles run
+//!   in parallel without two tasks writing one cell.
+//! - `∂L/∂w[o, c, u, v] = Σ_{b,i,j} ∂L/∂y[b, o, i, j] · x_padded[b, c, s_h·i + u, s_w·j + v]`:
+//!   dot products of output-gradient planes with shifted input windows,
+//!   [`tiles::accumulate_window_dots`], vectorised along rows; `∂L/∂bias` sums the same planes.
+//!   Examples are split between threads, each summing into its own buffer, added at the end.
+//!
+//! # Why it is fast
+//! The multiply-adds run from registers at close to the FMA units' rate: the source windows of a
+//! tile (a few rows of every input channel) and its packed weights stay in L1, an example's
+//! buffers in L2, and nothing is materialised that is larger than the input or output. The
+//! reference spends more time building and gathering an index tensor, and moving the unfolded
+//! patches, than multiplying.
+//!
+//! Reading a dfdx tensor from outside the crate needs a copy: `Tensor::copy_into` (a `memcpy`
+//! on `Cpu`, after `try_contiguous`, a no-op unless the tensor is a strided view) is the
+//! cheapest public way; the output is handed over without a copy (`try_tensor_from_vec`).
+
+mod layout;
+mod tiles;
+
+use dfdx::shapes::{Const, Dim, HasShape};
+use dfdx::tensor::{Cpu, CpuError, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
+use dfdx::tensor_ops::ReshapeTo;
+use rayon::prelude::*;
+
+use self::layout::{
+    channel_tiles, forward_weights, input_gradient_phases, split_by_tiles, GradientLayout,
+    PhaseLayout,
+};
+use self::tiles::{accumulate_window_dots, correlate, OutputLayout, Store, Window};
+use super::Conv2dGeometry;
+use crate::layers::Conv2d;
+use crate::network::Element;
+
+/// The sizes of one convolution, all known only at run time: what the kernel works with, so
+/// that one compiled copy serves every layer shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvDims {
+    pub batch: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+    /// `[height, width]` of each of the following.
+    pub input: [usize; 2],
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub output: [usize; 2],
+}
+
+impl ConvDims {
+    /// The sizes of a convolution, with the output size computed from the others; `None` when
+    /// the window does not fit (see [`output_len`]).
+    pub(crate) fn new(
+        batch: usize,
+        [c_in, c_out]: [usize; 2],
+        input: [usize; 2],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> Option<Self> {
+        let output = [
+            output_len(input[0], kernel[0], stride[0], padding[0])?,
+            output_len(input[1], kernel[1], stride[1], padding[1])?,
+        ];
+        Some(Self {
+            batch,
+            c_in,
+            c_out,
+            input,
+            kernel,
+            stride,
+            padding,
+            output,
+        })
+    }
+
+    fn window_len(&self) -> usize {
+        self.c_in * self.kernel[0] * self.kernel[1]
+    }
+
+    fn input_image(&self) -> usize {
+        self.c_in * self.input[0] * self.input[1]
+    }
+
+    fn output_plane(&self) -> usize {
+        self.output[0] * self.output[1]
+    }
+}
+
+/// Window positions along one axis, `⌊(input + 2·padding − kernel)/stride⌋ + 1`; `None` for a
+/// zero input, kernel or stride, a kernel larger than the padded input, or an overflow — the
+/// cases `crate::shape::conv_output_size` rejects (a property test holds the two equal).
+pub(crate) fn output_len(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Option<usize> {
+    if input == 0 || kernel == 0 || stride == 0 {
+        return None;
+    }
+    let padded = input.checked_add(padding.checked_mul(2)?)?;
+    (padded.checked_sub(kernel)? / stride).checked_add(1)
+}
+
+/// The dfdx op: runs [`forward`] and records [`backward`] on the tape. The caller has checked
+/// that `O_H` and `O_W` follow from the geometry.
+pub(crate) fn try_conv2d<
+    B: Dim,
+    const C_IN: usize,
+    const H: usize,
+    const W: usize,
+    const C_OUT: usize,
+    const K_H: usize,
+    const K_W: usize,
+    const O_H: usize,
+    const O_W: usize,
+    E: Element,
+    T: Tape<E, Cpu>,
+>(
+    x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, Cpu, T>,
+    layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, Cpu>,
+    geometry: Conv2dGeometry,
+) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, Cpu, T>, CpuError> {
+    let batch = x.shape().0;
+    let dims = ConvDims::new(
+        batch.size(),
+        [C_IN, C_OUT],
+        [H, W],
+        [K_H, K_W],
+        geometry.stride,
+        geometry.padding,
+    )
+    .filter(|dims| dims.output == [O_H, O_W])
+    .unwrap_or_else(|| panic!("conv2d kernel: no {O_H}×{O_W} output for {geometry:?}"));
+
+    // `try_contiguous` is free for a contiguous tensor (the usual case) and otherwise copies
+    // with a backward op of its own, so `copy_into` below reads the logical order.
+    let (x, tape) = x.try_contiguous()?.split_tape();
+    // The parameters join on the input's tape, which holds the gradients they accumulate into
+    // (what dfdx's `Linear` does through its matmul).
+    let (weight, weight_tape) = layer.weight.retaped::<T>().try_contiguous()?.split_tape();
+    let (bias, bias_tape) = layer.bias.retaped::<T>().try_contiguous()?.split_tape();
+    let mut tape = tape.merge(weight_tape).merge(bias_tape);
+
+    let x_values = host_copy(&x);
+    let weight_values = host_copy(&weight);
+    let y = forward(&dims, &x_values, &weight_values, &host_copy(&bias));
+    let y = x
+        .device()
+        .try_tensor_from_vec(y, (batch, Const, Const, Const))?;
+
+    if T::OWNS_TAPE {
+        let (x, weight, bias, out) = (x.ghost(), weight.ghost(), bias.ghost(), y.ghost());
+        tape.add_backward_op(move |grads| {
+            // Moved out of the gradients (and back at the end) so that the other three can be
+            // borrowed mutably in turn without copying it.
+            let grad_y = std::mem::take(&mut **grads.get_or_alloc_mut(&out)?);
+            let (grad_weight, grad_bias) = backward(
+                &dims,
+                &x_values,
+                &weight_values,
+                &grad_y,
+                grads.get_or_alloc_mut(&x)?,
+            );
+            add_into(grads.get_or_alloc_mut(&weight)?, &grad_weight);
+            add_into(grads.get_or_alloc_mut(&bias)?, &grad_bias);
+            **grads.get_or_alloc_mut(&out)? = grad_y;
+            Ok(())
+        });
+    }
+    Ok(y.put_tape(tape))
+}
+
+fn host_copy<S: dfdx::shapes::Shape, E: Element>(tensor: &Tensor<S, E, Cpu>) -> Vec<E> {
+    let mut values = vec![E::zero(); tensor.shape().num_elements()];
+    tensor.copy_into(&mut values);
+    values
+}
+
+fn add_into<E: Element>(sum: &mut [E], values: &[E]) {
+    for (s, &v) in sum.iter_mut().zip(values) {
+        *s += v;
+    }
+}
+
+/// `y = conv(x, weight) + bias`, `[B, C_OUT, O_H, O_W]` row-major, from `x` (`[B, C_IN, H, W]`)
+/// and `weight` (`[C_OUT, C_IN, K_H, K_W]`).
+///
+/// One task per example: it pads and phase-splits the example into a buffer of its own (the
+/// size of one input image, reused by the task's next example) and runs one correlation per
+/// tile of output channels, the tiles in parallel too when there are fewer examples than threads.
+pub(crate) fn forward<E: Element>(dims: &ConvDims, x: &[E], weight: &[E], bias: &[E]) -> Vec<E> {
+    assert_eq!(x.len(), dims.batch * dims.input_image());
+    assert_eq!(weight.len(), dims.c_out * dims.window_len());
+    assert_eq!(bias.len(), dims.c_out);
+    let plane = dims.output_plane();
+    let mut y = vec![E::zero(); dims.batch * dims.c_out * plane];
+    if y.is_empty() {
+        return y;
+    }
+    let tiles = channel_tiles(dims.c_out);
+    let weights = forward_weights(dims, weight, &tiles);
+    let input = PhaseLayout::new(dims);
+    let taps = input.window_taps(dims.kernel);
+    let layout = OutputLayout {
+        start: 0,
+        channel_stride: plane,
+        row_stride: dims.output[1],
+        col_stride: 1,
+    };
+    let image = dims.input_image();
+    y.par_chunks_mut(dims.c_out * plane)
+        .enumerate()
+        .for_each_init(Vec::new, |phased, (b, y)| {
+            phased.resize(input.len(), E::zero());
+            input.fill(&x[b * image..(b + 1) * image], phased);
+            let window = Window {
+                src: phased,
+                origin: 0,
+                row_stride: input.plane[1],
+                taps: &taps,
+            };
+            split_by_tiles(y, &tiles, plane)
+                .into_par_iter()
+                .zip(&tiles)
+                .zip(&weights)
+                .for_each(|((out, tile), weights)| {
+                    let store = Store::Bias(&bias[tile.clone()]);
+                    correlate(window, weights, tile.len(), dims.output, out, layout, store);
+                });
+        });
+    y
+}
+
+/// The backward pass: adds `∂L/∂x` to `grad_x` (`[B, C_IN, H, W]`) and returns `(∂L/∂w, ∂L/∂bias)`,
+/// summed over the batch, from `grad_y` (`[B, C_OUT, O_H, O_W]`).
+///
+/// One task per example: it borders the example's output gradient with zeros (a buffer of the
+/// size of one output image, which stays in L2 for both uses), correlates it with the flipped
+/// filters into the example's input gradient, once per stride phase (see `layout`), and adds the
+/// example's weight and bias gradients to sums of its thread's own, added together at the end.
+pub(crate) fn backward<E: Element>(
+    dims: &ConvDims,
+    x: &[E],
+    weight: &[E],
+    grad_y: &[E],
+    grad_x: &mut [E],
+) -> (Vec<E>, Vec<E>) {
+    let window_len = dims.window_len();
+    let image_x = dims.input[0] * dims.input[1];
+    let plane_y = dims.output_plane();
+    assert_eq!(x.len(), dims.batch * dims.input_image());
+    assert_eq!(weight.len(), dims.c_out * window_len);
+    assert_eq!(grad_x.len(), dims.batch * dims.input_image());
+    assert_eq!(grad_y.len(), dims.batch * dims.c_out * plane_y);
+    let sums = || {
+        (
+            vec![E::zero(); dims.c_out * window_len],
+            vec![E::zero(); dims.c_out],
+            // The example's padded input and bordered output gradient, reused from one example
+            // to the next.
+            Vec::new(),
+            Vec::new(),
+        )
+    };
+    if dims.batch == 0 || plane_y == 0 {
+        let (grad_weight, grad_bias, ..) = sums();
+        return (grad_weight, grad_bias);
+    }
+    if grad_x.is_empty() {
+        // No input channels: only the bias has a gradient.
+        let (grad_weight, mut grad_bias, ..) = sums();
+        for (o, channel) in grad_y.chunks(plane_y).enumerate() {
+            grad_bias[o % dims.c_out] += channel.iter().fold(E::zero(), |s, &v| s + v);
+        }
+        return (grad_weight, grad_bias);
+    }
+    let input = PhaseLayout::new(dims);
+    let gradient = GradientLayout::new(dims);
+    let tiles = channel_tiles(dims.c_in);
+    let phases = input_gradient_phases(dims, &gradient, weight, &tiles);
+    let x_taps = input.window_taps(dims.kernel);
+    let y_taps = gradient.channel_taps();
+    let (grad_weight, grad_bias, ..) = grad_x
+        .par_chunks_mut(dims.input_image())
+        .zip(x.par_chunks(dims.input_image()))
+        .zip(grad_y.par_chunks(dims.c_out * plane_y))
+        .fold(
+            sums,
+            |(mut grad_weight, mut grad_bias, mut phased, mut padded), ((grad_x, x), grad_y)| {
+                phased.resize(input.len(), E::zero());
+                let finite = input.fill(x, &mut phased);
+                padded.resize(gradient.len(), E::zero());
+                gradient.pad(grad_y, &mut padded);
+                for (t, out) in split_by_tiles(grad_x, &tiles, image_x)
+                    .into_iter()
+                    .enumerate()
+                {
+                    for phase in &phases {
+                        let window = Window {
+                            src: &padded,
+                            origin: 0,
+                            row_stride: gradient.plane[1],
+                            taps: &phase.taps,
+                        };
+                        let layout = OutputLayout {
+                            start: phase.target[0] * dims.input[1] + phase.target[1],
+                            channel_stride: image_x,
+                            row_stride: dims.stride[0] * dims.input[1],
+                            col_stride: dims.stride[1],
+                        };
+                        let channels = tiles[t].len();
+                        let weights = &phase.weights[t];
+                        let store = Store::Accumulate;
+                        correlate(window, weights, channels, phase.grid, out, layout, store);
+                    }
+                }
+                let dy = Window {
+                    src: &padded,
+                    origin: gradient.origin(),
+                    row_stride: gradient.plane[1],
+                    taps: &y_taps,
+                };
+                let x = Window {
+                    src: &phased,
+                    origin: 0,
+                    row_stride: input.plane[1],
+                    taps: &x_taps,
+                };
+                // The bordered gradient reads zero past its rows: with a finite input, the rest
+                // of each row goes as one more vector.
+                let grid = dims.output;
+                accumulate_window_dots(dy, x, grid, &mut grad_weight, window_len, finite);
+                for (sum, channel) in grad_bias.iter_mut().zip(grad_y.chunks(plane_y)) {
+                    *sum += channel.iter().fold(E::zero(), |s, &v| s + v);
+                }
+                (grad_weight, grad_bias, phased, padded)
+            },
+        )
+        .reduce(sums, |(mut w, mut b, phased, padded), (w2, b2, ..)| {
+            add_into(&mut w, &w2);
+            add_into(&mut b, &b2);
+            (w, b, phased, padded)
+        });
+    (grad_weight, grad_bias)
+}
+
+/// The kernel on run-time sizes: random geometries against the formula computed term by term,
+/// and the output size against `crate::shape`.
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+    use crate::ops::conv2d::test_support::{cast, random_values, to_f64};
+    use crate::shape::conv_output_size;
+
+    /// The convolution and its gradients straight from the definition, one term at a time.
+    struct Naive<'a> {
+        dims: &'a ConvDims,
+    }
+
+    impl Naive<'_> {
+        /// Every `(b, o, i, j, c, u, v, x index)` with the window cell inside the input.
+        fn terms(&self, mut term: impl FnMut([usize; 4], [usize; 3], usize)) {
+            let d = self.dims;
+            let [height, width] = d.input;
+            for b in 0..d.batch {
+                for o in 0..d.c_out {
+                    for i in 0..d.output[0] {
+                        for j in 0..d.output[1] {
+                            for c in 0..d.c_in {
+                                for u in 0..d.kernel[0] {
+                                    for v in 0..d.kernel[1] {
+                                        let row = (i * d.stride[0] + u).checked_sub(d.padding[0]);
+                                        let col = (j * d.stride[1] + v).checked_sub(d.padding[1]);
+                                        if let (Some(row), Some(col)) = (row, col) {
+                                            if row < height && col < width {
+                                                let x =
+                                                    ((b * d.c_in + c) * height + row) * width + col;
+                                                term([b, o, i, j], [c, u, v], x);
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        fn y_index(&self, [b, o, i, j]: [usize; 4]) -> usize {
+            ((b * self.dims.c_out + o) * self.dims.output[0] + i) * self.dims.output[1] + j
+        }
+
+        fn w_index(&self, o: usize, [c, u, v]: [usize; 3]) -> usize {
+            ((o * self.dims.c_in + c) * self.dims.kernel[0] + u) * self.dims.kernel[1] + v
+        }
+
+        fn forward(&self, x: &[f64], weight: &[f64], bias: &[f64]) -> Vec<f64> {
+            let d = self.dims;
+            let mut y = vec![0.0; d.batch * d.c_out * d.output_plane()];
+            for (index, out) in y.iter_mut().enumerate() {
+                *out = bias[index / d.output_plane() % d.c_out];
+            }
+            self.terms(|at, cell, xi| {
+                y[self.y_index(at)] += weight[self.w_index(at[1], cell)] * x[xi]
+            });
+            y
+        }
+
+        /// `(∂L/∂x, ∂L/∂w, ∂L/∂bias)` for `∂L/∂y = grad_y`.
+        fn backward(&self, x: &[f64], weight: &[f64], grad_y: &[f64]) -> [Vec<f64>; 3] {
+            let d = self.dims;
+            let mut grad_x = vec![0.0; x.len()];
+            let mut grad_w = vec![0.0; weight.len()];
+            let mut grad_b = vec![0.0; d.c_out];
+            self.terms(|at, cell, xi| {
+                let g = grad_y[self.y_index(at)];
+                grad_x[xi] += weight[self.w_index(at[1], cell)] * g;
+                grad_w[self.w_index(at[1], cell)] += x[xi] * g;
+            });
+            for (index, g) in grad_y.iter().enumerate() {
+                grad_b[index / d.output_plane() % d.c_out] += g;
+            }
+            [grad_x, grad_w, grad_b]
+        }
+    }
+
+    /// A geometry with every size small but every feature likely: strides 1–3, padding 0–2,
+    /// non-square inputs and kernels, windows that do not tile, rows shorter and longer than a
+    /// vector, channel counts that leave partial tiles.
+    fn random_dims(rng: &mut StdRng) -> ConvDims {
+        loop {
+            let input = [rng.gen_range(1..=9), rng.gen_range(1..=40)];
+            let padding = [rng.gen_range(0..=2), rng.gen_range(0..=2)];
+            let kernel =
+                [0, 1].map(|axis| rng.gen_range(1..=(input[axis] + 2 * padding[axis]).min(5)));
+            let stride = [rng.gen_range(1..=3), rng.gen_range(1..=3)];
+            let channels = [rng.gen_range(1..=5), rng.gen_range(1..=14)];
+            if let Some(dims) = ConvDims::new(
+                rng.gen_range(0..=3),
+                channels,
+                input,
+                kernel,
+                stride,
+                padding,
+            ) {
+                return dims;
+            }
+        }
+    }
+
+    /// Runs the kernel in `E` on `f64` values: `(y, ∂L/∂x, ∂L/∂w, ∂L/∂bias)`. The input
+    /// gradient starts at `grad_x_before` and must be added to.
+    fn kernel<E: Element>(
+        dims: &ConvDims,
+        [x, weight, bias, grad_y]: [&[f64]; 4],
+        grad_x_before: &[f64],
+    ) -> [Vec<f64>; 4] {
+        let (x, weight) = (cast::<E>(x), cast::<E>(weight));
+        let y = forward(dims, &x, &weight, &cast::<E>(bias));
+        let mut grad_x = cast::<E>(grad_x_before);
+        let (grad_w, grad_b) = backward(dims, &x, &weight, &cast::<E>(grad_y), &mut grad_x);
+        [y, grad_x, grad_w, grad_b].map(|v| to_f64(&v))
+    }
+
+    #[test]
+    fn random_geometries_match_the_definition() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for case in 0..300 {
+            let dims = random_dims(&mut rng);
+            let naive = Naive { dims: &dims };
+            let x = random_values(dims.batch * dims.input_image(), 4 * case);
+            let weight = random_values(dims.c_out * dims.window_len(), 4 * case + 1);
+            let bias = random_values(dims.c_out, 4 * case + 2);
+            let grad_y = random_values(dims.batch * dims.c_out * dims.output_plane(), 4 * case + 3);
+            let before = vec![0.5; x.len()];
+            let mut expected_y = naive.forward(&x, &weight, &bias);
+            let [mut grad_x, grad_w, grad_b] = naive.backward(&x, &weight, &grad_y);
+            grad_x.iter_mut().for_each(|g| *g += 0.5);
+            let inputs = [&x[..], &weight, &bias, &grad_y];
+            for (precision, tolerance, got) in [
+                ("f64", 1e-10, kernel::<f64>(&dims, inputs, &before)),
+                ("f32", 1e-4, kernel::<f32>(&dims, inputs, &before)),
+            ] {
+                let expected = [
+                    &mut expected_y,
+                    &mut grad_x.clone(),
+                    &mut grad_w.clone(),
+                    &mut grad_b.clone(),
+                ];
+                for (name, (got, expected)) in ["y", "grad_x", "grad_weight", "grad_bias"]
+                    .iter()
+                    .zip(got.iter().zip(expected))
+                {
+                    eprintln!("case {case} ({precision}): {name} of {dims:?}");
+                    crate::assert_close!(got, expected, tolerance);
+                }
+            }
+        }
+    }
+
+    /// The output size the kernel derives from run-time sizes is the one the macro computes
+    /// (`crate::shape::conv_output_size`, the same arithmetic), including every rejection.
+    #[test]
+    fn output_size_agrees_with_the_shape_arithmetic() {
+        let mut rng = StdRng::seed_from_u64(11);
+        for _ in 0..500 {
+            let input = [rng.gen_range(0..=40), rng.gen_range(0..=40)];
+            let kernel = [rng.gen_range(0..=12), rng.gen_range(0..=12)];
+            let stride = [rng.gen_range(0..=5), rng.gen_range(0..=5)];
+            let padding = [rng.gen_range(0..=6), rng.gen_range(0..=6)];
+            let expected = [0, 1].map(|axis| {
+                conv_output_size(input[axis], kernel[axis], stride[axis], padding[axis]).ok()
+            });
+            for axis in 0..2 {
+                assert_eq!(
+                    output_len(input[axis], kernel[axis], stride[axis], padding[axis]),
+                    expected[axis],
+                    "input {} kernel {} stride {} padding {}",
+                    input[axis],
+                    kernel[axis],
+                    stride[axis],
+                    padding[axis]
+                );
+            }
+            let dims = ConvDims::new(2, [3, 4], input, kernel, stride, padding);
+            assert_eq!(
+                dims.map(|dims| dims.output),
+                expected[0].zip(expected[1]).map(|(h, w)| [h, w])
+            );
+        }
+        assert_eq!(
+            output_len(usize::MAX, 1, 1, 1),
+            None,
+            "the padded input overflows"
+        );
+        assert_eq!(
+            conv_output_size(usize::MAX, 1, 1, 1).ok(),
+            None,
+            "the shape arithmetic rejects it too"
+        );
+    }
+
+    /// An infinity in an input column no window reaches must not reach the weight gradient
+    /// (the rest of each row is then summed element by element, not as a zero-padded vector).
+    #[test]
+    fn an_unreached_infinity_leaves_the_weight_gradient_finite() {
+        // Stride 2, kernel 2, width 29: column 28 is in no window; rows of 14 positions leave
+        // a rest of 6 lanes past the first vector of 8.
+        let dims = ConvDims::new(2, [2, 3], [3, 29], [1, 2], [1, 2], [0, 0]).unwrap();
+        assert_eq!(dims.output, [3, 14]);
+        let mut x = random_values(dims.batch * dims.input_image(), 1);
+        x[28] = f64::INFINITY;
+        let weight = random_values(dims.c_out * dims.window_len(), 2);
+        let grad_y = random_values(dims.batch * dims.c_out * dims.output_plane(), 3);
+        let [_, grad_w, grad_b] = Naive { dims: &dims }.backward(&x, &weight, &grad_y);
+        let bias = vec![0.0; 3];
+        let [_, _, got_w, got_b] =
+            kernel::<f32>(&dims, [&x, &weight, &bias, &grad_y], &vec![0.0; x.len()]);
+        assert!(grad_w.iter().all(|g| g.is_finite()));
+        crate::assert_close!(got_w, grad_w, 1e-4);
+        crate::assert_close!(got_b, grad_b, 1e-4);
+    }
+
+    #[test]
+    fn channel_tiles_are_balanced_and_cover_every_channel() {
+        for channels in 0..40 {
+            let tiles = layout::channel_tiles(channels);
+            assert_eq!(tiles.iter().map(|t| t.len()).sum::<usize>(), channels);
+            assert!(tiles.windows(2).all(|pair| pair[0].end == pair[1].start));
+            let (min, max) = (
+                tiles.iter().map(|t| t.len()).min(),
+                tiles.iter().map(|t| t.len()).max(),
+            );
+            if let (Some(min), Some(max)) = (min, max) {
+                assert!(
+                    max <= tiles::TILE_CHANNELS && max - min <= 1,
+                    "{channels}: {tiles:?}"
+                );
+            }
+        }
+    }
+}

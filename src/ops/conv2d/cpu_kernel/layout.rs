@@ -1,0 +1,336 @@
+//! The buffers the CPU kernel's loops read, and the tap offsets and packed weights that index
+//! them: everything that turns a convolution of any stride and padding into the stride-1,
+//! padding-free correlations of `super::tiles`.
+//!
+//! # Stride phases
+//! A window at output position `(i, j)` reads padded input cell `(s_h·i + u, s_w·j + v)`. Split
+//! the padded input into `s_h·s_w` *phase planes*, plane `(a, b)` holding the cells whose row is
+//! `a` modulo `s_h` and whose column is `b` modulo `s_w`: cell `(R, Q)` goes to row `R / s_h`,
+//! column `Q / s_w` of plane `(R mod s_h, Q mod s_w)`. Tap `(c, u, v)` then reads plane
+//! `(c, u mod s_h, v mod s_w)` at `(i + u / s_h, j + v / s_w)`: a fixed offset plus
+//! `i·row + j`, so consecutive output positions read consecutive elements whatever the stride.
+//! With stride 1 there is one phase and the buffer is simply the zero-padded input.
+//!
+//! # The input gradient as a correlation
+//! `∂L/∂x` scatters each `∂L/∂y[o, i, j]` back over its window. Gathered instead, per phase
+//! `(a, b)` of the padded input, it is again a stride-1 correlation: cell `(s_h·R + a, s_w·Q + b)`
+//! receives `Σ_{o,m,n} w[o, c, a + s_h·m, b + s_w·n] · ∂L/∂y[o, R − m, Q − n]`, the output
+//! gradient (zero outside its `O_H × O_W`) correlated with the kernel's taps of that phase,
+//! flipped. [`PaddedGradient`] holds the output gradient with the zero border these reads need,
+//! and [`input_gradient_phases`] the taps and weights of each phase. No two windows write the
+//! same cell at once, so the work splits over examples and channels without atomics.
+
+use std::ops::Range;
+
+use super::tiles::{MAX_LANES, SLACK, TILE_CHANNELS};
+use super::ConvDims;
+use crate::network::Element;
+
+fn ceil_div(a: usize, b: usize) -> usize {
+    a.div_ceil(b)
+}
+
+/// How many of the kernel taps `0..kernel` fall in phase `phase` of `stride`.
+fn taps_in_phase(kernel: usize, stride: usize, phase: usize) -> usize {
+    if phase < kernel {
+        ceil_div(kernel - phase, stride)
+    } else {
+        0
+    }
+}
+
+/// The channels of a tile of at most [`TILE_CHANNELS`], as evenly split as possible (32
+/// channels become 6, 6, 5, 5, 5, 5 rather than five 6s and a 2, which would run a thin tile).
+pub(crate) fn channel_tiles(channels: usize) -> Vec<Range<usize>> {
+    let tiles = ceil_div(channels, TILE_CHANNELS);
+    let mut start = 0;
+    (0..tiles)
+        .map(|t| {
+            let len = channels / tiles + usize::from(t < channels % tiles);
+            start += len;
+            start - len..start
+        })
+        .collect()
+}
+
+/// Splits `data` (whole channels of `per_channel` elements, channel after channel) into one
+/// mutable slice per tile.
+pub(crate) fn split_by_tiles<'a, E>(
+    mut data: &'a mut [E],
+    tiles: &[Range<usize>],
+    per_channel: usize,
+) -> Vec<&'a mut [E]> {
+    tiles
+        .iter()
+        .map(|tile| {
+            let (head, rest) = std::mem::take(&mut data).split_at_mut(tile.len() * per_channel);
+            data = rest;
+            head
+        })
+        .collect()
+}
+
+/// Packs `weight(o, t)` of a tile's channels as `[tap][TILE_CHANNELS]` (zero past the tile's
+/// channels): the order [`super::tiles::correlate`] broadcasts them in.
+fn pack_tile<E: Element>(
+    tile: &Range<usize>,
+    taps: usize,
+    weight: impl Fn(usize, usize) -> E,
+) -> Vec<E> {
+    let mut packed = vec![E::zero(); taps * TILE_CHANNELS];
+    for t in 0..taps {
+        for (r, o) in tile.clone().enumerate() {
+            packed[t * TILE_CHANNELS + r] = weight(o, t);
+        }
+    }
+    packed
+}
+
+/// The sizes of one example's zero-padded input split into stride phases (module docs):
+/// `[C_IN, s_h, s_w]` planes of `plane[0] × plane[1]`, then [`SLACK`] zeros; the layout of the
+/// buffer [`PhaseLayout::fill`] fills.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PhaseLayout {
+    pub stride: [usize; 2],
+    /// Rows and columns of one phase plane: `⌈padded / stride⌉` along each axis.
+    pub plane: [usize; 2],
+    channels: usize,
+    input: [usize; 2],
+    padding: [usize; 2],
+}
+
+impl PhaseLayout {
+    pub(crate) fn new(dims: &ConvDims) -> Self {
+        let plane = [0, 1]
+            .map(|axis| ceil_div(dims.input[axis] + 2 * dims.padding[axis], dims.stride[axis]));
+        Self {
+            stride: dims.stride,
+            plane,
+            channels: dims.c_in,
+            input: dims.input,
+            padding: dims.padding,
+        }
+    }
+
+    fn plane_len(&self) -> usize {
+        self.plane[0] * self.plane[1]
+    }
+
+    /// Elements of the buffer, [`SLACK`] included.
+    pub(crate) fn len(&self) -> usize {
+        self.channels * self.stride[0] * self.stride[1] * self.plane_len() + SLACK
+    }
+
+    /// Where padded input cell `(row, col)` of channel `c` lives.
+    pub(crate) fn index(&self, c: usize, [row, col]: [usize; 2]) -> usize {
+        let [s_h, s_w] = self.stride;
+        let plane = (c * s_h + row % s_h) * s_w + col % s_w;
+        plane * self.plane_len() + row / s_h * self.plane[1] + col / s_w
+    }
+
+    /// The offset of every window cell `(c, u, v)`, in the weights' `[C_IN, K_H, K_W]` order:
+    /// output position `(i, j)` reads tap `t` at `taps[t] + i·plane[1] + j`.
+    pub(crate) fn window_taps(&self, kernel: [usize; 2]) -> Vec<usize> {
+        let mut taps = Vec::with_capacity(self.channels * kernel[0] * kernel[1]);
+        for c in 0..self.channels {
+            for u in 0..kernel[0] {
+                for v in 0..kernel[1] {
+                    taps.push(self.index(c, [u, v]));
+                }
+            }
+        }
+        taps
+    }
+
+    /// Fills `buffer` (of [`Self::len`] elements) with one example `x` (`[C_IN, H, W]`,
+    /// row-major), zero-padded and phase-split; returns whether every value is finite.
+    pub(crate) fn fill<E: Element>(&self, x: &[E], buffer: &mut [E]) -> bool {
+        let [height, width] = self.input;
+        let [pad_h, pad_w] = self.padding;
+        assert_eq!(x.len(), self.channels * height * width);
+        assert_eq!(buffer.len(), self.len());
+        buffer.fill(E::zero());
+        if width == 0 {
+            return true;
+        }
+        for (c, channel) in x.chunks(height * width).enumerate() {
+            for (r, row) in channel.chunks(width).enumerate() {
+                if self.stride[1] == 1 {
+                    let start = self.index(c, [r + pad_h, pad_w]);
+                    buffer[start..start + width].copy_from_slice(row);
+                } else {
+                    for (q, &value) in row.iter().enumerate() {
+                        buffer[self.index(c, [r + pad_h, q + pad_w])] = value;
+                    }
+                }
+            }
+        }
+        // `v·0` is 0 for a finite `v` and NaN otherwise; a sum rather than `all(is_finite)`, so
+        // that it vectorises.
+        x.iter()
+            .fold(E::zero(), |s, &v| s + v * E::zero())
+            .is_finite()
+    }
+}
+
+/// One example's output gradient with a zero border of `⌈K/s⌉ − 1` cells above and left, and
+/// enough below and right for every read of [`input_gradient_phases`] and for a vector read at
+/// the end of a row to find zeros past it: the layout of the buffer [`GradientLayout::pad`]
+/// fills.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GradientLayout {
+    /// Rows and columns of one channel's plane.
+    pub plane: [usize; 2],
+    /// `[⌈K_H/s_h⌉, ⌈K_W/s_w⌉]`: the most taps any phase has along each axis.
+    pub phase_taps: [usize; 2],
+    /// `[O_H, O_W]`.
+    output: [usize; 2],
+    channels: usize,
+}
+
+impl GradientLayout {
+    pub(crate) fn new(dims: &ConvDims) -> Self {
+        let input = PhaseLayout::new(dims);
+        let phase_taps = [0, 1].map(|axis| ceil_div(dims.kernel[axis], dims.stride[axis]));
+        // A phase plane's rows, plus the border: the largest row any phase reads.
+        let [rows, cols] = [0, 1].map(|axis| input.plane[axis] + phase_taps[axis] - 1);
+        Self {
+            plane: [
+                rows,
+                cols.max(phase_taps[1] - 1 + dims.output[1] + MAX_LANES - 1),
+            ],
+            phase_taps,
+            output: dims.output,
+            channels: dims.c_out,
+        }
+    }
+
+    /// Elements of the buffer, [`SLACK`] included.
+    pub(crate) fn len(&self) -> usize {
+        self.channels * self.plane[0] * self.plane[1] + SLACK
+    }
+
+    /// Where `∂L/∂y[o, 0, 0]` lives, minus `o·plane`: the origin of the unpadded gradient.
+    pub(crate) fn origin(&self) -> usize {
+        (self.phase_taps[0] - 1) * self.plane[1] + self.phase_taps[1] - 1
+    }
+
+    /// The offset of each output channel's plane.
+    pub(crate) fn channel_taps(&self) -> Vec<usize> {
+        (0..self.channels)
+            .map(|o| o * self.plane[0] * self.plane[1])
+            .collect()
+    }
+
+    /// Fills `buffer` (of [`Self::len`] elements) with the zero-bordered `grad_y` of one
+    /// example (`[C_OUT, O_H, O_W]`, row-major).
+    pub(crate) fn pad<E: Element>(&self, grad_y: &[E], buffer: &mut [E]) {
+        let [rows, cols] = self.output;
+        assert_eq!(grad_y.len(), self.channels * rows * cols);
+        assert_eq!(buffer.len(), self.len());
+        buffer.fill(E::zero());
+        if cols == 0 {
+            return;
+        }
+        for (o, channel) in grad_y.chunks(rows * cols).enumerate() {
+            for (i, row) in channel.chunks(cols).enumerate() {
+                let start = (o * self.plane[0] + i) * self.plane[1] + self.origin();
+                buffer[start..start + cols].copy_from_slice(row);
+            }
+        }
+    }
+}
+
+/// One phase of the input gradient: which cells it writes, and the correlation that computes
+/// them (module docs).
+#[derive(Debug)]
+pub(crate) struct InputGradientPhase<E> {
+    /// The number of rows and columns of the phase plane written.
+    pub grid: [usize; 2],
+    /// Where the first written cell is in the unpadded input, `[row, col]`.
+    pub target: [usize; 2],
+    /// Offsets into a [`GradientLayout`] buffer for the first written cell; cell `(i, j)` of the
+    /// grid adds `i·plane[1] + j`.
+    pub taps: Vec<usize>,
+    /// Per channel tile of the input, the packed weights of `taps`.
+    pub weights: Vec<Vec<E>>,
+}
+
+/// The correlations of every phase of the input gradient that receives any gradient.
+pub(crate) fn input_gradient_phases<E: Element>(
+    dims: &ConvDims,
+    gradient: &GradientLayout,
+    weight: &[E],
+    tiles: &[Range<usize>],
+) -> Vec<InputGradientPhase<E>> {
+    let [s_h, s_w] = dims.stride;
+    let [k_h, k_w] = dims.kernel;
+    let [most_h, most_w] = gradient.phase_taps;
+    let window = dims.c_in * k_h * k_w;
+    let mut phases = Vec::new();
+    for a in 0..s_h {
+        for b in 0..s_w {
+            let taps_h = taps_in_phase(k_h, s_h, a);
+            let taps_w = taps_in_phase(k_w, s_w, b);
+            // The phase-plane rows whose padded row `s·R + a` lies inside the input, and the
+            // same for columns.
+            let range = |phase: usize, stride: usize, pad: usize, size: usize| {
+                let first = ceil_div(pad.saturating_sub(phase), stride);
+                let end = ceil_div((pad + size).saturating_sub(phase), stride);
+                (first, end.saturating_sub(first))
+            };
+            let (first_row, rows) = range(a, s_h, dims.padding[0], dims.input[0]);
+            let (first_col, cols) = range(b, s_w, dims.padding[1], dims.input[1]);
+            if taps_h == 0 || taps_w == 0 || rows == 0 || cols == 0 {
+                continue;
+            }
+            let mut taps = Vec::with_capacity(dims.c_out * taps_h * taps_w);
+            let mut cells = Vec::with_capacity(taps.capacity());
+            for o in 0..dims.c_out {
+                for m in 0..taps_h {
+                    for n in 0..taps_w {
+                        let row = first_row + m + most_h - taps_h;
+                        let col = first_col + n + most_w - taps_w;
+                        taps.push((o * gradient.plane[0] + row) * gradient.plane[1] + col);
+                        // Flipped: the last tap of the phase meets the first gradient row.
+                        let u = a + s_h * (taps_h - 1 - m);
+                        let v = b + s_w * (taps_w - 1 - n);
+                        cells.push((o, u * k_w + v));
+                    }
+                }
+            }
+            let weights = tiles
+                .iter()
+                .map(|tile| {
+                    pack_tile(tile, taps.len(), |c, t| {
+                        let (o, cell) = cells[t];
+                        weight[o * window + c * k_h * k_w + cell]
+                    })
+                })
+                .collect();
+            phases.push(InputGradientPhase {
+                grid: [rows, cols],
+                target: [
+                    s_h * first_row + a - dims.padding[0],
+                    s_w * first_col + b - dims.padding[1],
+                ],
+                taps,
+                weights,
+            });
+        }
+    }
+    phases
+}
+
+/// The forward weights of every output channel tile, packed for `correlate`.
+pub(crate) fn forward_weights<E: Element>(
+    dims: &ConvDims,
+    weight: &[E],
+    tiles: &[Range<usize>],
+) -> Vec<Vec<E>> {
+    let window = dims.c_in * dims.kernel[0] * dims.kernel[1];
+    tiles
+        .iter()
+        .map(|tile| pack_tile(tile, window, |o, t| weight[o * window + t]))
+        .collect()
+}
