@@ -277,3 +277,23 @@ fn a_run_time_shaped_batch_is_checked_once_with_an_error_naming_both_shapes() {
         }
     ));
 }
+
+network! {
+    /// A decoder: transposed convolutions double the size (DCGAN's 4/2/1 geometry).
+    pub struct Upsampler: [4, 7, 7]
+        -> conv_transpose(8, 4, stride = 2, pad = 1) -> relu
+        -> conv_transpose(8, 1, 3, stride = 2, pad = 1, output_pad = 1) -> sigmoid;
+}
+
+#[test]
+fn conv_transpose_layers_grow_the_image_as_pytorch_does() {
+    // torch.nn.ConvTranspose2d(4, 8, 4, 2, 1): 7 → 14; ConvTranspose2d(8, 1, 3, 2, 1, 1): 14 → 28.
+    assert_eq!(<Upsampler>::LAYERS[0].output_shape, &[8, 14, 14]);
+    assert_eq!(<Upsampler>::OUTPUT_SHAPE, &[1, 28, 28]);
+    // Weights [C_IN, C_OUT, K, K] plus a bias per output channel, as PyTorch counts them.
+    assert_eq!(<Upsampler>::PARAMETERS, (4 * 8 * 16 + 8) + (8 * 9 + 1));
+    let dev = TestDevice::default();
+    let net = Upsampler::<f32, TestDevice>::new(&dev);
+    let y = net.forward(dev.sample_normal::<Rank4<2, 4, 7, 7>>());
+    assert!(y.array().iter().flatten().flatten().flatten().all(|v| *v > 0.0 && *v < 1.0));
+}

@@ -165,11 +165,8 @@ impl PhaseLayout {
                 }
             }
         }
-        // `v·0` is 0 for a finite `v` and NaN otherwise; a sum rather than `all(is_finite)`, so
-        // that it vectorises.
-        x.iter()
-            .fold(E::zero(), |s, &v| s + v * E::zero())
-            .is_finite()
+        // Not `all`, whose early exit keeps it from vectorising.
+        x.iter().fold(true, |finite, v| finite & v.is_finite())
     }
 }
 
