@@ -295,5 +295,11 @@ fn conv_transpose_layers_grow_the_image_as_pytorch_does() {
     let dev = TestDevice::default();
     let net = Upsampler::<f32, TestDevice>::new(&dev);
     let y = net.forward(dev.sample_normal::<Rank4<2, 4, 7, 7>>());
-    assert!(y.array().iter().flatten().flatten().flatten().all(|v| *v > 0.0 && *v < 1.0));
+    assert!(y
+        .array()
+        .iter()
+        .flatten()
+        .flatten()
+        .flatten()
+        .all(|v| *v > 0.0 && *v < 1.0));
 }

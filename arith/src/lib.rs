@@ -425,10 +425,9 @@ impl TransposedAxisError {
                 "{} is not a positive size: the padding crops the whole output",
                 transposed_arithmetic(&a)
             ),
-            TransposedAxisError::Overflow(a) => format!(
-                "{} does not fit in a usize",
-                transposed_arithmetic(&a)
-            ),
+            TransposedAxisError::Overflow(a) => {
+                format!("{} does not fit in a usize", transposed_arithmetic(&a))
+            }
         }
     }
 }
