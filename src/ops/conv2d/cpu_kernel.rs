@@ -7,35 +7,51 @@
 //! each added to the gradient already there.
 //!
 //! # Layout
-//! - The input is copied once into a zero-padded, stride-phase-split buffer
-//!   ([`layout::PhasedInput`]): for stride 1 simply the padded images. In it, every window tap
-//!   `(c, u, v)` is a fixed offset and output position `(i, j)` adds `i·row + j`, so a row of
-//!   output positions reads consecutive elements; there is no im2col matrix.
-//! - Forward: for each example and each tile of up to 6 output channels, [`tiles::correlate`]
-//!   keeps a 6 × 16-position block of outputs (`f32`; 6 × 8 for `f64`) in registers across all
-//!   `C_IN·K_H·K_W` taps, each tap one or two vector loads, six broadcasts and twelve fused
-//!   multiply-adds, and writes the block once, bias added: `[B, C_OUT, O_H, O_W]` directly.
-//! - `∂L/∂x`: the output gradient, zero-bordered ([`layout::GradientLayout`]), correlated with
-//!   the flipped, transposed filters, one correlation per stride phase of the input — the same
-//!   loop as the forward pass, a gather rather than a scatter, so examples and channel tiles run
-//!   in parallel without two tasks writing one cell.
+//! No im2col matrix: the loops read the input where it lies, in a padded copy of one example.
+//! - Each task pads one example and splits it into stride phases ([`layout::PhaseLayout`];
+//!   with stride 1 simply the zero-padded images), in a buffer the size of one input image.
+//!   There every window tap `(c, u, v)` is a fixed offset and output position `(i, j)` adds
+//!   `i·row + j`, so a row of output positions reads consecutive elements.
+//! - Forward: per example and tile of up to 6 output channels, [`tiles::correlate`] keeps a
+//!   6 × 16-position block of outputs (`f32`; 6 × 8 for `f64`) in registers across all
+//!   `C_IN·K_H·K_W` taps — per tap two vector loads, six broadcasts, twelve fused multiply-adds —
+//!   and writes it once, bias added, straight into `[B, C_OUT, O_H, O_W]`.
+//! - `∂L/∂x`: per example, the output gradient with a zero border ([`layout::GradientLayout`])
+//!   correlated with the flipped, transposed filters, once per stride phase of the input: the
+//!   forward loop again, a gather rather than im2col's scatter-add, so no two tasks write one
+//!   cell.
 //! - `∂L/∂w[o, c, u, v] = Σ_{b,i,j} ∂L/∂y[b, o, i, j] · x_padded[b, c, s_h·i + u, s_w·j + v]`:
-//!   dot products of output-gradient planes with shifted input windows,
-//!   [`tiles::accumulate_window_dots`], vectorised along rows; `∂L/∂bias` sums the same planes.
-//!   Examples are split between threads, each summing into its own buffer, added at the end.
+//!   dot products of the same bordered gradient with the input's shifted windows,
+//!   [`tiles::accumulate_window_dots`], vectorised along rows; `∂L/∂bias` sums the gradient.
+//!   Each thread sums its examples into buffers of its own, added together at the end.
 //!
 //! # Why it is fast
-//! The multiply-adds run from registers at close to the FMA units' rate: the source windows of a
-//! tile (a few rows of every input channel) and its packed weights stay in L1, an example's
-//! buffers in L2, and nothing is materialised that is larger than the input or output. The
-//! reference spends more time building and gathering an index tensor, and moving the unfolded
-//! patches, than multiplying.
+//! The multiply-adds run from registers, close to the rate of the FMA units: a tile's source
+//! rows (a few rows of every input channel) and its packed weights stay in L1, an example's
+//! buffers in L2, and nothing larger than one example is materialised besides the input copy
+//! kept for the backward pass. The big host buffers are reused between calls (`pool`), since a
+//! fresh one costs a page fault per 4 KiB. Measured on the 2-core Zen 3 (AVX2 + FMA) machine of
+//! `BENCHMARKS.md`, `f32`, best of many runs, counting `2·B·O_H·O_W·C_OUT·C_IN·K_H·K_W` per pass:
 //!
-//! Reading a dfdx tensor from outside the crate needs a copy: `Tensor::copy_into` (a `memcpy`
-//! on `Cpu`, after `try_contiguous`, a no-op unless the tensor is a strided view) is the
-//! cheapest public way; the output is handed over without a copy (`try_tensor_from_vec`).
+//! | layer | forward | forward + backward |
+//! |---|---|---|
+//! | 32→32, 3×3, padding 1, 32×32, batch 32 | 161 GFLOP/s | 126 GFLOP/s (86¹) |
+//! | 64→64, 3×3, padding 1, 16×16, batch 32 | 170 GFLOP/s | 132 GFLOP/s |
+//! | 1→6, 5×5, 32×32, batch 64 (LeNet conv1) | 82 GFLOP/s | 41 GFLOP/s |
+//!
+//! ¹ In runs where glibc had returned the memory of the step's fresh buffers (the output, and
+//! dfdx's gradients of the output and the input) to the OS, and the step paid page faults to
+//! map it again; raising glibc's trim threshold, or dfdx's allocation cache
+//! (`Cpu::enable_cache`), avoided that in our runs.
+//!
+//! The reference reaches 1–16 GFLOP/s forward + backward on the same layers.
+//!
+//! Reading a dfdx tensor from outside the crate takes a copy: `Tensor::copy_into`, a `memcpy`
+//! on `Cpu` (after `try_contiguous`, free unless the tensor is a strided view), is the cheapest
+//! public way; the output is handed over without one (`try_tensor_from_vec`).
 
 mod layout;
+mod pool;
 mod tiles;
 
 use dfdx::shapes::{Const, Dim, HasShape};
@@ -47,6 +63,7 @@ use self::layout::{
     channel_tiles, forward_weights, input_gradient_phases, split_by_tiles, GradientLayout,
     PhaseLayout,
 };
+use self::pool::Buffer;
 use self::tiles::{accumulate_window_dots, correlate, OutputLayout, Store, Window};
 use super::Conv2dGeometry;
 use crate::layers::Conv2d;
@@ -163,7 +180,9 @@ pub(crate) fn try_conv2d<
     let (bias, bias_tape) = layer.bias.retaped::<T>().try_contiguous()?.split_tape();
     let mut tape = tape.merge(weight_tape).merge(bias_tape);
 
-    let x_values = host_copy(&x);
+    // From a pool: see `pool` for why.
+    let mut x_values = Buffer::take(dims.batch * dims.input_image());
+    x.copy_into(&mut x_values);
     let weight_values = host_copy(&weight);
     let y = forward(&dims, &x_values, &weight_values, &host_copy(&bias));
     let y = x
@@ -232,24 +251,26 @@ pub(crate) fn forward<E: Element>(dims: &ConvDims, x: &[E], weight: &[E], bias: 
     let image = dims.input_image();
     y.par_chunks_mut(dims.c_out * plane)
         .enumerate()
-        .for_each_init(Vec::new, |phased, (b, y)| {
-            phased.resize(input.len(), E::zero());
-            input.fill(&x[b * image..(b + 1) * image], phased);
-            let window = Window {
-                src: phased,
-                origin: 0,
-                row_stride: input.plane[1],
-                taps: &taps,
-            };
-            split_by_tiles(y, &tiles, plane)
-                .into_par_iter()
-                .zip(&tiles)
-                .zip(&weights)
-                .for_each(|((out, tile), weights)| {
-                    let store = Store::Bias(&bias[tile.clone()]);
-                    correlate(window, weights, tile.len(), dims.output, out, layout, store);
-                });
-        });
+        .for_each_init(
+            || Buffer::take(input.len()),
+            |phased, (b, y)| {
+                input.fill(&x[b * image..(b + 1) * image], phased);
+                let window = Window {
+                    src: phased,
+                    origin: 0,
+                    row_stride: input.plane[1],
+                    taps: &taps,
+                };
+                split_by_tiles(y, &tiles, plane)
+                    .into_par_iter()
+                    .zip(&tiles)
+                    .zip(&weights)
+                    .for_each(|((out, tile), weights)| {
+                        let store = Store::Bias(&bias[tile.clone()]);
+                        correlate(window, weights, tile.len(), dims.output, out, layout, store);
+                    });
+            },
+        );
     y
 }
 
@@ -258,7 +279,8 @@ pub(crate) fn forward<E: Element>(dims: &ConvDims, x: &[E], weight: &[E], bias: 
 ///
 /// One task per example: it borders the example's output gradient with zeros (a buffer of the
 /// size of one output image, which stays in L2 for both uses), correlates it with the flipped
-/// filters into the example's input gradient, once per stride phase (see `layout`), and adds the
+/// filters into the example's input gradient, once per stride phase (see `layout`), the tiles of
+/// input channels in parallel too when there are fewer examples than threads, and adds the
 /// example's weight and bias gradients to sums of its thread's own, added together at the end.
 pub(crate) fn backward<E: Element>(
     dims: &ConvDims,
@@ -266,7 +288,7 @@ pub(crate) fn backward<E: Element>(
     weight: &[E],
     grad_y: &[E],
     grad_x: &mut [E],
-) -> (Vec<E>, Vec<E>) {
+) -> (Buffer<E>, Vec<E>) {
     let window_len = dims.window_len();
     let image_x = dims.input[0] * dims.input[1];
     let plane_y = dims.output_plane();
@@ -274,14 +296,16 @@ pub(crate) fn backward<E: Element>(
     assert_eq!(weight.len(), dims.c_out * window_len);
     assert_eq!(grad_x.len(), dims.batch * dims.input_image());
     assert_eq!(grad_y.len(), dims.batch * dims.c_out * plane_y);
+    let input = PhaseLayout::new(dims);
+    let gradient = GradientLayout::new(dims);
     let sums = || {
         (
-            vec![E::zero(); dims.c_out * window_len],
+            Buffer::zeroed(dims.c_out * window_len),
             vec![E::zero(); dims.c_out],
             // The example's padded input and bordered output gradient, reused from one example
             // to the next.
-            Vec::new(),
-            Vec::new(),
+            Buffer::take(input.len()),
+            Buffer::take(gradient.len()),
         )
     };
     if dims.batch == 0 || plane_y == 0 {
@@ -296,8 +320,6 @@ pub(crate) fn backward<E: Element>(
         }
         return (grad_weight, grad_bias);
     }
-    let input = PhaseLayout::new(dims);
-    let gradient = GradientLayout::new(dims);
     let tiles = channel_tiles(dims.c_in);
     let phases = input_gradient_phases(dims, &gradient, weight, &tiles);
     let x_taps = input.window_taps(dims.kernel);
@@ -309,33 +331,32 @@ pub(crate) fn backward<E: Element>(
         .fold(
             sums,
             |(mut grad_weight, mut grad_bias, mut phased, mut padded), ((grad_x, x), grad_y)| {
-                phased.resize(input.len(), E::zero());
                 let finite = input.fill(x, &mut phased);
-                padded.resize(gradient.len(), E::zero());
                 gradient.pad(grad_y, &mut padded);
-                for (t, out) in split_by_tiles(grad_x, &tiles, image_x)
-                    .into_iter()
+                let padded_ref = &padded;
+                split_by_tiles(grad_x, &tiles, image_x)
+                    .into_par_iter()
                     .enumerate()
-                {
-                    for phase in &phases {
-                        let window = Window {
-                            src: &padded,
-                            origin: 0,
-                            row_stride: gradient.plane[1],
-                            taps: &phase.taps,
-                        };
-                        let layout = OutputLayout {
-                            start: phase.target[0] * dims.input[1] + phase.target[1],
-                            channel_stride: image_x,
-                            row_stride: dims.stride[0] * dims.input[1],
-                            col_stride: dims.stride[1],
-                        };
-                        let channels = tiles[t].len();
-                        let weights = &phase.weights[t];
-                        let store = Store::Accumulate;
-                        correlate(window, weights, channels, phase.grid, out, layout, store);
-                    }
-                }
+                    .for_each(|(t, out)| {
+                        for phase in &phases {
+                            let window = Window {
+                                src: padded_ref,
+                                origin: 0,
+                                row_stride: gradient.plane[1],
+                                taps: &phase.taps,
+                            };
+                            let layout = OutputLayout {
+                                start: phase.target[0] * dims.input[1] + phase.target[1],
+                                channel_stride: image_x,
+                                row_stride: dims.stride[0] * dims.input[1],
+                                col_stride: dims.stride[1],
+                            };
+                            let channels = tiles[t].len();
+                            let weights = &phase.weights[t];
+                            let store = Store::Accumulate;
+                            correlate(window, weights, channels, phase.grid, out, layout, store);
+                        }
+                    });
                 let dy = Window {
                     src: &padded,
                     origin: gradient.origin(),
@@ -485,7 +506,12 @@ mod tests {
         let y = forward(dims, &x, &weight, &cast::<E>(bias));
         let mut grad_x = cast::<E>(grad_x_before);
         let (grad_w, grad_b) = backward(dims, &x, &weight, &cast::<E>(grad_y), &mut grad_x);
-        [y, grad_x, grad_w, grad_b].map(|v| to_f64(&v))
+        [
+            to_f64(&y),
+            to_f64(&grad_x),
+            to_f64(&grad_w),
+            to_f64(&grad_b),
+        ]
     }
 
     #[test]
@@ -498,25 +524,18 @@ mod tests {
             let weight = random_values(dims.c_out * dims.window_len(), 4 * case + 1);
             let bias = random_values(dims.c_out, 4 * case + 2);
             let grad_y = random_values(dims.batch * dims.c_out * dims.output_plane(), 4 * case + 3);
+            // The input gradient must be added to what is there.
             let before = vec![0.5; x.len()];
-            let mut expected_y = naive.forward(&x, &weight, &bias);
             let [mut grad_x, grad_w, grad_b] = naive.backward(&x, &weight, &grad_y);
             grad_x.iter_mut().for_each(|g| *g += 0.5);
+            let expected = [naive.forward(&x, &weight, &bias), grad_x, grad_w, grad_b];
             let inputs = [&x[..], &weight, &bias, &grad_y];
             for (precision, tolerance, got) in [
                 ("f64", 1e-10, kernel::<f64>(&dims, inputs, &before)),
                 ("f32", 1e-4, kernel::<f32>(&dims, inputs, &before)),
             ] {
-                let expected = [
-                    &mut expected_y,
-                    &mut grad_x.clone(),
-                    &mut grad_w.clone(),
-                    &mut grad_b.clone(),
-                ];
-                for (name, (got, expected)) in ["y", "grad_x", "grad_weight", "grad_bias"]
-                    .iter()
-                    .zip(got.iter().zip(expected))
-                {
+                let names = ["y", "grad_x", "grad_weight", "grad_bias"];
+                for ((name, got), expected) in names.iter().zip(&got).zip(&expected) {
                     eprintln!("case {case} ({precision}): {name} of {dims:?}");
                     crate::assert_close!(got, expected, tolerance);
                 }

@@ -11,14 +11,16 @@
 //!   [`TILE_CHANNELS`] output channels. It keeps a `channels × 2·lanes` block of outputs in
 //!   registers for the whole sum over the taps: per tap, two vector loads of the source, one
 //!   broadcast per channel and `2·channels` fused multiply-adds (a 6×16 block of `f32` is 12 of
-//!   the 16 AVX2 registers).
+//!   the 16 AVX2 registers; a tile of one or two channels holds four vectors per channel).
 //! - [`accumulate_window_dots`]: `out[r, t] += Σ_{i,j} a[r, i, j] · b[t, i, j]`, dot products of
 //!   every pair of an `a` tap and a `b` tap over the whole grid, vectorised along `j`: a
 //!   [`DOT_ROWS`] × [`DOT_COLS`] block of vector accumulators, summed across lanes once at the end.
 //!
-//! The loops are written over fixed-size arrays, which LLVM turns into SIMD code; on x86-64 they
-//! are compiled a second time with AVX2 and FMA enabled and chosen at run time when the CPU has
-//! them (`is_x86_feature_detected!`), so the binary still runs on any x86-64.
+//! The loops are written over fixed-size arrays, which LLVM turns into SIMD code (checked in the
+//! assembly with the pinned toolchain: broadcasts, unaligned loads and `vfmadd231ps` on
+//! registers, no spills); on x86-64 they are compiled a second time with AVX2 and FMA enabled
+//! and chosen at run time when the CPU has them (`is_x86_feature_detected!`), so the binary
+//! still runs on any x86-64.
 
 use core::mem::size_of;
 
@@ -31,8 +33,8 @@ pub(crate) const DOT_ROWS: usize = 3;
 /// `b` taps of one [`accumulate_window_dots`] register block.
 pub(crate) const DOT_COLS: usize = 3;
 /// Elements a source buffer must hold past the last element a window covers: the loops load
-/// whole vectors (of up to two AVX2 registers) at the end of a row and discard or mask the lanes
-/// past it.
+/// whole blocks of vectors (up to four AVX2 registers) at the end of a row and discard the
+/// lanes past it.
 pub(crate) const SLACK: usize = 64;
 
 /// Elements of `E` in one 256-bit vector: 8 for `f32`, 4 for `f64` (the loops use no other).
@@ -540,8 +542,9 @@ fn add_dots<E: Float, const ROWS: usize, const COLS: usize, const LANES: usize>(
     }
 }
 
-/// Both loops against their definition, on random windows, in the portable build and (where the
-/// CPU has them) with AVX2 and FMA: the kernel tests above run only the one the CPU picks.
+/// Both loops against their definition, on random windows, in `f32` and `f64`, in the portable
+/// build and (where the CPU has them) with AVX2 and FMA: the kernel's other tests run only the
+/// build the CPU picks.
 #[cfg(test)]
 mod tests {
     use rand::rngs::StdRng;
@@ -549,15 +552,14 @@ mod tests {
 
     use super::*;
 
+    /// A source buffer, tap offsets and a row stride whose every read over a grid is in bounds.
     struct Case {
         src: Vec<f64>,
         taps: Vec<usize>,
         row_stride: usize,
-        grid: [usize; 2],
     }
 
-    fn random_case(rng: &mut StdRng, taps: usize) -> Case {
-        let grid = [rng.gen_range(1..=4), rng.gen_range(1..=37)];
+    fn random_case(rng: &mut StdRng, taps: usize, grid: [usize; 2]) -> Case {
         let row_stride = grid[1] + rng.gen_range(0..=5);
         let area = (grid[0] - 1) * row_stride + grid[1];
         let taps: Vec<usize> = (0..taps).map(|_| rng.gen_range(0..=60)).collect();
@@ -567,14 +569,25 @@ mod tests {
             src,
             taps,
             row_stride,
-            grid,
         }
     }
 
+    fn random_grid(rng: &mut StdRng) -> [usize; 2] {
+        [rng.gen_range(1..=4), rng.gen_range(1..=37)]
+    }
+
+    fn cast<E: Float>(values: &[f64]) -> Vec<E> {
+        values.iter().map(|&v| E::from(v).unwrap()).collect()
+    }
+
+    fn to_f64<E: Float>(values: &[E]) -> Vec<f64> {
+        values.iter().map(|v| v.to_f64().unwrap()).collect()
+    }
+
     impl Case {
-        fn window(&self) -> Window<'_, f64> {
+        fn window<'a, E>(&'a self, src: &'a [E]) -> Window<'a, E> {
             Window {
-                src: &self.src,
+                src,
                 origin: 0,
                 row_stride: self.row_stride,
                 taps: &self.taps,
@@ -586,7 +599,7 @@ mod tests {
         }
     }
 
-    /// `(name, FMA)` for each build of the loops this CPU can run.
+    /// `(name, AVX2)` for each build of the loops this CPU can run.
     fn builds() -> Vec<(&'static str, bool)> {
         let mut builds = vec![("portable", false)];
         #[cfg(target_arch = "x86_64")]
@@ -596,72 +609,112 @@ mod tests {
         builds
     }
 
+    fn correlate_case<E: Float + core::fmt::Debug>(rng: &mut StdRng, tolerance: f64) {
+        let channels = rng.gen_range(1..=TILE_CHANNELS);
+        let taps = rng.gen_range(1..=20);
+        let grid @ [rows, cols] = random_grid(rng);
+        let case = random_case(rng, taps, grid);
+        let weights: Vec<f64> = (0..taps * TILE_CHANNELS)
+            .map(|_| rng.gen_range(-1.0..1.0))
+            .collect();
+        let bias: Vec<f64> = (0..channels).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        // A column stride of 2 leaves gaps that must stay untouched.
+        let col_stride = rng.gen_range(1..=2);
+        let layout = OutputLayout {
+            start: 1,
+            channel_stride: rows * cols * col_stride + 1,
+            row_stride: cols * col_stride,
+            col_stride,
+        };
+        let len = 1 + channels * layout.channel_stride;
+        // The sums of the definition, at their output index.
+        let mut sums = Vec::new();
+        for r in 0..channels {
+            for i in 0..rows {
+                for j in 0..cols {
+                    let sum: f64 = (0..taps)
+                        .map(|t| weights[t * TILE_CHANNELS + r] * case.at(t, [i, j]))
+                        .sum();
+                    let at = layout.start
+                        + r * layout.channel_stride
+                        + i * layout.row_stride
+                        + j * layout.col_stride;
+                    sums.push((at, r, sum));
+                }
+            }
+        }
+        let (src, weights_e, bias_e) =
+            (cast::<E>(&case.src), cast::<E>(&weights), cast::<E>(&bias));
+        for (build, avx2) in builds() {
+            for store in [Store::Bias(&bias_e), Store::Accumulate] {
+                // Cells no sum lands on must keep their 0.25.
+                let mut expected = vec![0.25; len];
+                for &(at, r, sum) in &sums {
+                    expected[at] = match store {
+                        Store::Bias(_) => sum + bias[r],
+                        Store::Accumulate => sum + 0.25,
+                    };
+                }
+                let mut out = cast::<E>(&vec![0.25; len]);
+                let window = case.window(&src);
+                // SAFETY: `random_case` leaves `SLACK` past every read; AVX2 only when present.
+                unsafe {
+                    if avx2 {
+                        #[cfg(target_arch = "x86_64")]
+                        correlate_avx2(window, &weights_e, channels, grid, &mut out, layout, store);
+                    } else {
+                        correlate_with::<E, false>(
+                            window, &weights_e, channels, grid, &mut out, layout, store,
+                        );
+                    }
+                }
+                eprintln!("{build}, {store:?}, {channels} channels, grid {grid:?}");
+                crate::assert_close!(to_f64(&out), expected, tolerance);
+            }
+        }
+    }
+
+    fn window_dots_case<E: Float + core::fmt::Debug>(rng: &mut StdRng, tolerance: f64) {
+        let grid @ [rows, cols] = random_grid(rng);
+        let (taps_a, taps_b) = (rng.gen_range(1..=7), rng.gen_range(1..=8));
+        let a = random_case(rng, taps_a, grid);
+        let b = random_case(rng, taps_b, grid);
+        let stride = taps_b + 2;
+        let mut expected = vec![1.0; taps_a * stride];
+        for r in 0..taps_a {
+            for t in 0..taps_b {
+                for i in 0..rows {
+                    for j in 0..cols {
+                        expected[r * stride + t] += a.at(r, [i, j]) * b.at(t, [i, j]);
+                    }
+                }
+            }
+        }
+        let (a_src, b_src) = (cast::<E>(&a.src), cast::<E>(&b.src));
+        for (build, avx2) in builds() {
+            let mut out = cast::<E>(&vec![1.0; expected.len()]);
+            let vectors = cols / lanes::<E>();
+            let (a, b) = (a.window(&a_src), b.window(&b_src));
+            // SAFETY: `random_case` leaves `SLACK` past every read; AVX2 only when present.
+            unsafe {
+                if avx2 {
+                    #[cfg(target_arch = "x86_64")]
+                    window_dots::<E, true>(a, b, grid, vectors, &mut out, stride);
+                } else {
+                    window_dots::<E, false>(a, b, grid, vectors, &mut out, stride);
+                }
+            }
+            eprintln!("{build}: {taps_a} × {taps_b} taps, grid {grid:?}");
+            crate::assert_close!(to_f64(&out), expected, tolerance);
+        }
+    }
+
     #[test]
     fn correlate_matches_its_definition() {
         let mut rng = StdRng::seed_from_u64(3);
         for _ in 0..200 {
-            let channels = rng.gen_range(1..=TILE_CHANNELS);
-            let taps = rng.gen_range(1..=20);
-            let case = random_case(&mut rng, taps);
-            let weights: Vec<f64> = (0..taps * TILE_CHANNELS)
-                .map(|_| rng.gen_range(-1.0..1.0))
-                .collect();
-            let bias: Vec<f64> = (0..channels).map(|_| rng.gen_range(-1.0..1.0)).collect();
-            let [rows, cols] = case.grid;
-            // A column stride of 2 leaves gaps that must stay untouched.
-            let col_stride = rng.gen_range(1..=2);
-            let layout = OutputLayout {
-                start: 1,
-                channel_stride: rows * cols * col_stride + 1,
-                row_stride: cols * col_stride,
-                col_stride,
-            };
-            let len = 1 + channels * layout.channel_stride;
-            // The sums of the definition, at their output index.
-            let mut sums = Vec::new();
-            for r in 0..channels {
-                for i in 0..rows {
-                    for j in 0..cols {
-                        let sum: f64 = (0..taps)
-                            .map(|t| weights[t * TILE_CHANNELS + r] * case.at(t, [i, j]))
-                            .sum();
-                        let at = layout.start
-                            + r * layout.channel_stride
-                            + i * layout.row_stride
-                            + j * layout.col_stride;
-                        sums.push((at, r, sum));
-                    }
-                }
-            }
-            for (build, fma) in builds() {
-                for store in [Store::Bias(&bias), Store::Accumulate] {
-                    // Cells no sum lands on must keep their 0.25.
-                    let mut expected = vec![0.25; len];
-                    for &(at, r, sum) in &sums {
-                        expected[at] = match store {
-                            Store::Bias(bias) => sum + bias[r],
-                            Store::Accumulate => sum + 0.25,
-                        };
-                    }
-                    let mut out = vec![0.25; len];
-                    let (window, grid) = (case.window(), case.grid);
-                    // SAFETY: `random_case` leaves `SLACK` past every read; AVX2 only when present.
-                    unsafe {
-                        if fma {
-                            #[cfg(target_arch = "x86_64")]
-                            correlate_avx2(
-                                window, &weights, channels, grid, &mut out, layout, store,
-                            );
-                        } else {
-                            correlate_with::<f64, false>(
-                                window, &weights, channels, grid, &mut out, layout, store,
-                            );
-                        }
-                    }
-                    eprintln!("{build}, {store:?}, {channels} channels, grid {grid:?}");
-                    crate::assert_close!(out, expected, 1e-12);
-                }
-            }
+            correlate_case::<f64>(&mut rng, 1e-12);
+            correlate_case::<f32>(&mut rng, 1e-5);
         }
     }
 
@@ -669,59 +722,8 @@ mod tests {
     fn window_dots_match_their_definition() {
         let mut rng = StdRng::seed_from_u64(5);
         for _ in 0..200 {
-            let (taps_a, taps_b) = (rng.gen_range(1..=7), rng.gen_range(1..=8));
-            let a = random_case(&mut rng, taps_a);
-            let mut b = random_case(&mut rng, taps_b);
-            b.grid = a.grid;
-            b.row_stride = b.row_stride.max(a.row_stride);
-            let area = (a.grid[0] - 1) * b.row_stride + a.grid[1];
-            b.src
-                .resize(b.taps.iter().max().unwrap() + area + SLACK, 0.5);
-            let stride = b.taps.len() + 2;
-            let mut expected = vec![1.0; a.taps.len() * stride];
-            for r in 0..a.taps.len() {
-                for t in 0..b.taps.len() {
-                    for i in 0..a.grid[0] {
-                        for j in 0..a.grid[1] {
-                            expected[r * stride + t] += a.at(r, [i, j]) * b.at(t, [i, j]);
-                        }
-                    }
-                }
-            }
-            for (build, fma) in builds() {
-                let mut out = vec![1.0; expected.len()];
-                let vectors = a.grid[1] / lanes::<f64>();
-                // SAFETY: `random_case` leaves `SLACK` past every read; AVX2 only when present.
-                unsafe {
-                    if fma {
-                        #[cfg(target_arch = "x86_64")]
-                        window_dots::<f64, true>(
-                            a.window(),
-                            b.window(),
-                            a.grid,
-                            vectors,
-                            &mut out,
-                            stride,
-                        );
-                    } else {
-                        window_dots::<f64, false>(
-                            a.window(),
-                            b.window(),
-                            a.grid,
-                            vectors,
-                            &mut out,
-                            stride,
-                        );
-                    }
-                }
-                eprintln!(
-                    "{build}: {} × {} taps, grid {:?}",
-                    a.taps.len(),
-                    b.taps.len(),
-                    a.grid
-                );
-                crate::assert_close!(out, expected, 1e-12);
-            }
+            window_dots_case::<f64>(&mut rng, 1e-12);
+            window_dots_case::<f32>(&mut rng, 1e-5);
         }
     }
 }
