@@ -66,6 +66,42 @@ pub use typenum;
 /// position (`conv1`, `conv2`, `linear1`, …). A group written once and repeated reads
 /// `[conv(64, 3, pad = 1) -> relu] * 2`.
 ///
+/// # Branches and blocks
+///
+/// | construct | meaning | checked at compile time | PyTorch |
+/// |---|---|---|---|
+/// | `residual(body)` | `body(x) + x` (identity shortcut) | the body gives back its input's shape | `y = f(x) + x` |
+/// | `residual(body, shortcut = proj)` | `body(x) + proj(x)` (projection shortcut) | body and shortcut give the same shape | `y = f(x) + g(x)` |
+/// | `concat(a, b, …)` | every branch on the same input, joined along channels (images) or features (vectors), in order | images agree on height and width; the macro adds up the channels | `torch.cat([a(x), b(x)], 1)` |
+///
+/// A block is a chain declared once with parameters and used by name, like a layer:
+///
+/// ```
+/// use typednet::prelude::*;
+///
+/// network! {
+///     /// ResNet's basic block; `s = 2` halves the size, so the shortcut projects.
+///     block Basic(c, s) = residual(
+///         conv(c, 3, stride = s, pad = 1) -> relu -> conv(c, 3, pad = 1),
+///         shortcut = conv(c, 1, stride = s)
+///     ) -> relu;
+///
+///     pub struct Small: [1, 28, 28]
+///         -> conv(16, 3, pad = 1) -> relu
+///         -> Basic(16, 1) -> Basic(32, 2) -> Basic(64, 2)
+///         -> avgpool(7) -> flatten -> linear(10);
+/// }
+///
+/// assert_eq!(Small::OUTPUT_SHAPE, &[10]);
+/// // Each call has layers of its own, named after the block and the call.
+/// assert!(Small::LAYERS.iter().any(|l| l.name == "basic3_conv3"));
+/// ```
+///
+/// A block's parameters stand for whole numbers anywhere a layer takes one; a block may use
+/// other blocks. A mistake inside a block is reported at the call, naming the layer
+/// (`basic3_conv1: …`). The merge of a branch is a row of its own in `LAYERS` and `summary()`
+/// (`add1`, `concat1`).
+///
 /// Output sizes follow PyTorch: `⌊(w − f + 2p)/s⌋ + 1` for conv and `⌊(w − f)/s⌋ + 1` for
 /// pooling, for height and width separately. With `#[exact_fit]` a window that does not tile
 /// its input is a compile error instead (the rule of cs231n).

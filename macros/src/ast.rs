@@ -13,7 +13,21 @@ use syn::{bracketed, parenthesized, token, Attribute, Ident, LitFloat, LitInt, T
 /// Everything inside one `network! { … }`.
 pub struct Input {
     pub declarations: Vec<Declaration>,
+    /// `block Name(params) = …;`: chains declared once and used by name in any declaration.
+    pub blocks: Vec<BlockDecl>,
 }
+
+/// `block Basic(c, s) = conv(c, 3, stride = s, pad = 1) -> relu;` — a chain with parameters,
+/// expanded where it is used (`-> Basic(64, 1)`), its parameters replaced by the call's numbers.
+pub struct BlockDecl {
+    pub name: Ident,
+    pub params: Vec<Ident>,
+    /// `Err` when the body did not parse; reported once, at the declaration.
+    pub items: syn::Result<Vec<Item>>,
+}
+
+syn::custom_keyword!(block);
+syn::custom_keyword!(shortcut);
 
 /// One declaration; `body` is `Err` when its tokens did not parse.
 pub struct Declaration {
@@ -79,12 +93,29 @@ pub struct Number {
 }
 
 pub enum Item {
+    /// A layer, or a call of a block (`Basic(64, 2)`), told apart once the blocks are known.
     Layer(Layer),
     /// `[item -> item] * count`
-    Repeat {
-        items: Vec<Item>,
-        count: Number,
+    Repeat { items: Vec<Item>, count: Number },
+    /// `residual(body)` or `residual(body, shortcut = projection)`: the body's output plus the
+    /// input (or the projection of the input).
+    Residual {
+        span: SpanRange,
+        body: Branch,
+        shortcut: Option<Branch>,
     },
+    /// `concat(branch, branch, …)`: every branch applied to the same input, their outputs
+    /// joined along channels (images) or features (vectors).
+    Concat {
+        span: SpanRange,
+        branches: Vec<Branch>,
+    },
+}
+
+/// One chain inside `residual(…)` or `concat(…)`.
+pub struct Branch {
+    pub items: Vec<Item>,
+    pub span: SpanRange,
 }
 
 /// One layer as written: `name: kind(args)`.
@@ -141,13 +172,20 @@ pub const LAYER_KINDS: &[&str] = &[
     "tanh",
     "softmax",
     "log_softmax",
+    "residual",
+    "concat",
 ];
 
 impl Parse for Input {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut declarations = Vec::new();
+        let mut blocks = Vec::new();
         while !input.is_empty() {
-            declarations.push(parse_declaration(input)?);
+            if starts_block(input) {
+                blocks.push(parse_block(input)?);
+            } else {
+                declarations.push(parse_declaration(input)?);
+            }
         }
         if declarations.is_empty() {
             return Err(syn::Error::new(
@@ -155,8 +193,138 @@ impl Parse for Input {
                 "network! needs a declaration, e.g. `pub struct Mlp: [784] -> linear(10);`",
             ));
         }
-        Ok(Input { declarations })
+        Ok(Input {
+            declarations,
+            blocks,
+        })
     }
+}
+
+/// Whether the next declaration (after its attributes) is a `block`.
+fn starts_block(input: ParseStream) -> bool {
+    let fork = input.fork();
+    fork.call(Attribute::parse_outer).is_ok() && fork.peek(block)
+}
+
+fn parse_block(input: ParseStream) -> syn::Result<BlockDecl> {
+    // Doc comments on a block are allowed and, like comments, not emitted anywhere.
+    input.call(Attribute::parse_outer)?;
+    input.parse::<block>()?;
+    let name: Ident = input.parse()?;
+    let mut params = Vec::new();
+    if input.peek(token::Paren) {
+        let content;
+        parenthesized!(content in input);
+        params = Punctuated::<Ident, Token![,]>::parse_terminated(&content)?
+            .into_iter()
+            .collect();
+    }
+    let items = (|| {
+        if !input.peek(Token![=]) {
+            return Err(input.error(format!(
+                "expected `=` and the block's layers, as in `block {name}(c) = conv(c, 3) -> relu;`"
+            )));
+        }
+        input.parse::<Token![=]>()?;
+        let items = parse_chain(input)?;
+        expect_semicolon(input)?;
+        Ok(items)
+    })();
+    if items.is_err() {
+        skip_past_semicolon(input);
+    }
+    Ok(BlockDecl {
+        name,
+        params,
+        items,
+    })
+}
+
+/// `item -> item -> …`, at least one item.
+fn parse_chain(input: ParseStream) -> syn::Result<Vec<Item>> {
+    let mut items = vec![parse_item(input)?];
+    while input.peek(Token![->]) {
+        input.parse::<Token![->]>()?;
+        items.push(parse_item(input)?);
+    }
+    Ok(items)
+}
+
+/// A chain inside the parentheses of `residual` or `concat`, with its span.
+fn parse_branch(input: ParseStream) -> syn::Result<Branch> {
+    let start = input.span();
+    let items = parse_chain(input)?;
+    let end = items.last().map_or(start, item_end);
+    Ok(Branch {
+        items,
+        span: SpanRange { start, end },
+    })
+}
+
+fn item_end(item: &Item) -> Span {
+    match item {
+        Item::Layer(layer) => layer.span.end,
+        Item::Repeat { count, .. } => count.span,
+        Item::Residual { span, .. } | Item::Concat { span, .. } => span.end,
+    }
+}
+
+/// `residual(body)`, `residual(body, shortcut = projection)` or `concat(branch, branch, …)`,
+/// after the keyword.
+fn parse_branches(input: ParseStream, keyword: &Ident) -> syn::Result<Item> {
+    let content;
+    let paren = parenthesized!(content in input);
+    let span = SpanRange {
+        start: keyword.span(),
+        end: paren.span.close(),
+    };
+    if content.is_empty() {
+        let example = if keyword == "residual" {
+            "residual(conv(64, 3, pad = 1) -> relu)"
+        } else {
+            "concat(conv(64, 1), conv(32, 3, pad = 1))"
+        };
+        return Err(span.error(format!("`{keyword}` needs its branches, e.g. `{example}`")));
+    }
+    if keyword == "residual" {
+        let body = parse_branch(&content)?;
+        let mut shortcut = None;
+        if content.peek(Token![,]) {
+            content.parse::<Token![,]>()?;
+            if !content.is_empty() {
+                content.parse::<shortcut>().map_err(|_| {
+                    content.error(
+                        "expected `shortcut = …`: a residual has one body and at most one shortcut",
+                    )
+                })?;
+                content.parse::<Token![=]>()?;
+                shortcut = Some(parse_branch(&content)?);
+                if content.peek(Token![,]) {
+                    content.parse::<Token![,]>()?;
+                }
+            }
+        }
+        if !content.is_empty() {
+            return Err(content.error("expected `->` and a layer, `, shortcut = …` or `)`"));
+        }
+        return Ok(Item::Residual {
+            span,
+            body,
+            shortcut,
+        });
+    }
+    let mut branches = vec![parse_branch(&content)?];
+    while content.peek(Token![,]) {
+        content.parse::<Token![,]>()?;
+        if content.is_empty() {
+            break;
+        }
+        branches.push(parse_branch(&content)?);
+    }
+    if !content.is_empty() {
+        return Err(content.error("expected `->` and a layer, `,` and another branch, or `)`"));
+    }
+    Ok(Item::Concat { span, branches })
 }
 
 fn parse_declaration(input: ParseStream) -> syn::Result<Declaration> {
@@ -240,9 +408,9 @@ fn parse_body(input: ParseStream, name: &Ident) -> syn::Result<Body> {
         span: bracket.span.join(),
     };
     let mut items = Vec::new();
-    while input.peek(Token![->]) {
+    if input.peek(Token![->]) {
         input.parse::<Token![->]>()?;
-        items.push(parse_item(input)?);
+        items = parse_chain(input)?;
     }
     if items.is_empty() {
         return Err(syn::Error::new(
@@ -273,10 +441,9 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
     if input.peek(token::Bracket) {
         let group;
         let bracket = bracketed!(group in input);
-        let mut items = vec![parse_item(&group)?];
-        while !group.is_empty() {
-            group.parse::<Token![->]>()?;
-            items.push(parse_item(&group)?);
+        let items = parse_chain(&group)?;
+        if !group.is_empty() {
+            return Err(group.error("expected `->` and a layer, or `]`"));
         }
         if !input.peek(Token![*]) {
             return Err(syn::Error::new(
@@ -288,7 +455,16 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
         let count = number(&input.parse::<LitInt>()?)?;
         return Ok(Item::Repeat { items, count });
     }
+    if (input.peek(kw::residual) || input.peek(kw::concat)) && input.peek2(token::Paren) {
+        let keyword: Ident = input.parse()?;
+        return parse_branches(input, &keyword);
+    }
     parse_layer(input).map(Item::Layer)
+}
+
+mod kw {
+    syn::custom_keyword!(residual);
+    syn::custom_keyword!(concat);
 }
 
 fn parse_layer(input: ParseStream) -> syn::Result<Layer> {
@@ -334,8 +510,17 @@ fn parse_layer(input: ParseStream) -> syn::Result<Layer> {
     })
 }
 
-fn args_text(args: &Punctuated<Arg, Token![,]>) -> String {
-    args.iter()
+/// A layer's text as declared, e.g. `conv(6, 5, pad = 2)` (after a block's parameters are
+/// replaced, with the numbers).
+pub fn layer_text(layer: &Layer) -> String {
+    if layer.args.is_empty() {
+        return layer.kind.to_string();
+    }
+    format!("{}({})", layer.kind, args_text(&layer.args))
+}
+
+fn args_text<'a>(args: impl IntoIterator<Item = &'a Arg>) -> String {
+    args.into_iter()
         .map(|arg| {
             let value = match &arg.value {
                 ArgValue::Int(n) => n.value.to_string(),

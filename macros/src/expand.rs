@@ -10,7 +10,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 
 use crate::ast::Header;
-use crate::infer::{InferredNetwork, Op, Shape};
+use crate::infer::{InferredLayer, InferredNetwork, Node, Op, Shape};
 
 /// Paths the generated code uses, all absolute.
 pub struct Paths {
@@ -75,8 +75,8 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
     let generics = struct_generics(&paths);
     let name_string = name.to_string();
 
-    let param_layers: Vec<_> = net
-        .layers
+    let all_layers = net.layers();
+    let param_layers: Vec<_> = all_layers
         .iter()
         .filter(|l| {
             matches!(
@@ -122,14 +122,14 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
     let visit_tuple = nest(&visits);
     let pattern_tuple = nest(&patterns);
 
-    let layer_infos = net.layers.iter().map(|l| {
+    let layer_infos = all_layers.iter().map(|l| {
         let label = l.name.to_string();
         let text = &l.layer.text;
         let shape = shape_slice(l.output);
         let params = l.op.parameters();
         quote!(#typednet::LayerInfo { name: #label, kind: #text, output_shape: #shape, parameters: #params })
     });
-    let total_params: usize = net.layers.iter().map(|l| l.op.parameters()).sum();
+    let total_params: usize = all_layers.iter().map(|l| l.op.parameters()).sum();
     let input_slice = shape_slice(net.input);
     let output_slice = shape_slice(net.output());
     let input_marker = marker_type(net.input, typednet);
@@ -150,7 +150,7 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
         quote!((#(#dfdx::shapes::Const::<#dims>,)*))
     };
 
-    let steps = net.layers.iter().map(|l| forward_step(l, &paths));
+    let steps = forward_nodes(&net.nodes, &paths);
 
     // A batch with every dimension a run-time `usize`, e.g. `(usize, usize)` for `[784]`.
     let dynamic_in = {
@@ -248,7 +248,9 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                     x: #dfdx::tensor::Tensor<#batch_in, E, D, T>,
                 ) -> #core::result::Result<#dfdx::tensor::Tensor<#batch_out, E, D, T>, D::Err> {
                     #[allow(unused_imports)]
-                    use #dfdx::tensor_ops::{ReshapeTo as _, TryMatMul as _};
+                    use #dfdx::tensor_ops::{ReshapeTo as _, TryMatMul as _, TryAdd as _};
+                    #[allow(unused_imports)]
+                    use #dfdx::tensor::{PutTape as _, SplitTape as _};
                     #[allow(unused_imports)]
                     use #dfdx::nn::Module as _;
                     let batch: B = #dfdx::shapes::HasShape::shape(&x).0;
@@ -422,11 +424,128 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths) -> TokenStre
         Op::Tanh => quote!(x.try_tanh()?),
         Op::Softmax => quote!(x.try_softmax::<#dfdx::shapes::Axis<1>>()?),
         Op::LogSoftmax => quote!(x.try_log_softmax::<#dfdx::shapes::Axis<1>>()?),
+        // The merges of branch nodes are written by `forward_nodes`.
+        Op::Add | Op::Concat => return quote!(),
     };
     let _ = core;
     quote_spanned! {span=>
         let x: #out_type = #value;
     }
+}
+
+/// The statements of `forward` for a chain of nodes, each rebinding `x`.
+///
+/// A branch node runs each of its chains on the same input: the input's gradient tape is taken
+/// off, handed to the first chain, taken off its result and handed to the next, so that one tape
+/// records every chain (as dfdx's `GeneralizedResidual` does), and put back on the merged
+/// result. The input itself is cloned (cheap: dfdx tensors share their data), keeping one id,
+/// so the gradients of every chain add up on it.
+fn forward_nodes(nodes: &[Node], paths: &Paths) -> Vec<TokenStream> {
+    nodes
+        .iter()
+        .map(|node| match node {
+            Node::Layer(layer) => forward_step(layer, paths),
+            Node::Residual {
+                body,
+                shortcut,
+                merge,
+            } => {
+                let body = forward_nodes(body, paths);
+                let shortcut = forward_nodes(shortcut.as_deref().unwrap_or_default(), paths);
+                let out_type = tensor_type(merge, paths);
+                let span = merge.layer.span.start;
+                quote_spanned! {span=>
+                    let x: #out_type = {
+                        let (x, tape) = x.split_tape();
+                        let __residual_input = x.clone();
+                        let x = x.put_tape(tape);
+                        #(#body)*
+                        let (__residual_body, tape) = x.split_tape();
+                        let x = __residual_input.put_tape(tape);
+                        #(#shortcut)*
+                        x.try_add(__residual_body)?
+                    };
+                }
+            }
+            Node::Concat { branches, merge } => forward_concat(branches, merge, paths),
+        })
+        .collect()
+}
+
+fn forward_concat(branches: &[Vec<Node>], merge: &InferredLayer, paths: &Paths) -> TokenStream {
+    let Paths { dfdx, typednet, .. } = paths;
+    let span = merge.layer.span.start;
+    let last = branches.len() - 1;
+    let mut statements = Vec::new();
+    for (i, branch) in branches.iter().enumerate() {
+        let steps = forward_nodes(branch, paths);
+        let result = format_ident!("__branch{}", i);
+        // The last branch may take the input itself rather than a clone.
+        let input = if i == last {
+            quote!(x)
+        } else {
+            quote!(x.clone())
+        };
+        statements.push(quote_spanned! {span=>
+            let #result = {
+                let x = #input.put_tape(tape);
+                #(#steps)*
+                x
+            };
+            let (#result, tape) = #result.split_tape();
+        });
+    }
+    // Join left to right; the running result carries the tape.
+    let function = match merge.output {
+        Shape::Image { .. } => quote!(#typednet::ops::try_concat_channels),
+        Shape::Vector(_) => quote!(#typednet::ops::try_concat_features),
+    };
+    let mut width = 0usize;
+    let mut joins = Vec::new();
+    for (i, branch) in branches.iter().enumerate() {
+        let part = format_ident!("__branch{}", i);
+        let Some(last_node) = branch.last() else {
+            continue;
+        };
+        let (size, shape) = match (last_node_output(last_node), merge.output) {
+            (Shape::Image { c, .. }, Shape::Image { h, w, .. }) => {
+                (c, Shape::Image { c: width + c, h, w })
+            }
+            (Shape::Vector(f), _) => (f, Shape::Vector(width + f)),
+            (Shape::Image { c, .. }, Shape::Vector(_)) => (c, Shape::Vector(width + c)),
+        };
+        width += size;
+        if i == 0 {
+            joins.push(quote_spanned!(span=> let __joined = #part.put_tape(tape);));
+            continue;
+        }
+        let batch_shape = batch_shape_type(shape, dfdx);
+        joins.push(quote_spanned! {span=>
+            let __joined: #dfdx::tensor::Tensor<#batch_shape, E, D, T> = #function(__joined, #part)?;
+        });
+    }
+    let out_type = tensor_type(merge, paths);
+    quote_spanned! {span=>
+        let x: #out_type = {
+            let (x, tape) = x.split_tape();
+            #(#statements)*
+            #(#joins)*
+            __joined
+        };
+    }
+}
+
+fn last_node_output(node: &Node) -> Shape {
+    match node {
+        Node::Layer(layer) => layer.output,
+        Node::Residual { merge, .. } | Node::Concat { merge, .. } => merge.output,
+    }
+}
+
+fn tensor_type(layer: &InferredLayer, paths: &Paths) -> TokenStream {
+    let dfdx = &paths.dfdx;
+    let shape = batch_shape_type(layer.output, dfdx);
+    quote!(#dfdx::tensor::Tensor<#shape, E, D, T>)
 }
 
 /// The shape table written into the struct's rustdoc, so an IDE hover shows it.
@@ -435,7 +554,8 @@ fn shape_table_doc(name: &str, net: &InferredNetwork) -> String {
         "\n\n# Shapes\n\nGenerated by `network!` for `{name}`; `B` is the batch size.\n\n| layer | declared as | output shape | parameters |\n|---|---|---|---|\n| input | | `{}` | |\n",
         batch_describe(net.input)
     );
-    for l in &net.layers {
+    let layers = net.layers();
+    for l in &layers {
         doc.push_str(&format!(
             "| `{}` | `{}` | `{}` | {} |\n",
             l.name,
@@ -444,7 +564,7 @@ fn shape_table_doc(name: &str, net: &InferredNetwork) -> String {
             l.op.parameters()
         ));
     }
-    let total: usize = net.layers.iter().map(|l| l.op.parameters()).sum();
+    let total: usize = layers.iter().map(|l| l.op.parameters()).sum();
     doc.push_str(&format!("| **total** | | | **{total}** |\n"));
     doc
 }

@@ -6,7 +6,9 @@ use proc_macro2::Span;
 use syn::Ident;
 
 use crate::arith::{self, FitMode, WindowAxis};
-use crate::ast::{closest_kind, Arg, ArgValue, Item, Layer, Number, ShapeLiteral, SpanRange};
+use crate::ast::{
+    closest_kind, Arg, ArgValue, BlockDecl, Item, Layer, Number, ShapeLiteral, SpanRange,
+};
 
 /// The shape of one example (the batch dimension is implicit).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -74,6 +76,10 @@ pub enum Op {
     Tanh,
     Softmax,
     LogSoftmax,
+    /// The element-wise sum closing a `residual`.
+    Add,
+    /// The join closing a `concat`.
+    Concat,
 }
 
 impl Op {
@@ -106,14 +112,67 @@ pub struct InferredLayer {
     pub output: Shape,
 }
 
+/// A network is a chain of nodes; a branch node holds chains of its own.
+pub enum Node {
+    Layer(InferredLayer),
+    /// `residual(body, shortcut = …)`; `merge` is the addition (op [`Op::Add`]), with the
+    /// output shape.
+    Residual {
+        body: Vec<Node>,
+        shortcut: Option<Vec<Node>>,
+        merge: InferredLayer,
+    },
+    /// `concat(branch, …)`; `merge` is the concatenation (op [`Op::Concat`]).
+    Concat {
+        branches: Vec<Vec<Node>>,
+        merge: InferredLayer,
+    },
+}
+
+impl Node {
+    fn output(&self) -> Shape {
+        match self {
+            Node::Layer(layer) => layer.output,
+            Node::Residual { merge, .. } | Node::Concat { merge, .. } => merge.output,
+        }
+    }
+
+    /// Every layer, in the order `forward` runs them: a branch node's chains, then its merge.
+    fn collect<'a>(&'a self, out: &mut Vec<&'a InferredLayer>) {
+        match self {
+            Node::Layer(layer) => out.push(layer),
+            Node::Residual {
+                body,
+                shortcut,
+                merge,
+            } => {
+                body.iter().for_each(|n| n.collect(out));
+                shortcut.iter().flatten().for_each(|n| n.collect(out));
+                out.push(merge);
+            }
+            Node::Concat { branches, merge } => {
+                branches.iter().flatten().for_each(|n| n.collect(out));
+                out.push(merge);
+            }
+        }
+    }
+}
+
 pub struct InferredNetwork {
     pub input: Shape,
-    pub layers: Vec<InferredLayer>,
+    pub nodes: Vec<Node>,
 }
 
 impl InferredNetwork {
     pub fn output(&self) -> Shape {
-        self.layers.last().map_or(self.input, |l| l.output)
+        self.nodes.last().map_or(self.input, Node::output)
+    }
+
+    /// Every layer, branches included, in the order `forward` runs them.
+    pub fn layers(&self) -> Vec<&InferredLayer> {
+        let mut out = Vec::new();
+        self.nodes.iter().for_each(|n| n.collect(&mut out));
+        out
     }
 }
 
@@ -122,44 +181,26 @@ pub fn infer(
     input: &ShapeLiteral,
     items: &[Item],
     exact_fit: bool,
+    blocks: &[BlockDecl],
 ) -> Result<InferredNetwork, syn::Error> {
     let mut errors = Errors::default();
     let input_shape = input_shape(input, &mut errors);
-    let layers = expand_repeats(items, &mut errors);
-    let names = name_layers(&layers, &mut errors);
+    let mut unroll = Unroll {
+        blocks,
+        errors: &mut errors,
+        active: Vec::new(),
+        names: Vec::new(),
+    };
+    let trees = unroll.chain(items, &Scope::default(), &mut Counts::default());
     let mode = if exact_fit {
         FitMode::Exact
     } else {
         FitMode::Floor
     };
-
-    let mut shape = input_shape;
-    let mut inferred = Vec::new();
-    for (layer, name) in layers.into_iter().zip(names) {
-        let mut ctx = LayerContext {
-            layer: &layer,
-            name: name.to_string(),
-            errors: &mut errors,
-        };
-        // With an unknown input (after an error), a layer is still checked for mistakes that
-        // do not depend on it, and may produce a known shape again (e.g. `linear(10)`).
-        let result = infer_layer(&mut ctx, shape, mode);
-        shape = result.as_ref().map(|(_, s)| *s);
-        if let Some((op, output)) = result {
-            inferred.push(InferredLayer {
-                name,
-                layer,
-                op,
-                output,
-            });
-        }
-    }
+    let (nodes, _) = infer_chain(trees, input_shape, mode, &mut errors);
     errors.finish()?;
     match input_shape {
-        Some(input) => Ok(InferredNetwork {
-            input,
-            layers: inferred,
-        }),
+        Some(input) => Ok(InferredNetwork { input, nodes }),
         None => Err(syn::Error::new(input.span, "invalid input shape")),
     }
 }
@@ -224,78 +265,503 @@ fn input_shape(input: &ShapeLiteral, errors: &mut Errors) -> Option<Shape> {
     }
 }
 
-/// Unrolls `[…] * N` groups into a flat list of layers.
-fn expand_repeats(items: &[Item], errors: &mut Errors) -> Vec<Layer> {
-    let mut out = Vec::new();
-    for item in items {
+/// The declaration with repeats unrolled, blocks expanded and every layer named: what shape
+/// inference walks.
+enum Tree {
+    Layer(Layer, Ident),
+    Residual {
+        span: SpanRange,
+        name: Ident,
+        body: Vec<Tree>,
+        shortcut: Option<(Vec<Tree>, SpanRange)>,
+    },
+    Concat {
+        span: SpanRange,
+        name: Ident,
+        branches: Vec<(Vec<Tree>, SpanRange)>,
+    },
+}
+
+/// Where layers are being named: inside a block call, names get the call's prefix
+/// (`basic3_conv1`), its numbers replace the block's parameters, and errors point at the call.
+#[derive(Default, Clone)]
+struct Scope {
+    prefix: String,
+    arguments: Vec<(String, Number)>,
+    call_span: Option<SpanRange>,
+    /// Inside `[…] * N`: `_1`, `_2`, … appended to declared names (`_2_1` when nested).
+    repeat_suffix: String,
+}
+
+/// How many layers of each kind (and calls of each block) a scope has named so far.
+#[derive(Default)]
+struct Counts(Vec<(String, usize)>);
+
+impl Counts {
+    fn next(&mut self, kind: &str) -> usize {
+        match self.0.iter_mut().find(|(k, _)| k == kind) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.0.push((kind.to_string(), 1));
+                1
+            }
+        }
+    }
+}
+
+struct Unroll<'a> {
+    blocks: &'a [BlockDecl],
+    errors: &'a mut Errors,
+    /// Blocks being expanded, innermost last: a block that calls itself is an error.
+    active: Vec<String>,
+    names: Vec<Ident>,
+}
+
+impl Unroll<'_> {
+    fn chain(&mut self, items: &[Item], scope: &Scope, counts: &mut Counts) -> Vec<Tree> {
+        let mut out = Vec::new();
+        for item in items {
+            self.item(item, scope, counts, &mut out);
+        }
+        out
+    }
+
+    fn item(&mut self, item: &Item, scope: &Scope, counts: &mut Counts, out: &mut Vec<Tree>) {
         match item {
-            Item::Layer(layer) => out.push(layer.clone()),
+            Item::Layer(layer) => {
+                let kind = syn::ext::IdentExt::unraw(&layer.kind).to_string();
+                let is_builtin = crate::ast::LAYER_KINDS.contains(&kind.as_str());
+                match self.blocks.iter().find(|b| b.name == kind) {
+                    Some(block) if !is_builtin => self.call(block, layer, scope, counts, out),
+                    _ => {
+                        let layer = scope.apply(layer);
+                        let name =
+                            self.name(&kind, layer.name.as_ref(), layer.kind.span(), scope, counts);
+                        out.push(Tree::Layer(layer, name));
+                    }
+                }
+            }
             Item::Repeat { items, count } => {
                 if count.value == 0 {
-                    errors.push(syn::Error::new(
+                    self.errors.push(syn::Error::new(
                         count.span,
                         "a group repeated 0 times has no layers: use `* 1` or remove the group",
                     ));
-                    continue;
+                    return;
                 }
-                let once = expand_repeats(items, errors);
                 // A large count is almost surely a typo; it would also blow up the expansion.
                 if count.value > 1024 {
-                    errors.push(syn::Error::new(
+                    self.errors.push(syn::Error::new(
                         count.span,
                         format!(
                             "a group repeated {} times is too deep; at most 1024",
                             count.value
                         ),
                     ));
-                    continue;
+                    return;
                 }
                 for repeat in 0..count.value {
-                    for layer in &once {
-                        let mut copy = layer.clone();
-                        if let Some(name) = &layer.name {
-                            let base = syn::ext::IdentExt::unraw(name);
-                            copy.name =
-                                Some(Ident::new(&format!("{base}_{}", repeat + 1), name.span()));
-                        }
-                        out.push(copy);
+                    let mut scope = scope.clone();
+                    scope.repeat_suffix = format!("{}_{}", scope.repeat_suffix, repeat + 1);
+                    for item in items {
+                        self.item(item, &scope, counts, out);
                     }
                 }
             }
+            Item::Residual {
+                span,
+                body,
+                shortcut,
+            } => {
+                let span = scope.span(*span);
+                let name = self.name("add", None, span.start, scope, counts);
+                let body = self.chain(&body.items, scope, counts);
+                let shortcut = shortcut
+                    .as_ref()
+                    .map(|s| (self.chain(&s.items, scope, counts), scope.span(s.span)));
+                out.push(Tree::Residual {
+                    span,
+                    name,
+                    body,
+                    shortcut,
+                });
+            }
+            Item::Concat { span, branches } => {
+                let span = scope.span(*span);
+                let name = self.name("concat", None, span.start, scope, counts);
+                let branches = branches
+                    .iter()
+                    .map(|b| (self.chain(&b.items, scope, counts), scope.span(b.span)))
+                    .collect();
+                out.push(Tree::Concat {
+                    span,
+                    name,
+                    branches,
+                });
+            }
+        }
+    }
+
+    /// Expands `Block(args)`: the block's items with its parameters bound to the numbers given.
+    fn call(
+        &mut self,
+        block: &BlockDecl,
+        call: &Layer,
+        scope: &Scope,
+        counts: &mut Counts,
+        out: &mut Vec<Tree>,
+    ) {
+        let name = block.name.to_string();
+        let call = scope.apply(call);
+        let call_span = scope.call_span.unwrap_or(call.span);
+        if self.active.contains(&name) {
+            self.errors.push(call_span.error(format!(
+                "block `{name}` uses itself; a block may use other blocks, not itself"
+            )));
+            return;
+        }
+        let Ok(items) = &block.items else {
+            // Its syntax error is reported once, at the block.
+            return;
+        };
+        if call.name.is_some() {
+            self.errors.push(call.span.error(format!(
+                "a block call cannot be named; its layers are named after it (`{}1_conv1`, …)",
+                snake_case(&name)
+            )));
+        }
+        if call.args.len() != block.params.len() {
+            let params: Vec<String> = block.params.iter().map(|p| p.to_string()).collect();
+            self.errors.push(call_span.error(format!(
+                "block `{name}` takes {} argument(s), `{name}({})`, found {}",
+                block.params.len(),
+                params.join(", "),
+                call.args.len()
+            )));
+            return;
+        }
+        let mut arguments = Vec::new();
+        for (param, arg) in block.params.iter().zip(&call.args) {
+            match (&arg.name, &arg.value) {
+                (None, ArgValue::Int(n)) => arguments.push((param.to_string(), *n)),
+                _ => {
+                    self.errors.push(arg.span.error(format!(
+                        "block `{name}`: argument `{param}` must be a whole number"
+                    )));
+                    return;
+                }
+            }
+        }
+        let instance = counts.next(&name);
+        let inner = Scope {
+            prefix: format!("{}{}{instance}_", scope.prefix, snake_case(&name)),
+            arguments,
+            call_span: Some(call_span),
+            repeat_suffix: String::new(),
+        };
+        self.active.push(name);
+        let trees = self.chain(items, &inner, &mut Counts::default());
+        self.active.pop();
+        out.extend(trees);
+    }
+
+    /// The declared name or `kind` and its position, with the scope's prefix; reports a
+    /// duplicate.
+    fn name(
+        &mut self,
+        kind: &str,
+        declared: Option<&Ident>,
+        span: Span,
+        scope: &Scope,
+        counts: &mut Counts,
+    ) -> Ident {
+        let position = counts.next(kind);
+        let base = match declared {
+            Some(name) => {
+                let name = syn::ext::IdentExt::unraw(name).to_string();
+                format!("{name}{}", scope.repeat_suffix)
+            }
+            None => format!("{kind}{position}"),
+        };
+        let span = declared.map_or(span, |n| scope.call_span.map_or(n.span(), |c| c.start));
+        let name = Ident::new(&format!("{}{base}", scope.prefix), span);
+        if self.names.contains(&name) {
+            self.errors.push(syn::Error::new(
+                name.span(),
+                format!("two layers are named `{name}`: layer names must be unique"),
+            ));
+        }
+        self.names.push(name.clone());
+        name
+    }
+}
+
+impl Scope {
+    /// The layer as this scope sees it: parameters replaced by the call's numbers, and inside
+    /// a block every span moved to the call, since the block's text is shared by every call.
+    fn apply(&self, layer: &Layer) -> Layer {
+        let mut layer = layer.clone();
+        if let Some(call) = self.call_span {
+            layer.span = call;
+            for arg in &mut layer.args {
+                arg.span = call;
+                match &mut arg.value {
+                    ArgValue::Int(n) => n.span = call.start,
+                    ArgValue::Float { span, .. } => *span = call.start,
+                    ArgValue::Pair(h, w, range) => {
+                        h.span = call.start;
+                        w.span = call.start;
+                        *range = call;
+                    }
+                    ArgValue::Word(_) => {}
+                }
+            }
+        }
+        let mut substituted = false;
+        for arg in &mut layer.args {
+            if let ArgValue::Word(word) = &arg.value {
+                if let Some((_, n)) = self.arguments.iter().find(|(p, _)| word == p) {
+                    arg.value = ArgValue::Int(*n);
+                    arg.span = SpanRange::single(n.span);
+                    substituted = true;
+                }
+            }
+        }
+        if substituted {
+            layer.text = crate::ast::layer_text(&layer);
+        }
+        layer
+    }
+
+    fn span(&self, span: SpanRange) -> SpanRange {
+        self.call_span.unwrap_or(span)
+    }
+}
+
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
         }
     }
     out
 }
 
-/// Names every layer: the declared name, or its kind and position among layers of that kind.
-fn name_layers(layers: &[Layer], errors: &mut Errors) -> Vec<Ident> {
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    let mut names: Vec<Ident> = Vec::new();
-    for layer in layers {
-        let kind = syn::ext::IdentExt::unraw(&layer.kind).to_string();
-        let position = match counts.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                counts.push((kind.clone(), 1));
-                1
-            }
-        };
-        let name = match &layer.name {
-            Some(name) => name.clone(),
-            None => Ident::new(&format!("{kind}{position}"), layer.kind.span()),
-        };
-        if names.contains(&name) {
-            errors.push(syn::Error::new(
-                name.span(),
-                format!("two layers are named `{name}`: layer names must be unique"),
-            ));
-        }
-        names.push(name);
+/// Walks a chain from `input`, returning its nodes and output shape (`None` once unknown).
+fn infer_chain(
+    trees: Vec<Tree>,
+    input: Option<Shape>,
+    mode: FitMode,
+    errors: &mut Errors,
+) -> (Vec<Node>, Option<Shape>) {
+    let mut shape = input;
+    let mut nodes = Vec::new();
+    for tree in trees {
+        let (node, output) = infer_tree(tree, shape, mode, errors);
+        shape = output;
+        nodes.extend(node);
     }
-    names
+    (nodes, shape)
+}
+
+fn infer_tree(
+    tree: Tree,
+    input: Option<Shape>,
+    mode: FitMode,
+    errors: &mut Errors,
+) -> (Option<Node>, Option<Shape>) {
+    match tree {
+        Tree::Layer(layer, name) => {
+            let mut ctx = LayerContext {
+                layer: &layer,
+                name: name.to_string(),
+                errors,
+            };
+            // With an unknown input (after an error), a layer is still checked for mistakes
+            // that do not depend on it, and may produce a known shape again (`linear(10)`).
+            match infer_layer(&mut ctx, input, mode) {
+                Some((op, output)) => (
+                    Some(Node::Layer(InferredLayer {
+                        name,
+                        layer,
+                        op,
+                        output,
+                    })),
+                    Some(output),
+                ),
+                None => (None, None),
+            }
+        }
+        Tree::Residual {
+            span,
+            name,
+            body,
+            shortcut,
+        } => {
+            let (body, body_out) = infer_chain(body, input, mode, errors);
+            let (shortcut, output) = match shortcut {
+                None => {
+                    if let (Some(input), Some(out)) = (input, body_out) {
+                        if input != out {
+                            errors.push(span.error(format!(
+                                "{name}: the residual body maps {} to {}, but an identity shortcut adds the input back unchanged; the body must keep the shape, or add a projection{}",
+                                input.describe(),
+                                out.describe(),
+                                projection_hint(input, out)
+                            )));
+                        }
+                    }
+                    (None, body_out)
+                }
+                Some((trees, shortcut_span)) => {
+                    let (nodes, out) = infer_chain(trees, input, mode, errors);
+                    if let (Some(body_out), Some(out)) = (body_out, out) {
+                        if body_out != out {
+                            errors.push(shortcut_span.error(format!(
+                                "{name}: the shortcut gives {} but the residual body gives {}; the two are added element by element and must have the same shape",
+                                out.describe(),
+                                body_out.describe()
+                            )));
+                        }
+                    }
+                    (Some(nodes), body_out.or(out))
+                }
+            };
+            let Some(output) = output else {
+                return (None, None);
+            };
+            let merge = merge_layer(name, "residual", "add", span, Op::Add, output);
+            (
+                Some(Node::Residual {
+                    body,
+                    shortcut,
+                    merge,
+                }),
+                Some(output),
+            )
+        }
+        Tree::Concat {
+            span,
+            name,
+            branches,
+        } => {
+            let mut nodes = Vec::new();
+            let mut outputs = Vec::new();
+            for (trees, branch_span) in branches {
+                let (branch, out) = infer_chain(trees, input, mode, errors);
+                nodes.push(branch);
+                outputs.push((out, branch_span));
+            }
+            let output = concat_output(&name, &outputs, errors);
+            let Some(output) = output else {
+                return (None, None);
+            };
+            let merge = merge_layer(name, "concat", "concat", span, Op::Concat, output);
+            (
+                Some(Node::Concat {
+                    branches: nodes,
+                    merge,
+                }),
+                Some(output),
+            )
+        }
+    }
+}
+
+/// `, e.g. `shortcut = conv(128, 1, stride = 2)``, when a 1×1 convolution with a whole stride
+/// maps the input onto the body's output.
+fn projection_hint(input: Shape, out: Shape) -> String {
+    if let (Shape::Image { h, w, .. }, Shape::Image { c, h: oh, w: ow }) = (input, out) {
+        let stride = h.div_ceil(oh.max(1));
+        if stride >= 1 && (h - 1) / stride + 1 == oh && (w - 1) / stride + 1 == ow {
+            let stride = if stride == 1 {
+                String::new()
+            } else {
+                format!(", stride = {stride}")
+            };
+            return format!(", e.g. `shortcut = conv({c}, 1{stride})`");
+        }
+    }
+    String::new()
+}
+
+/// The shape of the branches joined: channels added for images of one height and width,
+/// features added for vectors.
+fn concat_output(
+    name: &Ident,
+    outputs: &[(Option<Shape>, SpanRange)],
+    errors: &mut Errors,
+) -> Option<Shape> {
+    let known: Vec<(usize, Shape, SpanRange)> = outputs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (s, span))| s.map(|s| (i + 1, s, *span)))
+        .collect();
+    let (_, first, _) = *known.first()?;
+    let mut ok = known.len() == outputs.len();
+    let mut total = 0usize;
+    for &(index, shape, span) in &known {
+        match (first, shape) {
+            (Shape::Image { h, w, .. }, Shape::Image { c, h: bh, w: bw }) => {
+                if (h, w) != (bh, bw) {
+                    errors.push(span.error(format!(
+                        "{name}: branch {index} gives {} but branch 1 gives {}; branches are joined along channels and must agree on height and width ({bh}×{bw} ≠ {h}×{w})",
+                        shape.describe(),
+                        first.describe()
+                    )));
+                    ok = false;
+                }
+                total = total.saturating_add(c);
+            }
+            (Shape::Vector(_), Shape::Vector(f)) => total = total.saturating_add(f),
+            _ => {
+                errors.push(span.error(format!(
+                    "{name}: branch {index} gives {} but branch 1 gives {}; branches join images with images or vectors with vectors",
+                    shape.describe(),
+                    first.describe()
+                )));
+                ok = false;
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(match first {
+        Shape::Image { h, w, .. } => Shape::Image { c: total, h, w },
+        Shape::Vector(_) => Shape::Vector(total),
+    })
+}
+
+fn merge_layer(
+    name: Ident,
+    kind: &str,
+    text: &str,
+    span: SpanRange,
+    op: Op,
+    output: Shape,
+) -> InferredLayer {
+    InferredLayer {
+        layer: Layer {
+            name: None,
+            kind: Ident::new(kind, span.start),
+            args: Vec::new(),
+            span,
+            text: text.to_string(),
+        },
+        name,
+        op,
+        output,
+    }
 }
 
 struct LayerContext<'a> {
@@ -329,6 +795,19 @@ fn infer_layer(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> O
             Some((Op::Flatten, Shape::Vector(elements)))
         }
         "reshape" => infer_reshape(ctx, input),
+        "residual" | "concat" => {
+            let example = if kind == "residual" {
+                "residual(conv(64, 3, pad = 1) -> relu)"
+            } else {
+                "concat(conv(64, 1), conv(32, 3, pad = 1))"
+            };
+            let span = ctx.layer.span;
+            ctx.error(
+                span,
+                format!("`{kind}` takes its branches in parentheses, e.g. `{example}`"),
+            );
+            None
+        }
         "dropout" => infer_dropout(ctx, input),
         "relu" | "sigmoid" | "tanh" | "softmax" | "log_softmax" => {
             bind(ctx, &[&[]], &[]);

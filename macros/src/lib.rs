@@ -25,16 +25,24 @@ pub fn network(input: TokenStream) -> TokenStream {
 }
 
 fn expand_all(input: &ast::Input) -> TokenStream2 {
-    input
+    // A block that does not parse is reported once, here; its calls expand to nothing more.
+    let block_errors: TokenStream2 = input
+        .blocks
+        .iter()
+        .filter_map(|block| block.items.as_ref().err())
+        .map(|error| error.to_compile_error())
+        .collect();
+    let networks: TokenStream2 = input
         .declarations
         .iter()
         .map(|declaration| {
             let header = &declaration.header;
             let result = match &declaration.body {
-                Ok(ast::Body::Chain { input, items }) => {
-                    infer::infer(input, items, header.exact_fit)
-                        .map(|net| expand::expand_network(header, &net))
-                }
+                Ok(ast::Body::Chain {
+                    input: shape,
+                    items,
+                }) => infer::infer(shape, items, header.exact_fit, &input.blocks)
+                    .map(|net| expand::expand_network(header, &net)),
                 Ok(ast::Body::Composition { stages }) => {
                     if header.exact_fit {
                         Err(syn::Error::new(
@@ -56,7 +64,8 @@ fn expand_all(input: &ast::Input) -> TokenStream2 {
                 }
             }
         })
-        .collect()
+        .collect();
+    quote::quote!(#block_errors #networks)
 }
 
 #[cfg(test)]

@@ -5,11 +5,13 @@
 //! Ops with kernels of their own live in a folder each (`mod.rs`: API, docs and tests;
 //! `reference.rs`: the readable composition of dfdx ops every fast kernel is tested against).
 
+mod concat;
 pub mod conv2d;
 pub mod conv_transpose2d;
 pub mod pool2d;
 mod reshape;
 
+pub use concat::{try_concat_channels, try_concat_features};
 pub use conv2d::{conv2d, try_conv2d, Conv2dGeometry, Conv2dKernel};
 pub use conv_transpose2d::{conv_transpose2d, try_conv_transpose2d, ConvTranspose2dGeometry};
 pub use pool2d::{
