@@ -56,6 +56,7 @@ pub use typenum;
 /// | `conv_transpose(out, k)`, `conv_transpose(in, out, k)`, options `stride`, `pad`, `output_pad` | transposed convolution, output `(w − 1)·s − 2p + k + q` | `nn.ConvTranspose2d(in, out, k, s, p, q)` |
 /// | `maxpool(f)`, `maxpool(f, s)`, `maxpool(f, stride = s)` | max over each window (stride defaults to `f`) | `nn.MaxPool2d(f, s)` |
 /// | `avgpool(f)`, `avgpool(f, s)` | mean over each window | `nn.AvgPool2d(f, s)` |
+/// | `global_avgpool` | `[C, H, W]` → `[C]`, the mean of each channel | `nn.AdaptiveAvgPool2d(1)` + `nn.Flatten()` |
 /// | `flatten` | `[C, H, W]` → `[C·H·W]` | `nn.Flatten()` |
 /// | `reshape(d, …)` | any shape with the same number of elements | `x.reshape(B, d, …)` |
 /// | `dropout(p)` | inverted dropout, active only while a gradient tape is attached | `nn.Dropout(p)` |

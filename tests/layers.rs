@@ -303,3 +303,31 @@ fn conv_transpose_layers_grow_the_image_as_pytorch_does() {
         .flatten()
         .all(|v| *v > 0.0 && *v < 1.0));
 }
+
+network! {
+    /// Global average pooling ends GoogLeNet and ResNet: one mean per channel.
+    pub struct GlobalPool: [3, 4, 5] -> conv(6, 3, pad = 1) -> global_avgpool -> linear(2);
+}
+
+#[test]
+fn global_average_pooling_takes_the_mean_of_each_channel() {
+    assert_eq!(GlobalPool::LAYERS[1].output_shape, &[6]);
+    let dev = TestDevice::seed_from_u64(7);
+    let x: Tensor<Rank4<2, 6, 4, 5>, f64, TestDevice> = dev.sample_normal();
+    let pooled: Tensor<Rank2<2, 6>, f64, TestDevice> =
+        typednet::ops::try_global_avg_pool2d(x.clone()).unwrap();
+    let values = x.as_vec();
+    let expected: Vec<f64> = values
+        .chunks(20)
+        .map(|plane| plane.iter().sum::<f64>() / 20.0)
+        .collect();
+    typednet::assert_close!(pooled.as_vec(), expected, 1e-12);
+    // Each input cell gets 1/(H·W) of its channel's gradient.
+    let g: Tensor<Rank2<2, 6>, f64, TestDevice> = dev.sample_normal();
+    typednet::gradcheck::check_gradient(&x, |x| {
+        (typednet::ops::try_global_avg_pool2d(x).unwrap() * g.clone()).sum()
+    })
+    .assert_below(1e-6);
+    let net = GlobalPool::<f32, TestDevice>::new(&dev);
+    let _: Tensor<Rank2<2, 2>, f32, TestDevice> = net.forward(dev.zeros::<Rank4<2, 3, 4, 5>>());
+}

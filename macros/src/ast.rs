@@ -164,6 +164,7 @@ pub const LAYER_KINDS: &[&str] = &[
     "conv_transpose",
     "maxpool",
     "avgpool",
+    "global_avgpool",
     "flatten",
     "reshape",
     "dropout",

@@ -414,6 +414,7 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths) -> TokenStre
             )?)
         }
         Op::Flatten => quote!(#typednet::ops::try_flatten(x, batch)?),
+        Op::GlobalAvgPool => quote!(#typednet::ops::try_global_avg_pool2d(x)?),
         Op::Reshape => {
             let dims = layer.output.dims();
             quote!(#typednet::ops::try_reshape(x, (batch, #(#dfdx::shapes::Const::<#dims>,)*))?)

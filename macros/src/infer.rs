@@ -69,6 +69,8 @@ pub enum Op {
         stride: [usize; 2],
     },
     Flatten,
+    /// The mean of each channel over height and width: `[C, H, W]` → `[C]`.
+    GlobalAvgPool,
     Reshape,
     Dropout(f64),
     Relu,
@@ -795,6 +797,11 @@ fn infer_layer(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> O
             Some((Op::Flatten, Shape::Vector(elements)))
         }
         "reshape" => infer_reshape(ctx, input),
+        "global_avgpool" => {
+            bind(ctx, &[&[]], &[]);
+            let (c, _, _) = image_input(ctx, input, None);
+            Some((Op::GlobalAvgPool, Shape::Vector(c?)))
+        }
         "residual" | "concat" => {
             let example = if kind == "residual" {
                 "residual(conv(64, 3, pad = 1) -> relu)"

@@ -17,4 +17,4 @@ pub use conv_transpose2d::{conv_transpose2d, try_conv_transpose2d, ConvTranspose
 pub use pool2d::{
     avg_pool2d, max_pool2d, try_avg_pool2d, try_max_pool2d, Pool2dGeometry, Pool2dKernel, Reduction,
 };
-pub use reshape::{try_dropout, try_flatten, try_reshape};
+pub use reshape::{try_dropout, try_flatten, try_global_avg_pool2d, try_reshape};
