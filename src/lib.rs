@@ -56,6 +56,7 @@ pub use typenum;
 /// | `conv_transpose(out, k)`, `conv_transpose(in, out, k)`, options `stride`, `pad`, `output_pad` | transposed convolution, output `(w − 1)·s − 2p + k + q` | `nn.ConvTranspose2d(in, out, k, s, p, q)` |
 /// | `maxpool(f)`, `maxpool(f, s)`, `maxpool(f, stride = s)` | max over each window (stride defaults to `f`) | `nn.MaxPool2d(f, s)` |
 /// | `avgpool(f)`, `avgpool(f, s)` | mean over each window | `nn.AvgPool2d(f, s)` |
+/// | `batchnorm` | per channel (images) or feature (vectors): `(x − μ)/√(σ² + ε)·γ + β`, batch statistics while training, running ones in evaluation | `nn.BatchNorm2d(C)`, `nn.BatchNorm1d(F)` |
 /// | `global_avgpool` | `[C, H, W]` → `[C]`, the mean of each channel | `nn.AdaptiveAvgPool2d(1)` + `nn.Flatten()` |
 /// | `flatten` | `[C, H, W]` → `[C·H·W]` | `nn.Flatten()` |
 /// | `reshape(d, …)` | any shape with the same number of elements | `x.reshape(B, d, …)` |
@@ -113,6 +114,9 @@ pub use typenum;
 /// with parameters, and
 /// - `Mlp::new(&dev)` / `try_new`, `forward` / `try_forward` for one example (`[784]`) or a batch
 ///   (`[B, 784]`, `B` a `Const` or a run-time `usize`), with or without a gradient tape;
+/// - `forward_mut` / `try_forward_mut`, the training forward: with a tape it also updates batch
+///   normalisation's running statistics (`forward` with a tape normalises by the batch without
+///   updating them; without a tape both evaluate with the running statistics);
 /// - the [`Network`] trait and inherent consts `INPUT_SHAPE`, `OUTPUT_SHAPE`, `LAYERS`,
 ///   `PARAMETERS` (equal to PyTorch's count);
 /// - dfdx's `TensorCollection` (so optimisers, `reset_params`, `to_device`, saving work) and `Module`;

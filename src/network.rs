@@ -105,6 +105,15 @@ pub trait NetworkInput<Net> {
     type Error: core::fmt::Debug;
     /// Runs `net` on `self`.
     fn try_run(self, net: &Net) -> Result<Self::Output, Self::Error>;
+    /// Runs `net` on `self` for training: layers with state (batch normalisation) update it
+    /// when `self` carries a gradient tape. The same as [`try_run`](Self::try_run) for networks
+    /// without such layers.
+    fn try_run_mut(self, net: &mut Net) -> Result<Self::Output, Self::Error>
+    where
+        Self: Sized,
+    {
+        self.try_run(net)
+    }
 }
 
 /// The error of `try_forward` for an input whose shape is known only at run time (a tensor with

@@ -168,6 +168,7 @@ pub const LAYER_KINDS: &[&str] = &[
     "flatten",
     "reshape",
     "dropout",
+    "batchnorm",
     "relu",
     "sigmoid",
     "tanh",

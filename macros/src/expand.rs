@@ -81,7 +81,10 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
         .filter(|l| {
             matches!(
                 l.op,
-                Op::Linear { .. } | Op::Conv { .. } | Op::ConvTranspose { .. }
+                Op::Linear { .. }
+                    | Op::Conv { .. }
+                    | Op::ConvTranspose { .. }
+                    | Op::BatchNorm { .. }
             )
         })
         .collect();
@@ -150,7 +153,34 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
         quote!((#(#dfdx::shapes::Const::<#dims>,)*))
     };
 
-    let steps = forward_nodes(&net.nodes, &paths);
+    let steps = forward_nodes(&net.nodes, &paths, false);
+    // Layers with state that training updates (batch norm's running statistics) need a second
+    // forward taking `&mut self`; networks without them share one.
+    let has_state = all_layers
+        .iter()
+        .any(|l| matches!(l.op, Op::BatchNorm { .. }));
+    let forward_mut_fn = if has_state {
+        let steps_mut = forward_nodes(&net.nodes, &paths, true);
+        quote! {
+            #[allow(clippy::type_complexity, unused_variables)]
+            fn __forward_batch_mut<B: #dfdx::shapes::Dim, T: #dfdx::tensor::Tape<E, D>>(
+                &mut self,
+                x: #dfdx::tensor::Tensor<#batch_in, E, D, T>,
+            ) -> #core::result::Result<#dfdx::tensor::Tensor<#batch_out, E, D, T>, D::Err> {
+                #[allow(unused_imports)]
+                use #dfdx::tensor_ops::{ReshapeTo as _, TryMatMul as _, TryAdd as _};
+                #[allow(unused_imports)]
+                use #dfdx::tensor::{PutTape as _, SplitTape as _};
+                #[allow(unused_imports)]
+                use #dfdx::nn::Module as _;
+                let batch: B = #dfdx::shapes::HasShape::shape(&x).0;
+                #(#steps_mut)*
+                #core::result::Result::Ok(x)
+            }
+        }
+    } else {
+        quote!()
+    };
 
     // A batch with every dimension a run-time `usize`, e.g. `(usize, usize)` for `[784]`.
     let dynamic_in = {
@@ -169,6 +199,52 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
     let dynamic_out = {
         let dims = net.output().dims();
         quote!((#core::primitive::usize, #(#dfdx::shapes::Const<#dims>,)*))
+    };
+
+    let run_mut = |call: TokenStream| {
+        if has_state {
+            call
+        } else {
+            quote!()
+        }
+    };
+    let run_mut_batch = run_mut(quote! {
+        fn try_run_mut(self, net: &mut #name<E, D>) -> #core::result::Result<Self::Output, D::Err> {
+            net.__forward_batch_mut(self)
+        }
+    });
+    let run_mut_single = run_mut(quote! {
+        fn try_run_mut(self, net: &mut #name<E, D>) -> #core::result::Result<Self::Output, D::Err> {
+            use #dfdx::tensor_ops::ReshapeTo as _;
+            let batch = self.try_reshape_like(&#single_in_batched)?;
+            let out = net.__forward_batch_mut(batch)?;
+            out.try_reshape_like(&#single_out_value)
+        }
+    });
+    let run_mut_dynamic = run_mut(quote! {
+        fn try_run_mut(self, net: &mut #name<E, D>) -> #core::result::Result<Self::Output, Self::Error> {
+            let x = #typednet::network::try_realize_batch::<_, #dynamic_realized, E, D, T>(#name_string, #input_slice, self)?;
+            net.__forward_batch_mut(x).map_err(#typednet::ForwardError::Device)
+        }
+    });
+    // dfdx's `ModuleMut`: the training forward for networks with state; for the others, dfdx
+    // derives it from `Module` (`NonMutableModule`).
+    let module_mut = if has_state {
+        quote! {
+            impl<E: #typednet::Element, D: #typednet::Device<E>, X: #typednet::NetworkInput<#name<E, D>, Error = D::Err>>
+                #dfdx::nn::ModuleMut<X> for #name<E, D>
+            {
+                type Output = X::Output;
+                type Error = D::Err;
+                fn try_forward_mut(&mut self, x: X) -> #core::result::Result<X::Output, D::Err> {
+                    #typednet::NetworkInput::try_run_mut(x, self)
+                }
+            }
+        }
+    } else {
+        quote! {
+            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #dfdx::nn::NonMutableModule for #name<E, D> {}
+        }
     };
 
     quote! {
@@ -242,6 +318,21 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                     }
                 }
 
+                /// The training forward: as [`try_forward`](Self::try_forward), and with a tape
+                /// it also updates what training updates besides the parameters (batch
+                /// normalisation's running statistics). PyTorch's `model.train(); model(x)`.
+                pub fn try_forward_mut<X: #typednet::NetworkInput<Self>>(&mut self, x: X) -> #core::result::Result<X::Output, X::Error> {
+                    #typednet::NetworkInput::try_run_mut(x, self)
+                }
+
+                /// The training forward; see [`try_forward_mut`](Self::try_forward_mut).
+                pub fn forward_mut<X: #typednet::NetworkInput<Self>>(&mut self, x: X) -> X::Output {
+                    match #typednet::NetworkInput::try_run_mut(x, self) {
+                        #core::result::Result::Ok(y) => y,
+                        #core::result::Result::Err(e) => #core::panic!("{}::forward_mut failed: {:?}", #name_string, e),
+                    }
+                }
+
                 #[allow(clippy::type_complexity, unused_variables)]
                 fn __forward_batch<B: #dfdx::shapes::Dim, T: #dfdx::tensor::Tape<E, D>>(
                     &self,
@@ -257,6 +348,8 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                     #(#steps)*
                     #core::result::Result::Ok(x)
                 }
+
+                #forward_mut_fn
             }
 
             impl<E: #typednet::Element, D: #typednet::Device<E>> #dfdx::nn::modules::TensorCollection<E, D> for #name<E, D> {
@@ -280,6 +373,7 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                 fn try_run(self, net: &#name<E, D>) -> #core::result::Result<Self::Output, D::Err> {
                     net.__forward_batch(self)
                 }
+                #run_mut_batch
             }
 
             impl<E: #typednet::Element, D: #typednet::Device<E>, T: #dfdx::tensor::Tape<E, D>>
@@ -293,6 +387,7 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                     let out = net.__forward_batch(batch)?;
                     out.try_reshape_like(&#single_out_value)
                 }
+                #run_mut_single
             }
 
             /// A batch whose shape is known only at run time: checked once against the declared
@@ -306,6 +401,7 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                     let x = #typednet::network::try_realize_batch::<_, #dynamic_realized, E, D, T>(#name_string, #input_slice, self)?;
                     net.__forward_batch(x).map_err(#typednet::ForwardError::Device)
                 }
+                #run_mut_dynamic
             }
 
             impl<E: #typednet::Element, D: #typednet::Device<E>, X: #typednet::NetworkInput<#name<E, D>, Error = D::Err>>
@@ -318,7 +414,7 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                 }
             }
 
-            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #dfdx::nn::NonMutableModule for #name<E, D> {}
+            #module_mut
         };
     }
 }
@@ -341,6 +437,14 @@ fn param_type(op: &Op, paths: &Paths) -> TokenStream {
         } => {
             quote!(#typednet::layers::ConvTranspose2d<#input_channels, #output_channels, #kh, #kw, E, D>)
         }
+        Op::BatchNorm {
+            features,
+            image: true,
+        } => quote!(#typednet::layers::BatchNorm2d<#features, E, D>),
+        Op::BatchNorm {
+            features,
+            image: false,
+        } => quote!(#typednet::layers::BatchNorm1d<#features, E, D>),
         _ => quote!(()),
     }
 }
@@ -356,7 +460,7 @@ fn nest(items: &[TokenStream]) -> TokenStream {
 
 /// One statement of `forward`: applies a layer to `x`, annotated with the output type the macro
 /// inferred, so that dfdx's types and the macro's shapes are checked against each other.
-fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths) -> TokenStream {
+fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths, mutable: bool) -> TokenStream {
     let Paths {
         dfdx,
         typednet,
@@ -415,6 +519,15 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths) -> TokenStre
         }
         Op::Flatten => quote!(#typednet::ops::try_flatten(x, batch)?),
         Op::GlobalAvgPool => quote!(#typednet::ops::try_global_avg_pool2d(x)?),
+        Op::BatchNorm { image, .. } => {
+            let function = match (image, mutable) {
+                (true, false) => quote!(try_batch_norm2d(x, &self.#field)),
+                (true, true) => quote!(try_batch_norm2d_mut(x, &mut self.#field)),
+                (false, false) => quote!(try_batch_norm1d(x, &self.#field)),
+                (false, true) => quote!(try_batch_norm1d_mut(x, &mut self.#field)),
+            };
+            quote!(#typednet::ops::#function?)
+        }
         Op::Reshape => {
             let dims = layer.output.dims();
             quote!(#typednet::ops::try_reshape(x, (batch, #(#dfdx::shapes::Const::<#dims>,)*))?)
@@ -441,18 +554,19 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths) -> TokenStre
 /// records every chain (as dfdx's `GeneralizedResidual` does), and put back on the merged
 /// result. The input itself is cloned (cheap: dfdx tensors share their data), keeping one id,
 /// so the gradients of every chain add up on it.
-fn forward_nodes(nodes: &[Node], paths: &Paths) -> Vec<TokenStream> {
+fn forward_nodes(nodes: &[Node], paths: &Paths, mutable: bool) -> Vec<TokenStream> {
     nodes
         .iter()
         .map(|node| match node {
-            Node::Layer(layer) => forward_step(layer, paths),
+            Node::Layer(layer) => forward_step(layer, paths, mutable),
             Node::Residual {
                 body,
                 shortcut,
                 merge,
             } => {
-                let body = forward_nodes(body, paths);
-                let shortcut = forward_nodes(shortcut.as_deref().unwrap_or_default(), paths);
+                let body = forward_nodes(body, paths, mutable);
+                let shortcut =
+                    forward_nodes(shortcut.as_deref().unwrap_or_default(), paths, mutable);
                 let out_type = tensor_type(merge, paths);
                 let span = merge.layer.span.start;
                 quote_spanned! {span=>
@@ -468,18 +582,23 @@ fn forward_nodes(nodes: &[Node], paths: &Paths) -> Vec<TokenStream> {
                     };
                 }
             }
-            Node::Concat { branches, merge } => forward_concat(branches, merge, paths),
+            Node::Concat { branches, merge } => forward_concat(branches, merge, paths, mutable),
         })
         .collect()
 }
 
-fn forward_concat(branches: &[Vec<Node>], merge: &InferredLayer, paths: &Paths) -> TokenStream {
+fn forward_concat(
+    branches: &[Vec<Node>],
+    merge: &InferredLayer,
+    paths: &Paths,
+    mutable: bool,
+) -> TokenStream {
     let Paths { dfdx, typednet, .. } = paths;
     let span = merge.layer.span.start;
     let last = branches.len() - 1;
     let mut statements = Vec::new();
     for (i, branch) in branches.iter().enumerate() {
-        let steps = forward_nodes(branch, paths);
+        let steps = forward_nodes(branch, paths, mutable);
         let result = format_ident!("__branch{}", i);
         // The last branch may take the input itself rather than a clone.
         let input = if i == last {

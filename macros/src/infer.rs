@@ -71,6 +71,11 @@ pub enum Op {
     Flatten,
     /// The mean of each channel over height and width: `[C, H, W]` → `[C]`.
     GlobalAvgPool,
+    /// Batch normalisation of `features` channels (an image) or features (a vector).
+    BatchNorm {
+        features: usize,
+        image: bool,
+    },
     Reshape,
     Dropout(f64),
     Relu,
@@ -101,6 +106,8 @@ impl Op {
                 kernel,
                 ..
             } => output_channels * input_channels * kernel[0] * kernel[1] + output_channels,
+            // γ and β; the running statistics are buffers, not parameters (as in PyTorch).
+            Op::BatchNorm { features, .. } => 2 * features,
             _ => 0,
         }
     }
@@ -797,6 +804,21 @@ fn infer_layer(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> O
             Some((Op::Flatten, Shape::Vector(elements)))
         }
         "reshape" => infer_reshape(ctx, input),
+        "batchnorm" => {
+            bind(ctx, &[&[]], &[]);
+            let shape = input?;
+            let op = match shape {
+                Shape::Image { c, .. } => Op::BatchNorm {
+                    features: c,
+                    image: true,
+                },
+                Shape::Vector(f) => Op::BatchNorm {
+                    features: f,
+                    image: false,
+                },
+            };
+            Some((op, shape))
+        }
         "global_avgpool" => {
             bind(ctx, &[&[]], &[]);
             let (c, _, _) = image_input(ctx, input, None);

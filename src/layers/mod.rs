@@ -15,3 +15,19 @@ pub use conv_transpose2d::ConvTranspose2d;
 /// Initialised like PyTorch's `nn.Linear(I, O)`: weight and bias uniform in `±1/√I`.
 /// Its weight is stored as `[O, I]`, as in PyTorch, so weights copy across unchanged.
 pub type Linear<const I: usize, const O: usize, E, D> = dfdx::nn::modules::Linear<I, O, E, D>;
+
+/// Batch normalisation of images, per channel: `y = (x − μ)/√(σ² + ε)·γ + β`, the mean `μ` and
+/// (biased) variance `σ²` taken over the batch, height and width while training, the running
+/// estimates in evaluation. dfdx's layer: `scale` (γ, starts at 1) and `bias` (β, 0) are
+/// trained; `running_mean` and `running_var` (PyTorch's buffers) are not, and are updated by
+/// `forward_mut` with momentum 0.1 (the variance unbiased, as PyTorch does); `ε = 1e-5`.
+///
+/// # Shapes
+/// `[B, C, H, W]` → `[B, C, H, W]`.
+///
+/// PyTorch: `nn.BatchNorm2d(C)`, `train()` for `forward_mut` with a tape, `eval()` without one.
+pub type BatchNorm2d<const C: usize, E, D> = dfdx::nn::modules::BatchNorm2D<C, E, D>;
+
+/// Batch normalisation of vectors, per feature, over the batch: as [`BatchNorm2d`] for
+/// `[B, F]` → `[B, F]`. PyTorch: `nn.BatchNorm1d(F)`.
+pub type BatchNorm1d<const F: usize, E, D> = dfdx::nn::modules::BatchNorm1D<F, E, D>;

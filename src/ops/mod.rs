@@ -5,12 +5,16 @@
 //! Ops with kernels of their own live in a folder each (`mod.rs`: API, docs and tests;
 //! `reference.rs`: the readable composition of dfdx ops every fast kernel is tested against).
 
+mod batch_norm;
 mod concat;
 pub mod conv2d;
 pub mod conv_transpose2d;
 pub mod pool2d;
 mod reshape;
 
+pub use batch_norm::{
+    try_batch_norm1d, try_batch_norm1d_mut, try_batch_norm2d, try_batch_norm2d_mut,
+};
 pub use concat::{try_concat_channels, try_concat_features};
 pub use conv2d::{conv2d, try_conv2d, Conv2dGeometry, Conv2dKernel};
 pub use conv_transpose2d::{conv_transpose2d, try_conv_transpose2d, ConvTranspose2dGeometry};

@@ -1,0 +1,141 @@
+//! Batch normalisation: the layer against PyTorch 2.15 in training and evaluation modes
+//! (`tools/reference_batch_norm.py` writes `tests/fixtures/batch_norm.txt`), the three ways a
+//! network runs it, and finite-difference gradients through it.
+
+use std::collections::HashMap;
+
+use dfdx::prelude::*;
+use typednet::gradcheck::{check_gradient, check_parameter_gradient};
+use typednet::layers::{BatchNorm1d, BatchNorm2d};
+use typednet::ops::{
+    try_batch_norm1d, try_batch_norm1d_mut, try_batch_norm2d, try_batch_norm2d_mut,
+};
+use typednet::testing::TestDevice;
+use typednet::{assert_close, network};
+
+type Dev = TestDevice;
+
+fn fixture() -> HashMap<String, Vec<f64>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/batch_norm.txt");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|line| {
+            let mut fields = line.split(' ');
+            let name = fields.next().unwrap().to_string();
+            (name, fields.map(|v| v.parse().unwrap()).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn batch_norm2d_matches_pytorch_in_training_and_evaluation() {
+    let f = fixture();
+    let get = |name: &str| f[&format!("bn2d.{name}")].clone();
+    let dev = Dev::default();
+    let mut layer: BatchNorm2d<3, f64, Dev> = BuildModule::build(&dev);
+    layer.scale.copy_from(&get("weight"));
+    layer.bias.copy_from(&get("bias"));
+    layer.running_mean.copy_from(&get("running_mean"));
+    layer.running_var.copy_from(&get("running_var"));
+    let x: Tensor<Rank4<2, 3, 4, 5>, f64, Dev> = dev.tensor(get("x"));
+    let g: Tensor<Rank4<2, 3, 4, 5>, f64, Dev> = dev.tensor(get("g"));
+
+    let y = try_batch_norm2d_mut(x.leaky_trace(), &mut layer).unwrap();
+    assert_close!(y.as_vec(), get("train_out"), 1e-10);
+    let grads = (y * g).sum().backward();
+    assert_close!(grads.get(&x).as_vec(), get("grad_x"), 1e-9);
+    assert_close!(grads.get(&layer.scale).as_vec(), get("grad_weight"), 1e-10);
+    assert_close!(grads.get(&layer.bias).as_vec(), get("grad_bias"), 1e-10);
+    assert_close!(
+        layer.running_mean.as_vec(),
+        get("running_mean_after"),
+        1e-12
+    );
+    assert_close!(layer.running_var.as_vec(), get("running_var_after"), 1e-12);
+
+    // Evaluation (no tape) normalises by the updated running statistics.
+    let eval = try_batch_norm2d(x.clone(), &layer).unwrap();
+    assert_close!(eval.as_vec(), get("eval_out"), 1e-10);
+}
+
+#[test]
+fn batch_norm1d_matches_pytorch_in_training_and_evaluation() {
+    let f = fixture();
+    let get = |name: &str| f[&format!("bn1d.{name}")].clone();
+    let dev = Dev::default();
+    let mut layer: BatchNorm1d<4, f64, Dev> = BuildModule::build(&dev);
+    layer.scale.copy_from(&get("weight"));
+    layer.bias.copy_from(&get("bias"));
+    layer.running_mean.copy_from(&get("running_mean"));
+    layer.running_var.copy_from(&get("running_var"));
+    let x: Tensor<Rank2<5, 4>, f64, Dev> = dev.tensor(get("x"));
+    let g: Tensor<Rank2<5, 4>, f64, Dev> = dev.tensor(get("g"));
+
+    let y = try_batch_norm1d_mut(x.leaky_trace(), &mut layer).unwrap();
+    assert_close!(y.as_vec(), get("train_out"), 1e-10);
+    let grads = (y * g).sum().backward();
+    assert_close!(grads.get(&x).as_vec(), get("grad_x"), 1e-9);
+    assert_close!(grads.get(&layer.scale).as_vec(), get("grad_weight"), 1e-10);
+    assert_close!(grads.get(&layer.bias).as_vec(), get("grad_bias"), 1e-10);
+    assert_close!(
+        layer.running_mean.as_vec(),
+        get("running_mean_after"),
+        1e-12
+    );
+    assert_close!(layer.running_var.as_vec(), get("running_var_after"), 1e-12);
+    let eval = try_batch_norm1d(x.clone(), &layer).unwrap();
+    assert_close!(eval.as_vec(), get("eval_out"), 1e-10);
+}
+
+network! {
+    /// Batch norm after a convolution and after a dense layer.
+    pub struct Normalised: [3, 6, 6]
+        -> conv(4, 3) -> batchnorm -> relu
+        -> flatten -> linear(5) -> batchnorm -> linear(2);
+}
+
+#[test]
+fn networks_train_batch_norm_with_forward_mut_and_evaluate_with_forward() {
+    // γ and β count as parameters, the running statistics do not (PyTorch's count).
+    assert_eq!(
+        <Normalised>::PARAMETERS,
+        (4 * 3 * 9 + 4) + 2 * 4 + (64 * 5 + 5) + 2 * 5 + (5 * 2 + 2)
+    );
+    let dev = Dev::seed_from_u64(0);
+    let mut net = Normalised::<f64, Dev>::new(&dev);
+    let x: Tensor<Rank4<8, 3, 6, 6>, f64, Dev> = dev.sample_normal();
+    let fresh = net.batchnorm1.running_mean.as_vec();
+    assert_eq!(fresh, vec![0.0; 4]);
+
+    // `forward` with a tape uses the batch's statistics but leaves the running ones alone.
+    let _ = net.forward(x.leaky_trace());
+    assert_eq!(net.batchnorm1.running_mean.as_vec(), fresh);
+    // `forward_mut` with a tape updates them: running = 0.9·0 + 0.1·(batch mean).
+    let trained = net.forward_mut(x.leaky_trace());
+    let moved = net.batchnorm1.running_mean.as_vec();
+    assert!(moved.iter().all(|&m| m != 0.0), "{moved:?}");
+    // Without a tape, evaluation is deterministic and uses the running statistics: it differs
+    // from the training output of the same batch.
+    let eval_a = net.forward(x.clone()).as_vec();
+    let eval_b = net.forward_mut(x.clone()).as_vec();
+    assert_eq!(eval_a, eval_b);
+    assert_eq!(net.batchnorm1.running_mean.as_vec(), moved);
+    assert!(eval_a
+        .iter()
+        .zip(trained.as_vec())
+        .any(|(a, t)| (a - t).abs() > 1e-6));
+}
+
+#[test]
+fn gradients_through_batch_norm_in_training_mode() {
+    let dev = Dev::seed_from_u64(1);
+    let net = Normalised::<f64, Dev>::new(&dev);
+    let x: Tensor<Rank4<4, 3, 6, 6>, f64, Dev> = dev.sample_normal();
+    let g: Tensor<Rank2<4, 2>, f64, Dev> = dev.sample_normal();
+    check_gradient(&x, |x| (net.forward(x) * g.clone()).sum()).assert_below(1e-6);
+    let loss = |net: &Normalised<f64, Dev>, grads| (net.forward(x.trace(grads)) * g.clone()).sum();
+    check_parameter_gradient(&net, |n| &mut n.batchnorm1.scale, loss).assert_below(1e-6);
+    check_parameter_gradient(&net, |n| &mut n.batchnorm2.bias, loss).assert_below(1e-6);
+    check_parameter_gradient(&net, |n| &mut n.conv1.weight, loss).assert_below(1e-6);
+}
