@@ -247,7 +247,9 @@ pub fn arithmetic(axis: &WindowAxis, kind: WindowKind, mode: FitMode) -> String 
     } = *axis;
     let numerator = match kind {
         WindowKind::Conv => format!("{input} − {kernel} + 2·{padding}"),
-        WindowKind::Pool => format!("{input} − {kernel}"),
+        // Pooling is usually unpadded; its padding is shown only when there is some.
+        WindowKind::Pool if padding == 0 => format!("{input} − {kernel}"),
+        WindowKind::Pool => format!("{input} − {kernel} + 2·{padding}"),
     };
     let formula = match mode {
         FitMode::Floor => format!("⌊({numerator})/{stride}⌋ + 1"),

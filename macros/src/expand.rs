@@ -504,18 +504,53 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths, mutable: boo
                 },
             )?)
         }
-        Op::MaxPool { window, stride } | Op::AvgPool { window, stride } => {
+        Op::MaxPool {
+            window,
+            stride,
+            padding,
+            padded,
+        }
+        | Op::AvgPool {
+            window,
+            stride,
+            padding,
+            padded,
+        } => {
             let [wh, ww] = window;
             let [sh, sw] = stride;
-            let function = if matches!(layer.op, Op::MaxPool { .. }) {
+            let max = matches!(layer.op, Op::MaxPool { .. });
+            let function = if max {
                 format_ident!("try_max_pool2d")
             } else {
                 format_ident!("try_avg_pool2d")
             };
-            quote!(#typednet::ops::#function(
+            let pool = quote!(#typednet::ops::#function(
                 x,
                 #typednet::ops::Pool2dGeometry { window: [#wh, #ww], stride: [#sh, #sw] },
-            )?)
+            )?);
+            if *padding == [0, 0] {
+                pool
+            } else {
+                // Padding is a step of its own: −∞ for max pooling (a padded cell never wins),
+                // 0 for average pooling (PyTorch's `count_include_pad=True`: the divisor stays
+                // the window's size).
+                let [ph, pw] = padding;
+                let [hp, wp] = padded;
+                let channels = match layer.output {
+                    Shape::Image { c, .. } => c,
+                    Shape::Vector(_) => 0,
+                };
+                let fill = if max {
+                    quote!(#typednet::ops::PadValue::NegativeInfinity)
+                } else {
+                    quote!(#typednet::ops::PadValue::Zero)
+                };
+                quote!({
+                    let x: #dfdx::tensor::Tensor<(B, #dfdx::shapes::Const<#channels>, #dfdx::shapes::Const<#hp>, #dfdx::shapes::Const<#wp>), E, D, T> =
+                        #typednet::ops::try_pad2d(x, [#ph, #pw], #fill)?;
+                    #pool
+                })
+            }
         }
         Op::Flatten => quote!(#typednet::ops::try_flatten(x, batch)?),
         Op::GlobalAvgPool => quote!(#typednet::ops::try_global_avg_pool2d(x)?),

@@ -63,10 +63,15 @@ pub enum Op {
     MaxPool {
         window: [usize; 2],
         stride: [usize; 2],
+        padding: [usize; 2],
+        /// Height and width of the input with its padding.
+        padded: [usize; 2],
     },
     AvgPool {
         window: [usize; 2],
         stride: [usize; 2],
+        padding: [usize; 2],
+        padded: [usize; 2],
     },
     Flatten,
     /// The mean of each channel over height and width: `[C, H, W]` → `[C]`.
@@ -1266,31 +1271,63 @@ fn infer_pool(
     mode: FitMode,
     max: bool,
 ) -> Option<(Op, Shape)> {
-    let args = bind(ctx, &[&["window"], &["window", "stride"]], &["stride"]);
+    let args = bind(ctx, &[&["window"], &["window", "stride"]], &["stride", "pad"]);
     let window = args.get("window").and_then(|a| pair(ctx, a, "the window"));
     let stride = match args.get("stride") {
         Some(a) => pair(ctx, a, "the stride"),
         // PyTorch's default stride is the window.
         None => window,
     };
+    let padding = match args.get("pad") {
+        Some(a) => pair(ctx, a, "the padding"),
+        None => Some([zero(), zero()]),
+    };
     let (c, h, w) = image_input(ctx, input, None);
     let window = window?;
     let stride = stride?;
-    let (out_h, out_w) = window_axes(
-        ctx,
-        [h, w],
-        window,
-        stride,
-        [zero(), zero()],
-        mode,
-        "window",
-    )?;
+    let padding = padding?;
+    // PyTorch's rule: a window must always cover some of the input, so padding is at most
+    // half the window.
+    let mut padding_ok = true;
+    for axis in 0..2 {
+        if padding[axis].value > window[axis].value / 2 {
+            let message = format!(
+                "padding {} is more than half the window {}; pooling pads at most ⌊{}/2⌋ = {} so that every window covers some of the input",
+                padding[axis].value,
+                window[axis].value,
+                window[axis].value,
+                window[axis].value / 2
+            );
+            ctx.error_at(padding[axis].span, message);
+            padding_ok = false;
+            break;
+        }
+    }
+    let (out_h, out_w) = window_axes(ctx, [h, w], window, stride, padding, mode, "window")?;
+    if !padding_ok {
+        return None;
+    }
     let window = [window[0].value, window[1].value];
     let stride = [stride[0].value, stride[1].value];
+    let padding = [padding[0].value, padding[1].value];
+    let padded = [
+        h? + 2 * padding[0],
+        w? + 2 * padding[1],
+    ];
     let op = if max {
-        Op::MaxPool { window, stride }
+        Op::MaxPool {
+            window,
+            stride,
+            padding,
+            padded,
+        }
     } else {
-        Op::AvgPool { window, stride }
+        Op::AvgPool {
+            window,
+            stride,
+            padding,
+            padded,
+        }
     };
     Some((
         op,

@@ -81,7 +81,7 @@ pub fn try_concat_features<
 
 /// The result of relabelling a size between `Const<N>` and a run-time `usize` holding `N`,
 /// which cannot fail: the sizes were checked above.
-fn relabel<T, U>(realized: Result<T, U>) -> T {
+pub(crate) fn relabel<T, U>(realized: Result<T, U>) -> T {
     match realized {
         Ok(tensor) => tensor,
         Err(_) => unreachable!("concat: a size changed while relabelling it"),

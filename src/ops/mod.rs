@@ -9,6 +9,7 @@ mod batch_norm;
 mod concat;
 pub mod conv2d;
 pub mod conv_transpose2d;
+mod pad;
 pub mod pool2d;
 mod reshape;
 
@@ -18,6 +19,7 @@ pub use batch_norm::{
 pub use concat::{try_concat_channels, try_concat_features};
 pub use conv2d::{conv2d, try_conv2d, Conv2dGeometry, Conv2dKernel};
 pub use conv_transpose2d::{conv_transpose2d, try_conv_transpose2d, ConvTranspose2dGeometry};
+pub use pad::{try_pad2d, PadValue};
 pub use pool2d::{
     avg_pool2d, max_pool2d, try_avg_pool2d, try_max_pool2d, Pool2dGeometry, Pool2dKernel, Reduction,
 };
