@@ -52,7 +52,7 @@ pub use typenum;
 /// | layer | meaning | PyTorch |
 /// |---|---|---|
 /// | `linear(out)`, `linear(in, out)` | `y = x·Wᵀ + b` | `nn.Linear(in, out)` |
-/// | `conv(out, k)`, `conv(in, out, k)`, options `stride = s`, `pad = p` or `pad = same`; `k`, `s`, `p` may be `(h, w)` pairs | 2-d convolution | `nn.Conv2d(in, out, k, s, p)` |
+/// | `conv(out, k)`, `conv(in, out, k)`, options `stride = s`, `pad = p` or `pad = same`, `bias = false`; `k`, `s`, `p` may be `(h, w)` pairs | 2-d convolution | `nn.Conv2d(in, out, k, s, p, bias=…)` |
 /// | `conv_transpose(out, k)`, `conv_transpose(in, out, k)`, options `stride`, `pad`, `output_pad` | transposed convolution, output `(w − 1)·s − 2p + k + q` | `nn.ConvTranspose2d(in, out, k, s, p, q)` |
 /// | `maxpool(f)`, `maxpool(f, s)`, `maxpool(f, stride = s)`, option `pad = p` (at most `f/2`, padded with −∞) | max over each window (stride defaults to `f`) | `nn.MaxPool2d(f, s, p)` |
 /// | `avgpool(f)`, `avgpool(f, s)`, option `pad = p` (padded with zeros, which count) | mean over each window | `nn.AvgPool2d(f, s, p)` |

@@ -331,3 +331,34 @@ fn global_average_pooling_takes_the_mean_of_each_channel() {
     let net = GlobalPool::<f32, TestDevice>::new(&dev);
     let _: Tensor<Rank2<2, 2>, f32, TestDevice> = net.forward(dev.zeros::<Rank4<2, 3, 4, 5>>());
 }
+
+network! {
+    /// A convolution without a bias, as before batch normalisation.
+    pub struct NoBias: [2, 5, 5] -> conv(3, 3, pad = 1, bias = false) -> flatten;
+}
+
+#[test]
+fn a_convolution_without_bias_has_only_filters() {
+    assert_eq!(<NoBias>::PARAMETERS, 3 * 2 * 9);
+    let dev = TestDevice::seed_from_u64(8);
+    let net = NoBias::<f64, TestDevice>::new(&dev);
+    let with_zero_bias = typednet::layers::Conv2d {
+        weight: net.conv1.weight.clone(),
+        bias: dev.zeros(),
+    };
+    let x: Tensor<Rank4<2, 2, 5, 5>, f64, TestDevice> = dev.sample_normal();
+    let expected: Tensor<Rank4<2, 3, 5, 5>, f64, TestDevice> = typednet::ops::try_conv2d(
+        x.clone(),
+        &with_zero_bias,
+        typednet::ops::Conv2dGeometry {
+            stride: [1, 1],
+            padding: [1, 1],
+        },
+    )
+    .unwrap();
+    typednet::assert_close!(net.forward(x.clone()).as_vec(), expected.as_vec(), 1e-12);
+    // The filters' gradient reaches the layer's own weight tensor.
+    let loss = |net: &NoBias<f64, TestDevice>, grads| net.forward(x.trace(grads)).square().sum();
+    typednet::gradcheck::check_parameter_gradient(&net, |n| &mut n.conv1.weight, loss)
+        .assert_below(1e-6);
+}

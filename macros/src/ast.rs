@@ -144,6 +144,7 @@ pub enum ArgValue {
     Float { value: f64, span: Span },
     Pair(Number, Number, SpanRange),
     Word(Ident),
+    Bool(bool, Span),
 }
 
 impl ArgValue {
@@ -153,6 +154,7 @@ impl ArgValue {
             ArgValue::Float { .. } => "a number",
             ArgValue::Pair(..) => "a pair",
             ArgValue::Word(_) => "a word",
+            ArgValue::Bool(..) => "`true` or `false`",
         }
     }
 }
@@ -529,6 +531,7 @@ fn args_text<'a>(args: impl IntoIterator<Item = &'a Arg>) -> String {
                 ArgValue::Float { value, .. } => value.to_string(),
                 ArgValue::Pair(h, w, _) => format!("({}, {})", h.value, w.value),
                 ArgValue::Word(w) => w.to_string(),
+                ArgValue::Bool(b, _) => b.to_string(),
             };
             match &arg.name {
                 Some(name) => format!("{name} = {value}"),
@@ -555,6 +558,7 @@ impl Parse for Arg {
             ArgValue::Float { span, .. } => SpanRange::single(*span),
             ArgValue::Pair(_, _, range) => *range,
             ArgValue::Word(w) => SpanRange::single(w.span()),
+            ArgValue::Bool(_, span) => SpanRange::single(*span),
         };
         let span = SpanRange {
             start: if name.is_some() {
@@ -599,6 +603,9 @@ fn parse_arg_value(input: ParseStream) -> syn::Result<ArgValue> {
                 end: paren.span.close(),
             },
         ))
+    } else if lookahead.peek(syn::LitBool) {
+        let lit: syn::LitBool = input.parse()?;
+        Ok(ArgValue::Bool(lit.value, lit.span))
     } else if lookahead.peek(Ident) {
         Ok(ArgValue::Word(input.parse()?))
     } else {

@@ -427,8 +427,16 @@ fn param_type(op: &Op, paths: &Paths) -> TokenStream {
             input_channels,
             output_channels,
             kernel: [kh, kw],
+            bias: true,
             ..
         } => quote!(#typednet::layers::Conv2d<#input_channels, #output_channels, #kh, #kw, E, D>),
+        Op::Conv {
+            input_channels,
+            output_channels,
+            kernel: [kh, kw],
+            bias: false,
+            ..
+        } => quote!(#typednet::layers::Conv2dNoBias<#input_channels, #output_channels, #kh, #kw, E, D>),
         Op::ConvTranspose {
             input_channels,
             output_channels,
@@ -475,11 +483,19 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths, mutable: boo
     let value = match &layer.op {
         Op::Linear { .. } => quote!(#dfdx::nn::Module::try_forward(&self.#field, x)?),
         Op::Conv {
-            stride, padding, ..
+            stride,
+            padding,
+            bias,
+            ..
         } => {
             let [sh, sw] = stride;
             let [ph, pw] = padding;
-            quote!(#typednet::ops::try_conv2d(
+            let function = if *bias {
+                format_ident!("try_conv2d")
+            } else {
+                format_ident!("try_conv2d_no_bias")
+            };
+            quote!(#typednet::ops::#function(
                 x,
                 &self.#field,
                 #typednet::ops::Conv2dGeometry { stride: [#sh, #sw], padding: [#ph, #pw] },

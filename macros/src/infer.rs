@@ -51,6 +51,8 @@ pub enum Op {
         kernel: [usize; 2],
         stride: [usize; 2],
         padding: [usize; 2],
+        /// `false` for `conv(…, bias = false)`.
+        bias: bool,
     },
     ConvTranspose {
         input_channels: usize,
@@ -99,6 +101,13 @@ impl Op {
     pub fn parameters(&self) -> usize {
         match *self {
             Op::Linear { input, output } => input * output + output,
+            Op::Conv {
+                input_channels,
+                output_channels,
+                kernel,
+                bias: false,
+                ..
+            } => output_channels * input_channels * kernel[0] * kernel[1],
             Op::Conv {
                 input_channels,
                 output_channels,
@@ -530,6 +539,7 @@ impl Scope {
                         w.span = call.start;
                         *range = call;
                     }
+                    ArgValue::Bool(_, span) => *span = call.start,
                     ArgValue::Word(_) => {}
                 }
             }
@@ -1034,8 +1044,22 @@ fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Op
     let args = bind(
         ctx,
         &[&["out", "kernel"], &["in", "out", "kernel"]],
-        &["stride", "pad"],
+        &["stride", "pad", "bias"],
     );
+    let bias = match args.get("bias") {
+        None => true,
+        Some(Arg {
+            value: ArgValue::Bool(b, _),
+            ..
+        }) => *b,
+        Some(arg) => {
+            ctx.error(
+                arg.span,
+                format!("bias must be `true` or `false`, found {}", arg.value.describe()),
+            );
+            true
+        }
+    };
     let output_channels = args
         .get("out")
         .and_then(|a| int(ctx, a, "the number of output channels"))
@@ -1103,6 +1127,7 @@ fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Op
         kernel: [kernel[0].value, kernel[1].value],
         stride: [stride[0].value, stride[1].value],
         padding: [padding[0].value, padding[1].value],
+        bias,
     };
     let params = output_channels
         .checked_mul(input_channels)

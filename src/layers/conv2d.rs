@@ -77,6 +77,56 @@ impl<
     }
 }
 
+/// A 2-d convolution without a bias: [`Conv2d`]'s filters only, for a convolution followed by
+/// batch normalisation, whose `β` makes a bias redundant (ResNet's and GoogLeNet's convolutions).
+/// Declared as `conv(…, bias = false)`.
+///
+/// # Shapes
+/// As [`Conv2d`]; parameters: `C_OUT·C_IN·K_H·K_W`.
+///
+/// PyTorch: `nn.Conv2d(C_IN, C_OUT, (K_H, K_W), stride, padding, bias=False)`.
+#[derive(Debug, Clone)]
+pub struct Conv2dNoBias<
+    const C_IN: usize,
+    const C_OUT: usize,
+    const K_H: usize,
+    const K_W: usize,
+    E: Dtype,
+    D: Storage<E>,
+> {
+    /// Filters, `[C_OUT, C_IN, K_H, K_W]`.
+    pub weight: Tensor<Rank4<C_OUT, C_IN, K_H, K_W>, E, D>,
+}
+
+impl<
+        const C_IN: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        E: Element,
+        D: Device<E>,
+    > TensorCollection<E, D> for Conv2dNoBias<C_IN, C_OUT, K_H, K_W, E, D>
+{
+    type To<E2: Dtype, D2: Device<E2>> = Conv2dNoBias<C_IN, C_OUT, K_H, K_W, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            Self::tensor(
+                "weight",
+                |s| &s.weight,
+                |s| &mut s.weight,
+                TensorOptions::reset_with(|t| {
+                    let b = init_bound::<E>(C_IN * K_H * K_W);
+                    t.try_fill_with_distr(Uniform::new(-b, b))
+                }),
+            ),
+            |weight| Conv2dNoBias { weight },
+        )
+    }
+}
+
 /// PyTorch's default init, kaiming_uniform(a = √5), bounds weights and biases by 1/√fan_in.
 fn init_bound<E: Element>(fan_in: usize) -> E {
     E::one() / E::from_usize(fan_in).unwrap().sqrt()

@@ -4,7 +4,7 @@
 mod conv2d;
 mod conv_transpose2d;
 
-pub use conv2d::Conv2d;
+pub use conv2d::{Conv2d, Conv2dNoBias};
 pub use conv_transpose2d::ConvTranspose2d;
 
 /// A fully connected layer `y = x·Wᵀ + b`: dfdx's own, which already matches PyTorch.

@@ -8,6 +8,7 @@
 mod batch_norm;
 mod concat;
 pub mod conv2d;
+mod conv2d_no_bias;
 pub mod conv_transpose2d;
 mod pad;
 pub mod pool2d;
@@ -17,6 +18,7 @@ pub use batch_norm::{
     try_batch_norm1d, try_batch_norm1d_mut, try_batch_norm2d, try_batch_norm2d_mut,
 };
 pub use concat::{try_concat_channels, try_concat_features};
+pub use conv2d_no_bias::try_conv2d_no_bias;
 pub use conv2d::{conv2d, try_conv2d, Conv2dGeometry, Conv2dKernel};
 pub use conv_transpose2d::{conv_transpose2d, try_conv_transpose2d, ConvTranspose2dGeometry};
 pub use pad::{try_pad2d, PadValue};
