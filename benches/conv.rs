@@ -1,4 +1,4 @@
-//! Convolution and max pooling on the CPU, forward and forward + backward, and the rate of
+//! Convolution, transposed convolution and max pooling on the CPU, forward and forward + backward, and the rate of
 //! dfdx's single-precision matmul measured in the same run (issue #3, part 4).
 //!
 //! Every case is one line of [`benches`]; `benches/compare/pytorch_benches.py` holds the PyTorch
@@ -22,8 +22,11 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
 };
 use dfdx::nn::BuildModule;
-use typednet::layers::Conv2d;
-use typednet::ops::{try_conv2d, try_max_pool2d, Conv2dGeometry, Pool2dGeometry};
+use typednet::layers::{Conv2d, ConvTranspose2d};
+use typednet::ops::{
+    try_conv2d, try_conv_transpose2d, try_max_pool2d, Conv2dGeometry, ConvTranspose2dGeometry,
+    Pool2dGeometry,
+};
 use typednet::prelude::*;
 
 /// `conv/{C_IN}to{C_OUT}_k{K}[p{PAD}]_{H}x{H}_b{B}/{fwd_bwd,fwd}`: a square convolution, stride 1,
@@ -68,6 +71,51 @@ fn conv_case<
         b.iter(|| {
             let y: Tensor<Rank4<B, C_OUT, O, O>, f32, Cpu> =
                 try_conv2d(x.clone(), &layer, geometry).unwrap();
+            black_box(y)
+        })
+    });
+}
+
+/// `conv/transpose_{C_IN}to{C_OUT}_k{K}s{S}p{PAD}_{H}x{H}_b{B}/{fwd_bwd,fwd}`: a square transposed
+/// convolution with stride `S` and padding `PAD` (no output padding), on a batch of `B` random
+/// images of `C_IN × H × H`; `O` is the output size `(H − 1)·S − 2·PAD + K`, which the op
+/// checks. Timed as `conv_case`.
+fn conv_transpose_case<
+    const B: usize,
+    const C_IN: usize,
+    const C_OUT: usize,
+    const K: usize,
+    const H: usize,
+    const O: usize,
+>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    stride: usize,
+    pad: usize,
+) {
+    let name = format!("transpose_{C_IN}to{C_OUT}_k{K}s{stride}p{pad}_{H}x{H}_b{B}");
+    let dev = Cpu::seed_from_u64(0);
+    let layer = ConvTranspose2d::<C_IN, C_OUT, K, K, f32, Cpu>::build(&dev);
+    let x: Tensor<Rank4<B, C_IN, H, H>, f32, Cpu> = dev.sample_normal();
+    let geometry = ConvTranspose2dGeometry {
+        stride: [stride, stride],
+        padding: [pad, pad],
+        output_padding: [0, 0],
+    };
+    let mut grads = Some(layer.alloc_grads());
+    group.bench_function(format!("{name}/fwd_bwd"), |b| {
+        b.iter(|| {
+            let y: Tensor<Rank4<B, C_OUT, O, O>, f32, Cpu, _> =
+                try_conv_transpose2d(x.clone().traced(grads.take().unwrap()), &layer, geometry)
+                    .unwrap();
+            let mut g = y.sum().backward();
+            layer.zero_grads(&mut g);
+            grads = Some(g);
+        })
+    });
+    group.bench_function(format!("{name}/fwd"), |b| {
+        b.iter(|| {
+            let y: Tensor<Rank4<B, C_OUT, O, O>, f32, Cpu> =
+                try_conv_transpose2d(x.clone(), &layer, geometry).unwrap();
             black_box(y)
         })
     });
@@ -125,6 +173,8 @@ fn benches(c: &mut Criterion) {
     // VGG-style blocks: 3×3, pad 1, size kept.
     conv_case::<32, 32, 32, 3, 32, 32>(&mut conv, 1);
     conv_case::<32, 64, 64, 3, 16, 16>(&mut conv, 1);
+    // DCGAN's generator: 4×4, stride 2, pad 1 doubles the size.
+    conv_transpose_case::<32, 64, 32, 4, 16, 32>(&mut conv, 2, 1);
     conv.finish();
 
     let mut pool = c.benchmark_group("maxpool");

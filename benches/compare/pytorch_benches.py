@@ -70,6 +70,33 @@ def add_conv(batch, c_in, c_out, k, size, pad):
     CASES[f"{name}/fwd"] = (lambda: setup(False), flops)
 
 
+def add_conv_transpose(batch, c_in, c_out, k, size, stride, pad):
+    """`conv/transpose_{C_IN}to{C_OUT}_k{K}s{S}p{PAD}_{H}x{H}_b{B}/{fwd_bwd,fwd}`, as
+    `conv_transpose_case` in conv.rs."""
+    name = f"conv/transpose_{c_in}to{c_out}_k{k}s{stride}p{pad}_{size}x{size}_b{batch}"
+
+    def setup(train):
+        conv = nn.ConvTranspose2d(c_in, c_out, k, stride=stride, padding=pad)
+        x = torch.randn(batch, c_in, size, size, requires_grad=train)
+
+        def fwd_bwd():
+            x.grad = None
+            conv.zero_grad()
+            conv(x).sum().backward()
+
+        def fwd():
+            with torch.no_grad():
+                return conv(x)
+
+        return fwd_bwd if train else fwd
+
+    # The same multiply-adds as the convolution it transposes: one per (input cell, output
+    # channel, kernel cell) pair, 2·B·H·W·C_IN·C_OUT·K².
+    flops = conv_flops(batch, c_in, c_out, k, size)
+    CASES[f"{name}/fwd_bwd"] = (lambda: setup(True), 3 * flops)
+    CASES[f"{name}/fwd"] = (lambda: setup(False), flops)
+
+
 def add_maxpool(batch, channels, size, window):
     """`maxpool/{F}x{F}_{C}c_{H}x{H}_b{B}/{fwd_bwd,fwd}`, as `maxpool_case` in conv.rs."""
     name = f"maxpool/{window}x{window}_{channels}c_{size}x{size}_b{batch}"
@@ -170,6 +197,7 @@ def add_model(name, build, input_shape, batch, classes=10):
 add_conv(batch=64, c_in=1, c_out=6, k=5, size=32, pad=0)
 add_conv(batch=32, c_in=32, c_out=32, k=3, size=32, pad=1)
 add_conv(batch=32, c_in=64, c_out=64, k=3, size=16, pad=1)
+add_conv_transpose(batch=32, c_in=64, c_out=32, k=4, size=16, stride=2, pad=1)
 add_maxpool(batch=32, channels=32, size=32, window=2)
 add_gemm(2048)
 add_model("mlp_784-256-128-10_b128", mlp, (784,), 128)

@@ -54,6 +54,8 @@ mod layout;
 mod pool;
 mod tiles;
 
+use std::ops::Range;
+
 use dfdx::shapes::{Const, Dim, HasShape};
 use dfdx::tensor::{Cpu, CpuError, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
@@ -61,9 +63,9 @@ use rayon::prelude::*;
 
 use self::layout::{
     channel_tiles, forward_weights, input_gradient_phases, split_by_tiles, GradientLayout,
-    PhaseLayout,
+    InputGradientPhase, PhaseLayout,
 };
-use self::pool::Buffer;
+pub(crate) use self::pool::Buffer;
 use self::tiles::{accumulate_window_dots, correlate, OutputLayout, Store, Window};
 use super::Conv2dGeometry;
 use crate::layers::Conv2d;
@@ -111,15 +113,15 @@ impl ConvDims {
         })
     }
 
-    fn window_len(&self) -> usize {
+    pub(crate) fn window_len(&self) -> usize {
         self.c_in * self.kernel[0] * self.kernel[1]
     }
 
-    fn input_image(&self) -> usize {
+    pub(crate) fn input_image(&self) -> usize {
         self.c_in * self.input[0] * self.input[1]
     }
 
-    fn output_plane(&self) -> usize {
+    pub(crate) fn output_plane(&self) -> usize {
         self.output[0] * self.output[1]
     }
 }
@@ -211,13 +213,13 @@ pub(crate) fn try_conv2d<
     Ok(y.put_tape(tape))
 }
 
-fn host_copy<S: dfdx::shapes::Shape, E: Element>(tensor: &Tensor<S, E, Cpu>) -> Vec<E> {
+pub(crate) fn host_copy<S: dfdx::shapes::Shape, E: Element>(tensor: &Tensor<S, E, Cpu>) -> Vec<E> {
     let mut values = vec![E::zero(); tensor.shape().num_elements()];
     tensor.copy_into(&mut values);
     values
 }
 
-fn add_into<E: Element>(sum: &mut [E], values: &[E]) {
+pub(crate) fn add_into<E: Element>(sum: &mut [E], values: &[E]) {
     for (s, &v) in sum.iter_mut().zip(values) {
         *s += v;
     }
@@ -238,40 +240,53 @@ pub(crate) fn forward<E: Element>(dims: &ConvDims, x: &[E], weight: &[E], bias: 
     if y.is_empty() {
         return y;
     }
-    let tiles = channel_tiles(dims.c_out);
-    let weights = forward_weights(dims, weight, &tiles);
-    let input = PhaseLayout::new(dims);
-    let taps = input.window_taps(dims.kernel);
-    let layout = OutputLayout {
-        start: 0,
-        channel_stride: plane,
-        row_stride: dims.output[1],
-        col_stride: 1,
-    };
+    let correlation = ForwardCorrelation::new(dims, weight);
     let image = dims.input_image();
     y.par_chunks_mut(dims.c_out * plane)
         .enumerate()
         .for_each_init(
-            || Buffer::take(input.len()),
+            || Buffer::take(correlation.input.len()),
             |phased, (b, y)| {
-                input.fill(&x[b * image..(b + 1) * image], phased);
-                let window = Window {
-                    src: phased,
-                    origin: 0,
-                    row_stride: input.plane[1],
-                    taps: &taps,
-                };
-                split_by_tiles(y, &tiles, plane)
-                    .into_par_iter()
-                    .zip(&tiles)
-                    .zip(&weights)
-                    .for_each(|((out, tile), weights)| {
-                        let store = Store::Bias(&bias[tile.clone()]);
-                        correlate(window, weights, tile.len(), dims.output, out, layout, store);
-                    });
+                correlation
+                    .input
+                    .fill(&x[b * image..(b + 1) * image], phased);
+                correlation.example(phased, y, Some(bias));
             },
         );
     y
+}
+
+/// Adds `∂L/∂x` to `grad_x` (`[B, C_IN, H, W]`) from `grad_y` (`[B, C_OUT, O_H, O_W]`): the
+/// input-gradient part of [`backward`] on its own, which is also the forward pass of the
+/// transposed convolution with the same weights (`conv_transpose2d/cpu_kernel.rs`).
+///
+/// One task per example, as in [`backward`]: it borders the example's output gradient with
+/// zeros and correlates it with the flipped filters, once per stride phase.
+pub(crate) fn input_gradient<E: Element>(
+    dims: &ConvDims,
+    weight: &[E],
+    grad_y: &[E],
+    grad_x: &mut [E],
+) {
+    let plane_y = dims.output_plane();
+    assert_eq!(weight.len(), dims.c_out * dims.window_len());
+    assert_eq!(grad_x.len(), dims.batch * dims.input_image());
+    assert_eq!(grad_y.len(), dims.batch * dims.c_out * plane_y);
+    if grad_x.is_empty() || grad_y.is_empty() {
+        // No example, no input channel (nothing to write) or no output channel (nothing to add).
+        return;
+    }
+    let correlation = InputGradientCorrelation::new(dims, weight);
+    grad_x
+        .par_chunks_mut(dims.input_image())
+        .zip(grad_y.par_chunks(dims.c_out * plane_y))
+        .for_each_init(
+            || Buffer::take(correlation.gradient.len()),
+            |padded, (grad_x, grad_y)| {
+                correlation.gradient.pad(grad_y, padded);
+                correlation.add_example(padded, grad_x);
+            },
+        );
 }
 
 /// The backward pass: adds `∂L/∂x` to `grad_x` (`[B, C_IN, H, W]`) and returns `(∂L/∂w, ∂L/∂bias)`,
@@ -290,22 +305,20 @@ pub(crate) fn backward<E: Element>(
     grad_x: &mut [E],
 ) -> (Buffer<E>, Vec<E>) {
     let window_len = dims.window_len();
-    let image_x = dims.input[0] * dims.input[1];
     let plane_y = dims.output_plane();
     assert_eq!(x.len(), dims.batch * dims.input_image());
     assert_eq!(weight.len(), dims.c_out * window_len);
     assert_eq!(grad_x.len(), dims.batch * dims.input_image());
     assert_eq!(grad_y.len(), dims.batch * dims.c_out * plane_y);
-    let input = PhaseLayout::new(dims);
-    let gradient = GradientLayout::new(dims);
+    let dots = WeightGradientDots::new(dims);
     let sums = || {
         (
             Buffer::zeroed(dims.c_out * window_len),
             vec![E::zero(); dims.c_out],
             // The example's padded input and bordered output gradient, reused from one example
             // to the next.
-            Buffer::take(input.len()),
-            Buffer::take(gradient.len()),
+            Buffer::take(dots.input.len()),
+            Buffer::take(dots.gradient.len()),
         )
     };
     if dims.batch == 0 || plane_y == 0 {
@@ -315,15 +328,10 @@ pub(crate) fn backward<E: Element>(
     if grad_x.is_empty() {
         // No input channels: only the bias has a gradient.
         let (grad_weight, mut grad_bias, ..) = sums();
-        for (o, channel) in grad_y.chunks(plane_y).enumerate() {
-            grad_bias[o % dims.c_out] += channel.iter().fold(E::zero(), |s, &v| s + v);
-        }
+        add_channel_sums(grad_y, plane_y, &mut grad_bias);
         return (grad_weight, grad_bias);
     }
-    let tiles = channel_tiles(dims.c_in);
-    let phases = input_gradient_phases(dims, &gradient, weight, &tiles);
-    let x_taps = input.window_taps(dims.kernel);
-    let y_taps = gradient.channel_taps();
+    let input_gradient = InputGradientCorrelation::new(dims, weight);
     let (grad_weight, grad_bias, ..) = grad_x
         .par_chunks_mut(dims.input_image())
         .zip(x.par_chunks(dims.input_image()))
@@ -331,51 +339,11 @@ pub(crate) fn backward<E: Element>(
         .fold(
             sums,
             |(mut grad_weight, mut grad_bias, mut phased, mut padded), ((grad_x, x), grad_y)| {
-                let finite = input.fill(x, &mut phased);
-                gradient.pad(grad_y, &mut padded);
-                let padded_ref = &padded;
-                split_by_tiles(grad_x, &tiles, image_x)
-                    .into_par_iter()
-                    .enumerate()
-                    .for_each(|(t, out)| {
-                        for phase in &phases {
-                            let window = Window {
-                                src: padded_ref,
-                                origin: 0,
-                                row_stride: gradient.plane[1],
-                                taps: &phase.taps,
-                            };
-                            let layout = OutputLayout {
-                                start: phase.target[0] * dims.input[1] + phase.target[1],
-                                channel_stride: image_x,
-                                row_stride: dims.stride[0] * dims.input[1],
-                                col_stride: dims.stride[1],
-                            };
-                            let channels = tiles[t].len();
-                            let weights = &phase.weights[t];
-                            let store = Store::Accumulate;
-                            correlate(window, weights, channels, phase.grid, out, layout, store);
-                        }
-                    });
-                let dy = Window {
-                    src: &padded,
-                    origin: gradient.origin(),
-                    row_stride: gradient.plane[1],
-                    taps: &y_taps,
-                };
-                let x = Window {
-                    src: &phased,
-                    origin: 0,
-                    row_stride: input.plane[1],
-                    taps: &x_taps,
-                };
-                // The bordered gradient reads zero past its rows: with a finite input, the rest
-                // of each row goes as one more vector.
-                let grid = dims.output;
-                accumulate_window_dots(dy, x, grid, &mut grad_weight, window_len, finite);
-                for (sum, channel) in grad_bias.iter_mut().zip(grad_y.chunks(plane_y)) {
-                    *sum += channel.iter().fold(E::zero(), |s, &v| s + v);
-                }
+                let finite = dots.input.fill(x, &mut phased);
+                dots.gradient.pad(grad_y, &mut padded);
+                input_gradient.add_example(&padded, grad_x);
+                dots.add_example(&padded, &phased, finite, &mut grad_weight);
+                add_channel_sums(grad_y, plane_y, &mut grad_bias);
                 (grad_weight, grad_bias, phased, padded)
             },
         )
@@ -385,6 +353,188 @@ pub(crate) fn backward<E: Element>(
             (w, b, phased, padded)
         });
     (grad_weight, grad_bias)
+}
+
+/// Adds the sum of every `plane` consecutive values of `values` to `sums`, channel after channel
+/// and wrapping around (`values` is `[B, C, plane]` and `sums` has `C` elements): the bias
+/// gradient.
+pub(crate) fn add_channel_sums<E: Element>(values: &[E], plane: usize, sums: &mut [E]) {
+    if sums.is_empty() || plane == 0 {
+        return;
+    }
+    for (c, channel) in values.chunks(plane).enumerate() {
+        sums[c % sums.len()] += channel.iter().fold(E::zero(), |s, &v| s + v);
+    }
+}
+
+/// The forward correlation, set up once for all examples: the layout of a padded,
+/// phase-split example, the offset of every window tap in it, and the weights packed per tile
+/// of output channels.
+pub(crate) struct ForwardCorrelation<E> {
+    /// The buffer [`Self::example`] reads, filled with [`PhaseLayout::fill`].
+    pub input: PhaseLayout,
+    dims: ConvDims,
+    tiles: Vec<Range<usize>>,
+    weights: Vec<Vec<E>>,
+    taps: Vec<usize>,
+}
+
+impl<E: Element> ForwardCorrelation<E> {
+    pub(crate) fn new(dims: &ConvDims, weight: &[E]) -> Self {
+        let tiles = channel_tiles(dims.c_out);
+        let weights = forward_weights(dims, weight, &tiles);
+        let input = PhaseLayout::new(dims);
+        let taps = input.window_taps(dims.kernel);
+        Self {
+            input,
+            dims: *dims,
+            tiles,
+            weights,
+            taps,
+        }
+    }
+
+    /// One example's output `y` (`[C_OUT, O_H, O_W]`) from its input `phased`, filled by
+    /// [`Self::input`]: `y = conv + bias`, or `y += conv` without a bias. The tiles of output
+    /// channels run in parallel.
+    pub(crate) fn example(&self, phased: &[E], y: &mut [E], bias: Option<&[E]>) {
+        let plane = self.dims.output_plane();
+        let window = Window {
+            src: phased,
+            origin: 0,
+            row_stride: self.input.plane[1],
+            taps: &self.taps,
+        };
+        let layout = OutputLayout {
+            start: 0,
+            channel_stride: plane,
+            row_stride: self.dims.output[1],
+            col_stride: 1,
+        };
+        let grid = self.dims.output;
+        split_by_tiles(y, &self.tiles, plane)
+            .into_par_iter()
+            .zip(&self.tiles)
+            .zip(&self.weights)
+            .for_each(|((out, tile), weights)| {
+                let store = match bias {
+                    Some(bias) => Store::Bias(&bias[tile.clone()]),
+                    None => Store::Accumulate,
+                };
+                correlate(window, weights, tile.len(), grid, out, layout, store);
+            });
+    }
+}
+
+/// The input-gradient correlations, set up once for all examples: the layout of a bordered
+/// output gradient, and per stride phase of the input its taps and packed weights (`layout`).
+pub(crate) struct InputGradientCorrelation<E> {
+    /// The buffer [`Self::add_example`] reads, filled with [`GradientLayout::pad`].
+    pub gradient: GradientLayout,
+    dims: ConvDims,
+    tiles: Vec<Range<usize>>,
+    phases: Vec<InputGradientPhase<E>>,
+}
+
+impl<E: Element> InputGradientCorrelation<E> {
+    pub(crate) fn new(dims: &ConvDims, weight: &[E]) -> Self {
+        let gradient = GradientLayout::new(dims);
+        let tiles = channel_tiles(dims.c_in);
+        let phases = input_gradient_phases(dims, &gradient, weight, &tiles);
+        Self {
+            gradient,
+            dims: *dims,
+            tiles,
+            phases,
+        }
+    }
+
+    /// Adds one example's input gradient to `grad_x` (`[C_IN, H, W]`), from its output
+    /// gradient `padded`, filled by [`Self::gradient`]. The tiles of input channels run in
+    /// parallel.
+    pub(crate) fn add_example(&self, padded: &[E], grad_x: &mut [E]) {
+        let dims = &self.dims;
+        let image_x = dims.input[0] * dims.input[1];
+        split_by_tiles(grad_x, &self.tiles, image_x)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(t, out)| {
+                for phase in &self.phases {
+                    let window = Window {
+                        src: padded,
+                        origin: 0,
+                        row_stride: self.gradient.plane[1],
+                        taps: &phase.taps,
+                    };
+                    let layout = OutputLayout {
+                        start: phase.target[0] * dims.input[1] + phase.target[1],
+                        channel_stride: image_x,
+                        row_stride: dims.stride[0] * dims.input[1],
+                        col_stride: dims.stride[1],
+                    };
+                    let channels = self.tiles[t].len();
+                    let weights = &phase.weights[t];
+                    let store = Store::Accumulate;
+                    correlate(window, weights, channels, phase.grid, out, layout, store);
+                }
+            });
+    }
+}
+
+/// The weight gradient's dot products, set up once for all examples:
+/// `∂L/∂w[o, c, u, v] = Σ_{i,j} ∂L/∂y[o, i, j] · x_padded[c, s_h·i + u, s_w·j + v]` reads the
+/// bordered output gradient of [`InputGradientCorrelation`] and the padded input of
+/// [`ForwardCorrelation`].
+pub(crate) struct WeightGradientDots {
+    /// The layout of the input buffer, filled with [`PhaseLayout::fill`].
+    pub input: PhaseLayout,
+    /// The layout of the output-gradient buffer, filled with [`GradientLayout::pad`].
+    pub gradient: GradientLayout,
+    x_taps: Vec<usize>,
+    y_taps: Vec<usize>,
+    grid: [usize; 2],
+    window_len: usize,
+}
+
+impl WeightGradientDots {
+    pub(crate) fn new(dims: &ConvDims) -> Self {
+        let input = PhaseLayout::new(dims);
+        let gradient = GradientLayout::new(dims);
+        Self {
+            x_taps: input.window_taps(dims.kernel),
+            y_taps: gradient.channel_taps(),
+            input,
+            gradient,
+            grid: dims.output,
+            window_len: dims.window_len(),
+        }
+    }
+
+    /// Adds one example's `∂L/∂w` (`[C_OUT, C_IN, K_H, K_W]`) to `grad_weight`, from its output
+    /// gradient `padded` and its input `phased`; `finite` is what [`PhaseLayout::fill`] returned.
+    pub(crate) fn add_example<E: Element>(
+        &self,
+        padded: &[E],
+        phased: &[E],
+        finite: bool,
+        grad_weight: &mut [E],
+    ) {
+        let dy = Window {
+            src: padded,
+            origin: self.gradient.origin(),
+            row_stride: self.gradient.plane[1],
+            taps: &self.y_taps,
+        };
+        let x = Window {
+            src: phased,
+            origin: 0,
+            row_stride: self.input.plane[1],
+            taps: &self.x_taps,
+        };
+        // The bordered gradient reads zero past its rows: with a finite input, the rest of each
+        // row goes as one more vector.
+        accumulate_window_dots(dy, x, self.grid, grad_weight, self.window_len, finite);
+    }
 }
 
 /// The kernel on run-time sizes: random geometries against the formula computed term by term,

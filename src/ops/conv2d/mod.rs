@@ -10,7 +10,7 @@
 //! The composition is also the readable reference the CPU kernel is tested against, on many
 //! geometries, besides PyTorch's numbers and finite differences.
 
-mod cpu_kernel;
+pub(crate) mod cpu_kernel;
 // Without CUDA the reference runs in the tests only, as the truth the CPU kernel is held to.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 pub(crate) mod reference;

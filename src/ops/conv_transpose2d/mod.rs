@@ -1,10 +1,23 @@
 //! 2-d transposed convolution, for [`ConvTranspose2d`] layers: the upsampling step of decoders
 //! and generators, and the adjoint (the transpose) of [`conv2d`](crate::ops::conv2d()).
 //!
-//! dfdx 0.13 has no transposed convolution on stable Rust; [`try_conv_transpose2d`] computes it
-//! as a composition of dfdx ops (see `reference.rs`), which runs on every dfdx device and has
-//! autodiff.
+//! dfdx 0.13 has no transposed convolution on stable Rust. Each device runs
+//! [`try_conv_transpose2d`] through its [`ConvTranspose2dKernel`]:
+//! - `Cpu`: a kernel of typednet's own (`cpu_kernel.rs`), recorded on the tape as one op. A
+//!   transposed convolution is the input gradient of the convolution that maps its output back
+//!   to its input with the same weight tensor, so the conv2d kernel's register-tiled loops
+//!   compute it: the forward pass is that convolution's input gradient, the input gradient is
+//!   that convolution's forward pass, and the weight gradient is its weight gradient with the
+//!   roles of input and output gradient swapped.
+//! - `Cuda`: a composition of dfdx ops (`reference.rs`: matmul, then a gather that folds the
+//!   stamps onto the output), whose kernels dfdx already has there.
+//!
+//! The composition is also the readable reference the CPU kernel is tested against, besides
+//! PyTorch's numbers, the definition term by term, and finite differences.
 
+mod cpu_kernel;
+// Without CUDA the reference runs in the tests only, as the truth the CPU kernel is held to.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 pub(crate) mod reference;
 
 use dfdx::shapes::{Const, Dim};
@@ -90,7 +103,7 @@ pub fn try_conv_transpose2d<
     const O_H: usize,
     const O_W: usize,
     E: Element,
-    D: Device<E>,
+    D: crate::Device<E>,
     T: Tape<E, D>,
 >(
     x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, D, T>,
@@ -98,7 +111,7 @@ pub fn try_conv_transpose2d<
     geometry: ConvTranspose2dGeometry,
 ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, D, T>, D::Err> {
     assert_output_size([H, W], [K_H, K_W], geometry, [O_H, O_W]);
-    reference::try_conv_transpose2d(x, layer, geometry)
+    D::try_conv_transpose2d_kernel(x, layer, geometry)
 }
 
 /// [`try_conv_transpose2d`], panicking on a device error (out of memory).
@@ -114,7 +127,7 @@ pub fn conv_transpose2d<
     const O_H: usize,
     const O_W: usize,
     E: Element,
-    D: Device<E>,
+    D: crate::Device<E>,
     T: Tape<E, D>,
 >(
     x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, D, T>,
@@ -122,6 +135,80 @@ pub fn conv_transpose2d<
     geometry: ConvTranspose2dGeometry,
 ) -> Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, D, T> {
     try_conv_transpose2d(x, layer, geometry).unwrap()
+}
+
+/// The device-specific implementation of [`try_conv_transpose2d`], chosen by the device type as
+/// dfdx chooses its kernels. Callers have checked the geometry against `O_H`, `O_W`.
+pub trait ConvTranspose2dKernel<E: Element>: Device<E> {
+    /// Runs the transposed convolution on this device, recording its backward pass on the tape.
+    #[allow(clippy::type_complexity)]
+    fn try_conv_transpose2d_kernel<
+        B: Dim,
+        const C_IN: usize,
+        const H: usize,
+        const W: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        T: Tape<E, Self>,
+    >(
+        x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, Self, T>,
+        layer: &ConvTranspose2d<C_IN, C_OUT, K_H, K_W, E, Self>,
+        geometry: ConvTranspose2dGeometry,
+    ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, Self, T>, Self::Err>;
+}
+
+/// On the CPU, typednet's own kernel (`cpu_kernel.rs`): the conv2d kernel's loops.
+impl<E: Element> ConvTranspose2dKernel<E> for dfdx::tensor::Cpu
+where
+    dfdx::tensor::Cpu: Device<E>,
+{
+    fn try_conv_transpose2d_kernel<
+        B: Dim,
+        const C_IN: usize,
+        const H: usize,
+        const W: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        T: Tape<E, Self>,
+    >(
+        x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, Self, T>,
+        layer: &ConvTranspose2d<C_IN, C_OUT, K_H, K_W, E, Self>,
+        geometry: ConvTranspose2dGeometry,
+    ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, Self, T>, Self::Err> {
+        cpu_kernel::try_conv_transpose2d(x, layer, geometry)
+    }
+}
+
+/// On CUDA the composition of dfdx ops is the kernel: matmul and gather already run there.
+#[cfg(feature = "cuda")]
+impl<E: Element> ConvTranspose2dKernel<E> for dfdx::tensor::Cuda
+where
+    dfdx::tensor::Cuda: Device<E>,
+{
+    fn try_conv_transpose2d_kernel<
+        B: Dim,
+        const C_IN: usize,
+        const H: usize,
+        const W: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        T: Tape<E, Self>,
+    >(
+        x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, Self, T>,
+        layer: &ConvTranspose2d<C_IN, C_OUT, K_H, K_W, E, Self>,
+        geometry: ConvTranspose2dGeometry,
+    ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, Self, T>, Self::Err> {
+        reference::try_conv_transpose2d(x, layer, geometry)
+    }
 }
 
 /// Panics unless `output` is `(input − 1)·stride − 2·padding + kernel + output_padding` along
@@ -181,12 +268,14 @@ fn assert_output_size(
 #[cfg(test)]
 mod tests {
     use dfdx::shapes::{Const, Dim, Rank4};
-    use dfdx::tensor::{AsArray, NoneTape, Tensor, TensorFromVec, Trace};
+    use dfdx::tensor::{AsArray, NoneTape, Tape, Tensor, TensorFromVec, Trace};
     use dfdx::tensor_ops::{Backward, Device, SumTo};
 
     use super::*;
     use crate::layers::Conv2d;
-    use crate::ops::conv2d::test_support::{cast, numerical_gradient, random_values, Fixture};
+    use crate::ops::conv2d::test_support::{
+        cast, numerical_gradient, random_values, to_f64, Fixture,
+    };
     use crate::ops::{conv2d, Conv2dGeometry};
     use crate::testing::TestDevice;
 
@@ -210,6 +299,44 @@ mod tests {
         }
     }
 
+    /// Which implementation a test runs: the device's kernel (on `Cpu` the fast one), or the
+    /// composition of dfdx ops it is held to.
+    #[derive(Debug, Clone, Copy)]
+    enum Implementation {
+        Kernel,
+        Reference,
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run<
+        B: Dim,
+        const C_IN: usize,
+        const H: usize,
+        const W: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        E: Element,
+        T: Tape<E, TestDevice>,
+    >(
+        implementation: Implementation,
+        x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, TestDevice, T>,
+        layer: &ConvTranspose2d<C_IN, C_OUT, K_H, K_W, E, TestDevice>,
+        geometry: ConvTranspose2dGeometry,
+    ) -> Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, TestDevice, T>
+    where
+        TestDevice: Device<E>,
+    {
+        match implementation {
+            Implementation::Kernel => conv_transpose2d(x, layer, geometry),
+            Implementation::Reference => {
+                reference::try_conv_transpose2d(x, layer, geometry).unwrap()
+            }
+        }
+    }
+
     /// The output and the gradients of `x`, `weight` and `bias` for
     /// `loss = Σ conv_transpose2d(x)·g`.
     #[allow(clippy::type_complexity)]
@@ -230,6 +357,7 @@ mod tests {
         geometry: ConvTranspose2dGeometry,
         x: &[f64],
         g: &[f64],
+        implementation: Implementation,
     ) -> [Vec<E>; 4]
     where
         TestDevice: Device<E>,
@@ -242,8 +370,8 @@ mod tests {
         );
 
         let inference: Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, _, NoneTape> =
-            conv_transpose2d(x.clone(), layer, geometry);
-        let y = conv_transpose2d(x.leaky_trace(), layer, geometry);
+            run(implementation, x.clone(), layer, geometry);
+        let y = run(implementation, x.leaky_trace(), layer, geometry);
         assert_eq!(
             y.as_vec(),
             inference.as_vec(),
@@ -294,15 +422,17 @@ mod tests {
         );
         let (x, g) = (fixture.values("x"), fixture.values("g"));
 
+        let kernel = Implementation::Kernel;
         let with_const_batch = forward_backward::<_, C_IN, H, W, C_OUT, K_H, K_W, O_H, O_W, E>(
             Const::<BATCH>,
             &layer,
             geometry,
             x,
             g,
+            kernel,
         );
         let with_usize_batch = forward_backward::<_, C_IN, H, W, C_OUT, K_H, K_W, O_H, O_W, E>(
-            BATCH, &layer, geometry, x, g,
+            BATCH, &layer, geometry, x, g, kernel,
         );
         for [out, grad_x, grad_weight, grad_bias] in [with_const_batch, with_usize_batch] {
             fixture.assert_close("out", &out, tolerance);
@@ -354,6 +484,149 @@ mod tests {
             "padding_wider_than_kernel" => [2, 1, 5, 4, 2, 2, 2, 6, 6];
     }
 
+    /// The output size of a transposed convolution along one axis, for the test tables.
+    const fn out(
+        input: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        extra: usize,
+    ) -> usize {
+        (input - 1) * stride + kernel + extra - 2 * padding
+    }
+
+    /// The device's kernel against the reference, forward and every gradient, with the batch a
+    /// `Const` and a `usize`: in `f64` to 1e-10 and in `f32` to 1e-4 (relative, beyond 1).
+    fn check_against_reference<
+        const BATCH: usize,
+        const C_IN: usize,
+        const H: usize,
+        const W: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        const O_H: usize,
+        const O_W: usize,
+    >(
+        geometry: ConvTranspose2dGeometry,
+    ) {
+        let seed = (BATCH * 7 + C_IN * 5 + H * 3 + W + C_OUT * 11 + K_H * 13 + K_W) as u64;
+        let x = random_values(BATCH * C_IN * H * W, seed);
+        let weight = random_values(C_IN * C_OUT * K_H * K_W, seed + 1);
+        let bias = random_values(C_OUT, seed + 2);
+        let g = random_values(BATCH * C_OUT * O_H * O_W, seed + 3);
+        fn compare<
+            const BATCH: usize,
+            const C_IN: usize,
+            const H: usize,
+            const W: usize,
+            const C_OUT: usize,
+            const K_H: usize,
+            const K_W: usize,
+            const O_H: usize,
+            const O_W: usize,
+            E: Element,
+        >(
+            geometry: ConvTranspose2dGeometry,
+            [x, weight, bias, g]: [&[f64]; 4],
+            tolerance: f64,
+        ) where
+            TestDevice: Device<E>,
+        {
+            let dev = TestDevice::default();
+            let layer = layer_from::<C_IN, C_OUT, K_H, K_W, E>(&dev, weight, bias);
+            let both = |implementation| {
+                [
+                    forward_backward::<_, C_IN, H, W, C_OUT, K_H, K_W, O_H, O_W, E>(
+                        Const::<BATCH>,
+                        &layer,
+                        geometry,
+                        x,
+                        g,
+                        implementation,
+                    ),
+                    forward_backward::<_, C_IN, H, W, C_OUT, K_H, K_W, O_H, O_W, E>(
+                        BATCH,
+                        &layer,
+                        geometry,
+                        x,
+                        g,
+                        implementation,
+                    ),
+                ]
+            };
+            let kernel = both(Implementation::Kernel);
+            let [reference, _] = both(Implementation::Reference);
+            for got in kernel {
+                for (name, (got, expected)) in ["y", "grad_x", "grad_weight", "grad_bias"]
+                    .into_iter()
+                    .zip(got.iter().zip(&reference))
+                {
+                    eprintln!("{geometry:?}: {name}");
+                    crate::assert_close!(to_f64(got), to_f64(expected), tolerance);
+                }
+            }
+        }
+        let values = [&x[..], &weight, &bias, &g];
+        compare::<BATCH, C_IN, H, W, C_OUT, K_H, K_W, O_H, O_W, f64>(geometry, values, 1e-10);
+        compare::<BATCH, C_IN, H, W, C_OUT, K_H, K_W, O_H, O_W, f32>(geometry, values, 1e-4);
+    }
+
+    /// One test per geometry: `[batch, c_in, h, w, c_out, k_h, k_w]`, then stride, padding and
+    /// output padding `[height, width]`. Chosen to cover strides 1–3, padding 0–2 (wider than
+    /// the kernel too), output padding, non-square inputs and kernels, strides wider than the
+    /// kernel, one channel on either side, batches of one and several, and channel counts that
+    /// leave partial register tiles.
+    macro_rules! matches_reference {
+        ($($test:ident: [$b:literal, $c_in:literal, $h:literal, $w:literal, $c_out:literal,
+            $k_h:literal, $k_w:literal], stride [$s_h:literal, $s_w:literal],
+            padding [$p_h:literal, $p_w:literal],
+            output_padding [$q_h:literal, $q_w:literal];)*) => {$(
+            #[test]
+            fn $test() {
+                check_against_reference::<
+                    $b, $c_in, $h, $w, $c_out, $k_h, $k_w,
+                    { out($h, $k_h, $s_h, $p_h, $q_h) }, { out($w, $k_w, $s_w, $p_w, $q_w) },
+                >(ConvTranspose2dGeometry {
+                    stride: [$s_h, $s_w],
+                    padding: [$p_h, $p_w],
+                    output_padding: [$q_h, $q_w],
+                });
+            }
+        )*};
+    }
+
+    matches_reference! {
+        reference_stride_1: [2, 3, 5, 4, 2, 3, 3], stride [1, 1], padding [0, 0],
+            output_padding [0, 0];
+        reference_stride_1_pad_1_batch_1: [1, 4, 6, 7, 5, 3, 3], stride [1, 1], padding [1, 1],
+            output_padding [0, 0];
+        reference_dcgan_kernel_4_stride_2: [3, 8, 4, 4, 6, 4, 4], stride [2, 2], padding [1, 1],
+            output_padding [0, 0];
+        reference_stride_2_output_padding_1: [2, 3, 3, 5, 4, 3, 3], stride [2, 2],
+            padding [1, 1], output_padding [1, 1];
+        reference_stride_3: [2, 2, 4, 3, 3, 3, 3], stride [3, 3], padding [0, 0],
+            output_padding [0, 0];
+        reference_stride_3_by_2_output_padding: [1, 5, 3, 4, 7, 4, 3], stride [3, 2],
+            padding [2, 1], output_padding [2, 1];
+        reference_stride_wider_than_kernel: [2, 3, 3, 4, 2, 2, 1], stride [3, 2],
+            padding [0, 0], output_padding [1, 0];
+        reference_padding_wider_than_kernel: [2, 2, 6, 5, 3, 2, 2], stride [2, 2],
+            padding [2, 2], output_padding [0, 1];
+        reference_non_square_kernel: [2, 4, 5, 6, 3, 2, 5], stride [1, 2], padding [0, 2],
+            output_padding [0, 1];
+        reference_one_input_channel: [3, 1, 5, 5, 8, 3, 3], stride [2, 2], padding [1, 1],
+            output_padding [1, 0];
+        reference_one_output_channel: [2, 9, 4, 6, 1, 4, 4], stride [2, 2], padding [1, 1],
+            output_padding [0, 0];
+        reference_one_by_one_kernel: [2, 6, 4, 5, 13, 1, 1], stride [2, 3], padding [0, 0],
+            output_padding [1, 2];
+        reference_rows_longer_than_a_vector: [1, 3, 3, 20, 7, 3, 4], stride [1, 2],
+            padding [1, 1], output_padding [0, 1];
+        reference_one_by_one_input: [2, 3, 1, 1, 4, 3, 2], stride [2, 2], padding [0, 0],
+            output_padding [0, 0];
+    }
+
     /// Every gradient against central differences of `loss = Σ conv_transpose2d(x)·g`, in
     /// `f64`, on a random case with a non-square input and kernel, stride 2×1, padding 1×0 and
     /// output padding 1×0.
@@ -393,6 +666,41 @@ mod tests {
         crate::assert_close!(grads.get(&layer.weight).as_vec(), numerical, tolerance);
         let numerical = numerical_gradient(|b| loss(&x, &weight, b), &bias);
         crate::assert_close!(grads.get(&layer.bias).as_vec(), numerical, tolerance);
+    }
+
+    /// The gradients once more with `typednet::gradcheck`, each parameter nudged inside the
+    /// layer, on a loss that is not linear in the output: `Σ (conv_transpose2d(x)·g)²`, in
+    /// `f64`, with stride 2, padding 1, output padding 1 and a non-square kernel.
+    #[test]
+    fn gradcheck_agrees_on_every_gradient() {
+        use crate::gradcheck::{check_gradient, check_parameter_gradient};
+
+        type X = Rank4<2, 3, 3, 4>;
+        // (3 − 1)·2 − 2·1 + 4 + 1 = 7; (4 − 1)·2 − 2·1 + 3 + 1 = 8.
+        type Y = Rank4<2, 2, 7, 8>;
+        let geometry = ConvTranspose2dGeometry {
+            stride: [2, 2],
+            padding: [1, 1],
+            output_padding: [1, 1],
+        };
+        let dev = TestDevice::default();
+        let layer =
+            layer_from::<3, 2, 4, 3, f64>(&dev, &random_values(72, 61), &random_values(2, 62));
+        let x: Tensor<X, f64, _> = dev.tensor_from_vec(random_values(72, 63), X::default());
+        let g: Tensor<Y, f64, _> = dev.tensor_from_vec(random_values(224, 64), Y::default());
+
+        let report = check_gradient(&x, |x| {
+            let y: Tensor<Y, f64, _, _> = conv_transpose2d(x, &layer, geometry);
+            (y * g.clone()).square().sum()
+        });
+        report.assert_below(1e-6);
+        let through_layer = |layer: &ConvTranspose2d<3, 2, 4, 3, f64, TestDevice>, gradients| {
+            let y: Tensor<Y, f64, _, _> = conv_transpose2d(x.trace(gradients), layer, geometry);
+            (y * g.clone()).square().sum()
+        };
+        check_parameter_gradient(&layer, |layer| &mut layer.weight, through_layer)
+            .assert_below(1e-6);
+        check_parameter_gradient(&layer, |layer| &mut layer.bias, through_layer).assert_below(1e-6);
     }
 
     /// `⟨conv2d(x), y⟩ = ⟨x, conv_transpose2d(y)⟩` for the same weight tensor (read as
