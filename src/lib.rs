@@ -123,6 +123,7 @@ pub use typenum;
 /// - `summary()`, a Keras-style table, also written into the struct's rustdoc.
 pub use typednet_macros::network;
 
+pub mod activation;
 pub mod data;
 pub mod device;
 pub mod gradcheck;
@@ -130,6 +131,7 @@ pub mod layers;
 pub mod loss;
 pub mod network;
 pub mod ops;
+pub mod regularize;
 pub mod shape;
 pub mod testing;
 pub mod train;

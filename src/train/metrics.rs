@@ -6,7 +6,8 @@ use core::fmt;
 /// [`Trainer::evaluate`](super::Trainer::evaluate).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evaluation {
-    /// Mean cross-entropy over the examples (NaN for an empty data set).
+    /// Mean loss over the examples, the trainer's loss (cross-entropy by default) without
+    /// penalties (NaN for an empty data set).
     pub loss: f64,
     /// Fraction of examples whose largest logit is their label (NaN for an empty data set).
     pub accuracy: f64,
@@ -17,13 +18,13 @@ pub struct Evaluation {
 pub struct EpochMetrics {
     /// The epoch, counted from 1.
     pub epoch: usize,
-    /// Mean cross-entropy over the epoch's training examples, each taken from the forward pass
-    /// that trained on it (so measured while the weights changed, as PyTorch loops usually
-    /// report it).
+    /// Mean loss (the trainer's, without penalties) over the epoch's training examples, each
+    /// taken from the forward pass that trained on it (so measured while the weights changed,
+    /// as PyTorch loops usually report it).
     pub train_loss: f64,
     /// Training accuracy, measured like `train_loss`.
     pub train_accuracy: f64,
-    /// Mean cross-entropy on the test set after the epoch (NaN when it is empty).
+    /// Mean loss on the test set after the epoch (NaN when it is empty).
     pub test_loss: f64,
     /// Accuracy on the test set after the epoch (NaN when it is empty).
     pub test_accuracy: f64,

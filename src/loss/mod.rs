@@ -1,119 +1,60 @@
-//! The classification loss and its metrics: cross-entropy from class indices, argmax, accuracy.
+//! Losses and their metrics.
+//!
+//! | task | loss | function | PyTorch |
+//! |---|---|---|---|
+//! | binary, `t ∈ {0, 1}` or `{−1, +1}` | hinge `max(0, 1 − y·t)` | [`binary_hinge`] | `clamp(1 - y*t, min=0).mean()` |
+//! | | squared hinge `max(0, 1 − y·t)²` | [`binary_squared_hinge`] | `clamp(1 - y*t, min=0).square().mean()` |
+//! | | cross-entropy `−(t log σ(y) + (1 − t) log(1 − σ(y)))` | [`binary_cross_entropy_with_logits`] | `F.binary_cross_entropy_with_logits` |
+//! | K classes, label `t` | hinge `Σ_{j≠t} max(0, 1 − (y_t − y_j))` | [`multiclass_hinge`] | `nn.MultiMarginLoss(p=1) · K` |
+//! | | squared hinge `Σ_{j≠t} max(0, 1 − (y_t − y_j))²` | [`multiclass_squared_hinge`] | `nn.MultiMarginLoss(p=2) · K` |
+//! | | cross-entropy `−log softmax(y)_t` | [`cross_entropy`] | `F.cross_entropy` |
+//! | regression | L2 `(y − t)²` | [`l2_loss`] | `F.mse_loss` |
+//! | | L1 `\|y − t\|` | [`l1_loss`] | `F.l1_loss` |
+//! | | pseudo-Huber `δ²(√(1 + ((y − t)/δ)²) − 1)` | [`pseudo_huber_loss`] | none (`F.huber_loss` is the piecewise Huber) |
+//!
+//! Classification losses are means over the batch (binary: over all elements); regression
+//! losses take a [`Reduction`]. Each loss is a `try_` function returning a [`LossError`] that
+//! names the loss and what was wrong (label count or range, target shape or value, `δ`), and a
+//! panicking twin. All are compositions of dfdx ops, so they run and differentiate on every
+//! dfdx device; their values and gradients are checked against PyTorch (or, where PyTorch has
+//! no such loss, against the formula in float64) in `tests/losses.rs`, with the script
+//! `tools/reference_losses.py`.
 
-use core::fmt;
+use dfdx::shapes::{Const, Dim, Dtype, HasShape, Shape};
+use dfdx::tensor::{Storage, Tensor};
 
-use dfdx::shapes::{Const, Dim, Dtype, HasShape, Rank0};
-use dfdx::tensor::{Storage, Tape, Tensor};
-use dfdx::tensor_ops::Device;
+mod binary;
+mod error;
+mod multiclass;
+mod regression;
 
-/// Why [`try_cross_entropy`] could not compute the loss.
-#[derive(Debug)]
-pub enum LossError<DeviceError> {
-    /// The number of labels is not the batch size of the logits.
-    LabelCount {
-        /// Rows of the logits.
-        batch: usize,
-        /// Labels given.
-        labels: usize,
-    },
-    /// A label is not below the number of classes (columns of the logits).
-    LabelOutOfRange {
-        /// Position of the first bad label.
-        index: usize,
-        /// The label.
-        label: usize,
-        /// Columns of the logits.
-        classes: usize,
-    },
-    /// The device failed (out of memory, a CUDA error).
-    Device(DeviceError),
-}
+pub use binary::{
+    binary_cross_entropy_with_logits, binary_hinge, binary_squared_hinge,
+    try_binary_cross_entropy_with_logits, try_binary_hinge, try_binary_squared_hinge,
+};
+pub use error::LossError;
+pub use multiclass::{
+    cross_entropy, multiclass_hinge, multiclass_squared_hinge, try_cross_entropy,
+    try_multiclass_hinge, try_multiclass_squared_hinge, ClassificationLoss,
+};
+pub use regression::{
+    l1_loss, l2_loss, pseudo_huber_loss, try_l1_loss, try_l2_loss, try_pseudo_huber_loss, Reduction,
+};
 
-impl<DeviceError: fmt::Display> fmt::Display for LossError<DeviceError> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::LabelCount { batch, labels } => write!(
-                f,
-                "cross_entropy: logits hold a batch of {batch} rows but {labels} labels were given"
-            ),
-            Self::LabelOutOfRange {
-                index,
-                label,
-                classes,
-            } => write!(
-                f,
-                "cross_entropy: label {label} at index {index} is out of range for logits with {classes} classes"
-            ),
-            Self::Device(err) => write!(f, "cross_entropy: device error: {err}"),
-        }
-    }
-}
-
-impl<DeviceError: fmt::Debug + fmt::Display> std::error::Error for LossError<DeviceError> {}
-
-/// Mean cross-entropy of `logits` against class indices:
-/// `−(1/B) Σᵢ log softmax(logitsᵢ)[labelsᵢ]`.
-///
-/// The PyTorch equivalent is `F.cross_entropy(logits, labels)` (mean reduction). It is computed
-/// through a log-softmax that subtracts each row's maximum, so large logits neither overflow
-/// nor lose precision. `B` may be a `Const` or a run-time `usize`.
-///
-/// # Panics
-/// When `labels.len()` is not the batch size, a label is `≥ K`, or the device fails; see
-/// [`try_cross_entropy`].
-///
-/// ```
-/// use typednet::loss::cross_entropy;
-/// use typednet::prelude::*;
-///
-/// let dev = Cpu::default();
-/// let logits = dev.tensor([[2.0f32, 0.0, 0.0], [0.0, 0.0, 0.0]]);
-/// let loss: Tensor<Rank0, f32, Cpu> = cross_entropy(logits, &[0, 2]);
-/// // (−log(e²/(e²+2)) − log(1/3)) / 2
-/// assert!((loss.array() - 0.66908).abs() < 1e-5);
-/// ```
-pub fn cross_entropy<B: Dim, const K: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
-    logits: Tensor<(B, Const<K>), E, D, T>,
-    labels: &[usize],
-) -> Tensor<Rank0, E, D, T> {
-    match try_cross_entropy(logits, labels) {
-        Ok(loss) => loss,
-        Err(err) => panic!("{err}"),
-    }
-}
-
-/// Fallible [`cross_entropy`]: fails, naming both sizes, when `labels.len()` is not the batch
-/// size or a label is `≥ K`, and when the device fails.
-pub fn try_cross_entropy<B: Dim, const K: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
-    logits: Tensor<(B, Const<K>), E, D, T>,
-    labels: &[usize],
-) -> Result<Tensor<Rank0, E, D, T>, LossError<D::Err>> {
-    let shape = *logits.shape();
-    let batch = shape.0.size();
-    if labels.len() != batch {
-        return Err(LossError::LabelCount {
-            batch,
-            labels: labels.len(),
+/// Fails, naming both shapes, when predictions and targets differ in a run-time dimension.
+fn check_same_shape<S: Shape, E>(
+    loss: &'static str,
+    predictions: &S,
+    targets: &S,
+) -> Result<(), LossError<E>> {
+    if predictions.concrete() != targets.concrete() {
+        return Err(LossError::TargetShape {
+            loss,
+            predictions: predictions.concrete().into(),
+            targets: targets.concrete().into(),
         });
     }
-    if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= K) {
-        return Err(LossError::LabelOutOfRange {
-            index,
-            label,
-            classes: K,
-        });
-    }
-    let mut one_hot = vec![E::default(); batch * K];
-    for (row, &label) in labels.iter().enumerate() {
-        one_hot[row * K + label] = E::ONE;
-    }
-    let target = logits
-        .device()
-        .try_tensor_from_vec(one_hot, shape)
-        .map_err(LossError::Device)?;
-    // dfdx's loss is `−mean over all B·K elements of (log_softmax · target)`, times K: with a
-    // one-hot target that is exactly the mean over the batch, as in PyTorch (checked in tests).
-    Ok(dfdx::losses::cross_entropy_with_logits_loss(logits, target))
+    Ok(())
 }
 
 /// The index of the largest value in each row, the first one on ties, as `torch.argmax(x, 1)`.
