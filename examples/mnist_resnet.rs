@@ -4,8 +4,9 @@
 //! `cargo run --release --example mnist_resnet` (optional arguments: epochs, seed).
 //!
 //! Two blocks, each declared once: `Plain(c)` keeps the shape (identity shortcut), `Down(c, s)`
-//! changes it and projects the shortcut with a strided 1×1 convolution. There is no batch
-//! normalisation (not yet in typednet), so the net is kept shallow; Adam 1e-3, batch 64.
+//! changes it and projects the shortcut with a strided 1×1 convolution; every convolution is
+//! followed by batch normalisation, as in ResNet (the trainer runs `forward_mut`, which updates
+//! the running statistics; the test accuracy is measured with them). Adam 1e-3, batch 64.
 
 mod common;
 
@@ -16,15 +17,19 @@ use typednet::prelude::*;
 use typednet::train::Trainer;
 
 network! {
-    block Plain(c) = residual(conv(c, 3, pad = 1) -> relu -> conv(c, 3, pad = 1)) -> relu;
+    block Plain(c) = residual(
+        conv(c, 3, pad = 1, bias = false) -> batchnorm -> relu
+            -> conv(c, 3, pad = 1, bias = false) -> batchnorm
+    ) -> relu;
     block Down(c, s) = residual(
-        conv(c, 3, stride = s, pad = 1) -> relu -> conv(c, 3, pad = 1),
-        shortcut = conv(c, 1, stride = s)
+        conv(c, 3, stride = s, pad = 1, bias = false) -> batchnorm -> relu
+            -> conv(c, 3, pad = 1, bias = false) -> batchnorm,
+        shortcut = conv(c, 1, stride = s, bias = false) -> batchnorm
     ) -> relu;
 
     /// A ResNet for 28×28 digits: 28×28×16 → 14×14×32 → 7×7×64 → 10 classes.
     pub struct MnistResNet: [1, 28, 28]
-        -> conv(16, 3, pad = 1) -> relu
+        -> conv(16, 3, pad = 1, bias = false) -> batchnorm -> relu
         -> Plain(16)
         -> Down(32, 2) -> Plain(32)
         -> Down(64, 2)

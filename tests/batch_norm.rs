@@ -139,3 +139,64 @@ fn gradients_through_batch_norm_in_training_mode() {
     check_parameter_gradient(&net, |n| &mut n.batchnorm2.bias, loss).assert_below(1e-6);
     check_parameter_gradient(&net, |n| &mut n.conv1.weight, loss).assert_below(1e-6);
 }
+
+network! {
+    /// A small batch-normalised classifier for the digits.
+    pub struct DigitsBn: [1, 28, 28]
+        -> conv(8, 5, stride = 3, bias = false) -> batchnorm -> relu
+        -> flatten -> linear(10);
+}
+
+#[test]
+fn the_trainer_updates_running_statistics_and_evaluates_with_them() {
+    use rand::{rngs::StdRng, SeedableRng};
+    use typednet::dfdx::optim::{Adam, AdamConfig};
+    use typednet::train::{Trainer, Verbosity};
+
+    let (train, test) = typednet::data::Mnist::load_shipped()
+        .unwrap()
+        .split_at(1_000);
+    let test = test.take(500);
+    let dev = dfdx::tensor::Cpu::seed_from_u64(0);
+    let mut net = DigitsBn::<f32, dfdx::tensor::Cpu>::new(&dev);
+    let mut optimizer = Adam::new(&net, AdamConfig::default());
+    let history = Trainer::new(&dev)
+        .epochs(2)
+        .batch_size(50)
+        .verbosity(Verbosity::Silent)
+        .fit_images::<1, 28, 28, 10, f32, _, _, _>(
+            &mut net,
+            &mut optimizer,
+            &train,
+            &test,
+            &mut StdRng::seed_from_u64(1),
+        )
+        .unwrap();
+    // Training ran `forward_mut`: the running mean left 0 and the variance left 1.
+    assert!(net
+        .batchnorm1
+        .running_mean
+        .as_vec()
+        .iter()
+        .all(|&m| m != 0.0));
+    assert!(net
+        .batchnorm1
+        .running_var
+        .as_vec()
+        .iter()
+        .all(|&v| v != 1.0));
+    // Evaluation uses those statistics: the trained network with its running statistics reset
+    // to PyTorch's initial ones (mean 0, variance 1) classifies far worse.
+    let trained = history.last().unwrap().test_accuracy;
+    let mut reset = net.clone();
+    reset.batchnorm1.running_mean = dev.zeros();
+    reset.batchnorm1.running_var = dev.ones();
+    let trainer = Trainer::new(&dev).batch_size(50);
+    let without = trainer
+        .evaluate::<Rank3<1, 28, 28>, 10, f32, _>(&reset, &test)
+        .unwrap()
+        .accuracy;
+    eprintln!("accuracy {trained} with the running statistics, {without} with reset ones");
+    assert!(trained > 0.7, "test accuracy {trained}");
+    assert!(trained > without + 0.05, "{trained} vs {without}");
+}

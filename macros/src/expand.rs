@@ -436,7 +436,9 @@ fn param_type(op: &Op, paths: &Paths) -> TokenStream {
             kernel: [kh, kw],
             bias: false,
             ..
-        } => quote!(#typednet::layers::Conv2dNoBias<#input_channels, #output_channels, #kh, #kw, E, D>),
+        } => {
+            quote!(#typednet::layers::Conv2dNoBias<#input_channels, #output_channels, #kh, #kw, E, D>)
+        }
         Op::ConvTranspose {
             input_channels,
             output_channels,

@@ -1055,7 +1055,10 @@ fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Op
         Some(arg) => {
             ctx.error(
                 arg.span,
-                format!("bias must be `true` or `false`, found {}", arg.value.describe()),
+                format!(
+                    "bias must be `true` or `false`, found {}",
+                    arg.value.describe()
+                ),
             );
             true
         }
@@ -1296,7 +1299,11 @@ fn infer_pool(
     mode: FitMode,
     max: bool,
 ) -> Option<(Op, Shape)> {
-    let args = bind(ctx, &[&["window"], &["window", "stride"]], &["stride", "pad"]);
+    let args = bind(
+        ctx,
+        &[&["window"], &["window", "stride"]],
+        &["stride", "pad"],
+    );
     let window = args.get("window").and_then(|a| pair(ctx, a, "the window"));
     let stride = match args.get("stride") {
         Some(a) => pair(ctx, a, "the stride"),
@@ -1335,10 +1342,7 @@ fn infer_pool(
     let window = [window[0].value, window[1].value];
     let stride = [stride[0].value, stride[1].value];
     let padding = [padding[0].value, padding[1].value];
-    let padded = [
-        h? + 2 * padding[0],
-        w? + 2 * padding[1],
-    ];
+    let padded = [h? + 2 * padding[0], w? + 2 * padding[1]];
     let op = if max {
         Op::MaxPool {
             window,

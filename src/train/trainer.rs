@@ -1,12 +1,13 @@
-//! The training loop: mini-batches, forward with a tape, cross-entropy, backward, update.
+//! The training loop: mini-batches, forward with a tape, loss (+ penalties), a finiteness
+//! check, backward, clipping, update, max-norm.
 
 use std::time::Instant;
 
-use dfdx::nn::{Module, TensorCollection, ZeroGrads};
+use dfdx::nn::{Module, ModuleMut, TensorCollection, ZeroGrads};
 use dfdx::optim::Optimizer;
 use dfdx::shapes::{Const, Rank1, Rank3};
 use dfdx::tensor::{NoneTape, OwnedTape, Tensor, Trace};
-use dfdx::tensor_ops::{Backward, Device};
+use dfdx::tensor_ops::{Backward, Device, TryAdd};
 use num_traits::ToPrimitive;
 use rand::Rng;
 
@@ -14,17 +15,23 @@ use super::error::TrainError;
 use super::metrics::{EpochMetrics, Evaluation};
 use super::progress::ProgressBar;
 use crate::data::{DataError, DataErrorKind, Dataset, ExampleShape};
-use crate::loss::{argmax_rows, correct_count, try_cross_entropy};
+use crate::loss::{argmax_rows, correct_count, ClassificationLoss};
 use crate::network::Element;
+use crate::regularize::{
+    parameter_names, try_apply_max_norm, try_clip_grad_norm, try_clip_grad_value, try_penalty,
+    MaxNorm, Penalty,
+};
 
 /// A model that maps a batch of examples of shape `S` to `K` logits, with a gradient tape (for
-/// training) and without (for evaluation), and whose parameters an optimiser can update.
+/// training, through dfdx's `ModuleMut`: a network's `forward_mut`, which also updates batch
+/// normalisation's running statistics) and without (for evaluation), and whose parameters an
+/// optimiser can update.
 ///
 /// Implemented for every such model: networks made with [`network!`](crate::network!) and
 /// dfdx's built modules alike.
 pub trait Classifier<S: ExampleShape, const K: usize, E: Element, D: Device<E>>:
     TensorCollection<E, D>
-    + Module<
+    + ModuleMut<
         Tensor<S::Batch, E, D, OwnedTape<E, D>>,
         Output = Tensor<(usize, Const<K>), E, D, OwnedTape<E, D>>,
         Error = D::Err,
@@ -42,7 +49,7 @@ where
     E: Element,
     D: Device<E>,
     M: TensorCollection<E, D>
-        + Module<
+        + ModuleMut<
             Tensor<S::Batch, E, D, OwnedTape<E, D>>,
             Output = Tensor<(usize, Const<K>), E, D, OwnedTape<E, D>>,
             Error = D::Err,
@@ -72,6 +79,19 @@ pub enum Verbosity {
 /// `loss = F.cross_entropy(model(x), y); loss.backward(); opt.step(); opt.zero_grad()`; then
 /// evaluate on the test set without a tape.
 ///
+/// Before the first step the data sets are scanned for NaN and infinite features
+/// ([`TrainError::NonFiniteData`]). Each step, in order (every part but the loss optional):
+/// 1. the [loss](Self::loss) of the batch (cross-entropy unless another is chosen), plus the
+///    [penalties](Self::penalty), on the gradient tape;
+/// 2. a check that this total is finite: a NaN or infinite loss stops training with
+///    [`TrainError::NonFiniteLoss`], naming the epoch and step, *before* the weights change;
+/// 3. backward, then [clipping by value](Self::clip_grad_value) and
+///    [by global norm](Self::clip_grad_norm);
+/// 4. the optimiser's update, then the [max-norm constraint](Self::max_norm).
+///
+/// Dropout layers are active during the training steps (the tape is attached) and off during
+/// evaluation.
+///
 /// ```
 /// use typednet::data::Dataset;
 /// use typednet::dfdx::optim::{Sgd, SgdConfig};
@@ -96,23 +116,87 @@ pub enum Verbosity {
 /// assert!(metrics[19].test_accuracy > 0.9);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Trainer<'d, D> {
     dev: &'d D,
     epochs: usize,
     batch_size: usize,
     verbosity: Verbosity,
+    loss: ClassificationLoss,
+    penalties: Vec<Penalty>,
+    clip_value: Option<f64>,
+    clip_norm: Option<f64>,
+    max_norm: Option<MaxNorm>,
 }
 
 impl<'d, D> Trainer<'d, D> {
-    /// A trainer that builds its batches on `dev`: one epoch, batches of 64, a progress bar.
+    /// A trainer that builds its batches on `dev`: one epoch, batches of 64, a progress bar,
+    /// cross-entropy, no penalty, clipping or constraint.
     pub fn new(dev: &'d D) -> Self {
         Self {
             dev,
             epochs: 1,
             batch_size: 64,
             verbosity: Verbosity::default(),
+            loss: ClassificationLoss::default(),
+            penalties: Vec::new(),
+            clip_value: None,
+            clip_norm: None,
+            max_norm: None,
         }
+    }
+
+    /// The loss to minimise (and to report): cross-entropy by default, or the K-class hinge or
+    /// squared hinge.
+    #[must_use]
+    pub fn loss(mut self, loss: ClassificationLoss) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    /// Adds a penalty (L2 or L1 on chosen parameters) to the loss that is minimised; several
+    /// may be added. The reported losses are the data loss alone, without penalties.
+    ///
+    /// ```
+    /// use typednet::prelude::*;
+    /// use typednet::regularize::{Penalty, Select};
+    /// use typednet::train::Trainer;
+    ///
+    /// let dev = Cpu::default();
+    /// let trainer = Trainer::new(&dev)
+    ///     .penalty(Penalty::l2(1e-4))
+    ///     .penalty(Penalty::l1(1e-5).on(Select::layers(["linear1"])));
+    /// # let _ = trainer;
+    /// ```
+    #[must_use]
+    pub fn penalty(mut self, penalty: Penalty) -> Self {
+        self.penalties.push(penalty);
+        self
+    }
+
+    /// Clamps every gradient element to `[−v, v]` after backward
+    /// (PyTorch `clip_grad_value_`); `v` must be positive.
+    #[must_use]
+    pub fn clip_grad_value(mut self, v: f64) -> Self {
+        self.clip_value = Some(v);
+        self
+    }
+
+    /// Scales the gradients after backward so that their global norm is at most about
+    /// `max_norm` (PyTorch `clip_grad_norm_`); applied after [`clip_grad_value`](Self::clip_grad_value)
+    /// when both are set. `max_norm` must be positive.
+    #[must_use]
+    pub fn clip_grad_norm(mut self, max_norm: f64) -> Self {
+        self.clip_norm = Some(max_norm);
+        self
+    }
+
+    /// Keeps every neuron's incoming weight vector within norm `c` after each optimiser step
+    /// (see [`MaxNorm`]; `MaxNorm::new(c)` constrains all weights).
+    #[must_use]
+    pub fn max_norm(mut self, constraint: MaxNorm) -> Self {
+        self.max_norm = Some(constraint);
+        self
     }
 
     /// Passes over the training set.
@@ -142,8 +226,11 @@ impl<'d, D> Trainer<'d, D> {
     /// [`fit_images`](Self::fit_images) name it for you.
     ///
     /// Fails before training when examples cannot be read as `S`, the model has fewer than
-    /// `classes` outputs or the batch size is 0; during training only on a device or optimiser
-    /// error.
+    /// `classes` outputs, the batch size is 0, a feature of either data set is NaN or infinite
+    /// ([`TrainError::NonFiniteData`]), or a penalty, clipping threshold or max-norm is invalid
+    /// (a negative strength, a limit ≤ 0, a layer name the model does not have); during
+    /// training on a non-finite loss ([`TrainError::NonFiniteLoss`], with the weights as they
+    /// were before that step) or a device or optimiser error.
     pub fn fit<S, const K: usize, E, M, O, R>(
         &self,
         model: &mut M,
@@ -162,7 +249,9 @@ impl<'d, D> Trainer<'d, D> {
     {
         for data in [train, test] {
             check_fits::<S, K>(data, self.batch_size)?;
+            check_finite(data)?;
         }
+        self.check_regularizers(model)?;
         let mut grads = model.try_alloc_grads().map_err(TrainError::Device)?;
         let mut history = Vec::with_capacity(self.epochs);
         for epoch in 1..=self.epochs {
@@ -177,13 +266,42 @@ impl<'d, D> Trainer<'d, D> {
                     .try_to_tensor::<E, D>(self.dev)
                     .map_err(TrainError::Device)?;
                 let logits = model
-                    .try_forward(x.traced(grads))
+                    .try_forward_mut(x.traced(grads))
                     .map_err(TrainError::Device)?;
                 correct += correct_count(&argmax_rows(&logits), &labels);
-                let loss = try_cross_entropy(logits, &labels)?;
-                loss_sum += scalar(&loss) * labels.len() as f64;
-                grads = loss.try_backward().map_err(TrainError::Device)?;
+                let loss = self.loss.try_loss(logits, &labels)?;
+                let data_loss = scalar(&loss);
+                loss_sum += data_loss * labels.len() as f64;
+                let mut objective = loss;
+                for penalty in &self.penalties {
+                    objective = objective
+                        .try_add(try_penalty(model, penalty)?)
+                        .map_err(TrainError::Device)?;
+                }
+                let value = if self.penalties.is_empty() {
+                    data_loss
+                } else {
+                    scalar(&objective)
+                };
+                if !value.is_finite() {
+                    bar.finish_and_clear();
+                    return Err(TrainError::NonFiniteLoss {
+                        epoch,
+                        step: i + 1,
+                        value,
+                    });
+                }
+                grads = objective.try_backward().map_err(TrainError::Device)?;
+                if let Some(v) = self.clip_value {
+                    try_clip_grad_value(model, &mut grads, v)?;
+                }
+                if let Some(max_norm) = self.clip_norm {
+                    try_clip_grad_norm(model, &mut grads, max_norm)?;
+                }
                 optimizer.update(model, &grads)?;
+                if let Some(constraint) = &self.max_norm {
+                    try_apply_max_norm(model, constraint)?;
+                }
                 model
                     .try_zero_grads(&mut grads)
                     .map_err(TrainError::Device)?;
@@ -247,8 +365,10 @@ impl<'d, D> Trainer<'d, D> {
         self.fit::<Rank3<C, H, W>, K, E, M, O, R>(model, optimizer, train, test, rng)
     }
 
-    /// Mean cross-entropy and accuracy of `model` on `data`, in batches of the configured size,
-    /// without a tape (PyTorch: under `torch.no_grad()`). NaN for an empty data set.
+    /// Mean [loss](Self::loss) (cross-entropy unless another was chosen; penalties not
+    /// included) and accuracy of `model` on `data`, in batches of the configured size, without
+    /// a tape (PyTorch: under `torch.no_grad()`, in `eval()` mode: no dropout). NaN for an
+    /// empty data set.
     pub fn evaluate<S, const K: usize, E, M>(
         &self,
         model: &M,
@@ -273,13 +393,37 @@ impl<'d, D> Trainer<'d, D> {
                 .map_err(TrainError::Device)?;
             let logits = model.try_forward(x).map_err(TrainError::Device)?;
             correct += correct_count(&argmax_rows(&logits), &labels);
-            loss_sum += scalar(&try_cross_entropy(logits, &labels)?) * labels.len() as f64;
+            loss_sum += scalar(&self.loss.try_loss(logits, &labels)?) * labels.len() as f64;
         }
         let n = data.len() as f64;
         Ok(Evaluation {
             loss: loss_sum / n,
             accuracy: correct as f64 / n,
         })
+    }
+
+    /// Checks the penalties, clipping thresholds and max-norm against `model` once, before
+    /// any step, so that a typo in a layer name fails at once and not at the first step.
+    fn check_regularizers<E, M>(&self, model: &M) -> Result<(), TrainError<D::Err>>
+    where
+        E: Element,
+        D: Device<E>,
+        M: TensorCollection<E, D>,
+    {
+        let names = parameter_names(model);
+        for penalty in &self.penalties {
+            penalty.check(&names)?;
+        }
+        if let Some(constraint) = &self.max_norm {
+            constraint.check(&names)?;
+        }
+        if let Some(v) = self.clip_value {
+            crate::regularize::check_limit("clip_grad_value", v)?;
+        }
+        if let Some(max_norm) = self.clip_norm {
+            crate::regularize::check_limit("clip_grad_norm", max_norm)?;
+        }
+        Ok(())
     }
 
     fn progress_bar(&self, label: String, total: usize) -> ProgressBar {
@@ -309,6 +453,23 @@ fn check_fits<S: ExampleShape, const K: usize>(
         ));
     }
     Ok(())
+}
+
+/// Fails on the first NaN or infinite feature. The loss check of each step would not always
+/// catch it: dfdx's `relu` maps NaN to 0, so behind a ReLU a NaN pixel leaves the loss finite
+/// while the first layer's weight gradient (`xᵀ·δ`) turns NaN and, after the update, so do the
+/// weights. One pass over the data before training costs little.
+fn check_finite<E>(data: &Dataset) -> Result<(), TrainError<E>> {
+    let example_len = data.example_len().max(1);
+    match data.features().iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(position) => Err(TrainError::NonFiniteData {
+            data: data.name().to_string(),
+            example: position / example_len,
+            feature: position % example_len,
+            value: data.features()[position],
+        }),
+    }
 }
 
 /// The value of a one-element tensor as `f64`.
