@@ -7,6 +7,13 @@
 //! changes it and projects the shortcut with a strided 1×1 convolution; every convolution is
 //! followed by batch normalisation, as in ResNet (the trainer runs `forward_mut`, which updates
 //! the running statistics; the test accuracy is measured with them). Adam 1e-3, batch 64.
+//!
+//! Measured on 2026-11-23 (`cargo run --release --example mnist_resnet 5 0`, seed 0, on the
+//! shared 2-core machine with other builds running, 68 s per epoch): test accuracy after epochs
+//! 1–5 of 90.20, 96.10, 96.30, 95.70 and 97.75% — above the LeNet-5 main job's 96.90% with the
+//! same seed. Without batch normalisation the same net reached 50.55% after one epoch and
+//! 97.20% after ten. The dips from epoch to epoch come from the batch statistics, which training
+//! normalises by.
 
 mod common;
 
