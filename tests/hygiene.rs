@@ -34,6 +34,15 @@ mod shadowing {
             -> flatten -> dropout(0.25) -> linear(24, 5) -> softmax -> log_softmax
             -> reshape(5) -> linear(2);
 
+        block Res(c) = residual(conv(c, 3, pad = 1, bias = false) -> batchnorm) -> relu;
+
+        /// Branches, blocks, batch norm and padded pooling in the same shadowed scope.
+        pub struct Branched: [2, 6, 6]
+            -> Res(2)
+            -> residual(conv(4, 1, stride = 2), shortcut = conv(4, 1, stride = 2))
+            -> concat(conv(2, 1), maxpool(3, stride = 1, pad = 1))
+            -> global_avgpool -> batchnorm -> concat(linear(3), linear(2));
+
         pub struct Second: [2] -> linear(2);
         pub struct Both = Shadowed -> Second;
     }
@@ -52,4 +61,17 @@ fn generated_code_ignores_shadowed_names() {
         <shadowing::Shadowed>::PARAMETERS,
         (2 * 9 + 2) + (2 * 2 + 2) + (24 * 5 + 5) + (5 * 2 + 2)
     );
+}
+
+#[test]
+fn generated_branches_and_batch_norm_ignore_shadowed_names() {
+    use ::typednet::dfdx::prelude::{Cpu, Rank4, Trace, ZerosTensor};
+    let dev: Cpu = ::core::default::Default::default();
+    let mut net = shadowing::Branched::<::core::primitive::f32, Cpu>::new(&dev);
+    let x = dev.zeros::<Rank4<3, 2, 6, 6>>();
+    let y = net.forward_mut(x.leaky_trace());
+    let y: ::std::vec::Vec<[::core::primitive::f32; 5]> =
+        ::typednet::dfdx::tensor::AsArray::array(&y).to_vec();
+    ::std::assert_eq!(y.len(), 3);
+    let _ = net.forward(x);
 }

@@ -608,6 +608,7 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths, mutable: boo
 /// result. The input itself is cloned (cheap: dfdx tensors share their data), keeping one id,
 /// so the gradients of every chain add up on it.
 fn forward_nodes(nodes: &[Node], paths: &Paths, mutable: bool) -> Vec<TokenStream> {
+    let core = &paths.core;
     nodes
         .iter()
         .map(|node| match node {
@@ -625,7 +626,7 @@ fn forward_nodes(nodes: &[Node], paths: &Paths, mutable: bool) -> Vec<TokenStrea
                 quote_spanned! {span=>
                     let x: #out_type = {
                         let (x, tape) = x.split_tape();
-                        let __residual_input = x.clone();
+                        let __residual_input = #core::clone::Clone::clone(&x);
                         let x = x.put_tape(tape);
                         #(#body)*
                         let (__residual_body, tape) = x.split_tape();
@@ -646,7 +647,11 @@ fn forward_concat(
     paths: &Paths,
     mutable: bool,
 ) -> TokenStream {
-    let Paths { dfdx, typednet, .. } = paths;
+    let Paths {
+        dfdx,
+        typednet,
+        core,
+    } = paths;
     let span = merge.layer.span.start;
     let last = branches.len() - 1;
     let mut statements = Vec::new();
@@ -657,7 +662,7 @@ fn forward_concat(
         let input = if i == last {
             quote!(x)
         } else {
-            quote!(x.clone())
+            quote!(#core::clone::Clone::clone(&x))
         };
         statements.push(quote_spanned! {span=>
             let #result = {
