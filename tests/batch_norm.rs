@@ -200,3 +200,36 @@ fn the_trainer_updates_running_statistics_and_evaluates_with_them() {
     assert!(trained > 0.7, "test accuracy {trained}");
     assert!(trained > without + 0.05, "{trained} vs {without}");
 }
+
+network! {
+    pub struct BnEncoder: [3, 6, 6] -> conv(4, 3) -> batchnorm -> relu -> flatten;
+    pub struct BnHead: [64] -> linear(5) -> batchnorm -> linear(2);
+    pub struct BnWhole = BnEncoder -> BnHead;
+}
+
+#[test]
+fn a_composition_trains_the_batch_norm_of_its_stages() {
+    let dev = Dev::seed_from_u64(3);
+    let mut net = BnWhole::<f64, Dev>::new(&dev);
+    let x: Tensor<Rank4<8, 3, 6, 6>, f64, Dev> = dev.sample_normal();
+    let _ = net.forward(x.leaky_trace());
+    assert_eq!(
+        net.bn_encoder.batchnorm1.running_mean.as_vec(),
+        vec![0.0; 4]
+    );
+    let _ = net.forward_mut(x.leaky_trace());
+    assert!(net
+        .bn_encoder
+        .batchnorm1
+        .running_mean
+        .as_vec()
+        .iter()
+        .all(|&m| m != 0.0));
+    assert!(net
+        .bn_head
+        .batchnorm1
+        .running_mean
+        .as_vec()
+        .iter()
+        .all(|&m| m != 0.0));
+}

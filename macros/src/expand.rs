@@ -793,6 +793,19 @@ pub fn expand_composition(header: &Header, stages: &[syn::Path]) -> TokenStream 
         .iter()
         .map(|f| quote!(let x = #dfdx::nn::Module::try_forward(&self.#f, x)?;))
         .collect();
+    // The training forward runs each stage's `forward_mut` (dfdx's `ModuleMut`), so stages with
+    // batch normalisation update their running statistics inside a composition too.
+    let mut bounds_mut = Vec::new();
+    let mut current = quote!(X);
+    for ty in &stage_types {
+        bounds_mut.push(quote!(#ty: #dfdx::nn::ModuleMut<#current, Error = D::Err>));
+        current = quote!(<#ty as #dfdx::nn::ModuleMut<#current>>::Output);
+    }
+    let output_mut = current;
+    let calls_mut: Vec<TokenStream> = fields
+        .iter()
+        .map(|f| quote!(let x = #dfdx::nn::ModuleMut::try_forward_mut(&mut self.#f, x)?;))
+        .collect();
     let first_type = &default_types[0];
     let last_type = &default_types[default_types.len() - 1];
     let first_generic = &stage_types[0];
@@ -908,6 +921,29 @@ pub fn expand_composition(header: &Header, stages: &[syn::Path]) -> TokenStream 
                         #core::result::Result::Err(e) => #core::panic!("{}::forward failed: {:?}", #name_string, e),
                     }
                 }
+
+                /// The training forward: each stage's `forward_mut` in turn (batch
+                /// normalisation updates its running statistics when `x` carries a tape).
+                #[allow(clippy::type_complexity)]
+                pub fn try_forward_mut<X>(&mut self, x: X) -> #core::result::Result<#output_mut, D::Err>
+                where
+                    #(#bounds_mut,)*
+                {
+                    #(#calls_mut)*
+                    #core::result::Result::Ok(x)
+                }
+
+                /// The training forward; see [`try_forward_mut`](Self::try_forward_mut).
+                #[allow(clippy::type_complexity)]
+                pub fn forward_mut<X>(&mut self, x: X) -> #output_mut
+                where
+                    #(#bounds_mut,)*
+                {
+                    match self.try_forward_mut(x) {
+                        #core::result::Result::Ok(y) => y,
+                        #core::result::Result::Err(e) => #core::panic!("{}::forward_mut failed: {:?}", #name_string, e),
+                    }
+                }
             }
 
             impl<E: #typednet::Element, D: #typednet::Device<E>, X> #dfdx::nn::Module<X> for #name<E, D>
@@ -923,7 +959,18 @@ pub fn expand_composition(header: &Header, stages: &[syn::Path]) -> TokenStream 
                 }
             }
 
-            impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #dfdx::nn::NonMutableModule for #name<E, D> {}
+            impl<E: #typednet::Element, D: #typednet::Device<E>, X> #dfdx::nn::ModuleMut<X> for #name<E, D>
+            where
+                #(#bounds_mut,)*
+            {
+                type Output = #output_mut;
+                type Error = D::Err;
+                #[allow(clippy::type_complexity)]
+                fn try_forward_mut(&mut self, x: X) -> #core::result::Result<#output_mut, D::Err> {
+                    #(#calls_mut)*
+                    #core::result::Result::Ok(x)
+                }
+            }
 
             impl<E: #typednet::Element, D: #typednet::Device<E>> #dfdx::nn::modules::TensorCollection<E, D> for #name<E, D> {
                 type To<E2: #dfdx::shapes::Dtype, D2: #dfdx::tensor_ops::Device<E2>> = #name<E2, D2>;
