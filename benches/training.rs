@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode};
-use dfdx::nn::{Module, ZeroGrads};
+use dfdx::nn::{Module, ModuleMut, ZeroGrads};
 use dfdx::optim::{Adam, AdamConfig, Optimizer};
 use dfdx::shapes::ConstShape;
 use dfdx::tensor::OwnedTape;
@@ -75,7 +75,10 @@ fn training_step<M, S, const B: usize, const K: usize>(
 ) where
     S: ConstShape,
     M: TensorCollection<f32, Cpu>
-        + Module<Tensor<S, f32, Cpu, Traced>, Output = Tensor<(Const<B>, Const<K>), f32, Cpu, Traced>>,
+        + ModuleMut<
+            Tensor<S, f32, Cpu, Traced>,
+            Output = Tensor<(Const<B>, Const<K>), f32, Cpu, Traced>,
+        >,
 {
     let x: Tensor<S, f32, Cpu> = dev.sample_normal();
     let labels: Vec<usize> = (0..B).map(|i| i * 7 % K).collect();
@@ -90,7 +93,9 @@ fn training_step<M, S, const B: usize, const K: usize>(
     );
     group.bench_function(name, |b| {
         b.iter(|| {
-            let logits = net.forward(x.clone().traced(grads.take().unwrap()));
+            // The training forward (batch norm updates its running statistics), as the
+            // Trainer runs it and as PyTorch's `train()` mode does.
+            let logits = net.forward_mut(x.clone().traced(grads.take().unwrap()));
             let loss = cross_entropy(logits, &labels);
             let mut g = loss.backward();
             opt.update(&mut net, &g).unwrap();
@@ -141,6 +146,12 @@ fn benches(c: &mut Criterion) {
         VggSmall::<f32, Cpu>::new(&dev),
         &dev,
     );
+    training_step::<_, Rank4<8, 3, 64, 64>, 8, 1000>(
+        &mut train,
+        "resnet18_64x64_b8",
+        zoo::ResNet18At64::<f32, Cpu>::new(&dev),
+        &dev,
+    );
     train.finish();
 
     let mut infer = c.benchmark_group("infer");
@@ -169,7 +180,27 @@ fn benches(c: &mut Criterion) {
         VggSmall::<f32, Cpu>::new(&dev),
         &dev,
     );
+    inference::<_, Rank4<1, 3, 224, 224>>(
+        &mut infer,
+        "resnet18_224x224_b1",
+        zoo::ResNet18::<f32, Cpu>::new(&dev),
+        &dev,
+    );
+    inference::<_, Rank4<1, 3, 227, 227>>(
+        &mut infer,
+        "alexnet_conv1_227x227_b1",
+        zoo::AlexNetConv1::<f32, Cpu>::new(&dev),
+        &dev,
+    );
     infer.finish();
+}
+
+/// The zoo's declarations (`examples/zoo/nets.rs`), for the cases of issue #5.
+#[allow(dead_code)]
+mod zoo {
+    use typednet::prelude::*;
+
+    include!("../examples/zoo/nets.rs");
 }
 
 criterion_group! {

@@ -104,6 +104,9 @@ fn resnet18_matches_torchvision_stage_by_stage() {
     assert_eq!(shape(l, "basic5_relu2"), &[512, 7, 7]);
     assert_eq!(shape(l, "global_avgpool1"), &[512]);
     assert_eq!(ResNet18::OUTPUT_SHAPE, &[1000]);
+    // The same net on 64×64: the same parameters, smaller maps.
+    assert_eq!(<ResNet18At64>::PARAMETERS, 11_689_512);
+    assert_eq!(shape(ResNet18At64::LAYERS, "basic5_relu2"), &[512, 2, 2]);
 }
 
 #[test]

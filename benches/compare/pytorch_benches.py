@@ -193,6 +193,46 @@ def add_model(name, build, input_shape, batch, classes=10):
     CASES[f"infer/{name}"] = (infer_setup, None)
 
 
+class BasicBlock(nn.Module):
+    """torchvision's ResNet basic block (written out, so the comparison needs no torchvision)."""
+
+    def __init__(self, c_in, c_out, stride):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
+        )
+        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
+            nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        return F.relu(self.body(x) + self.shortcut(x))
+
+
+def resnet18():
+    """torchvision's `resnet18()`: 11,689,512 parameters, as typednet's zoo declaration."""
+    layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+              nn.MaxPool2d(3, 2, 1)]
+    c_in = 64
+    for c, stride in [(64, 1), (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1)]:
+        layers.append(BasicBlock(c_in, c, stride))
+        c_in = c
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 1000)]
+    net = nn.Sequential(*layers)
+    assert sum(p.numel() for p in net.parameters()) == 11_689_512
+    return net
+
+
+def alexnet_conv1():
+    return nn.Sequential(nn.Conv2d(3, 96, 11, 4), nn.ReLU())
+
+
+def only(kind, name):
+    """Keeps one of the two cases `add_model` registers (the other has no Rust twin)."""
+    other = "infer" if kind == "train" else "train"
+    del CASES[f"{other}/{name}"]
+
+
 # The cases: one line each, in the order of the Rust files.
 add_conv(batch=64, c_in=1, c_out=6, k=5, size=32, pad=0)
 add_conv(batch=32, c_in=32, c_out=32, k=3, size=32, pad=1)
@@ -205,6 +245,12 @@ add_model("mlp_784-256-128-10_b128", mlp, (784,), 128)
 add_model("mlp_by_hand_dfdx_b128", mlp, (784,), 128)
 add_model("lenet5_b64", lenet5, (1, 28, 28), 64)
 add_model("vgg_small_b32", vgg_small, (3, 32, 32), 32)
+add_model("resnet18_64x64_b8", resnet18, (3, 64, 64), 8, classes=1000)
+only("train", "resnet18_64x64_b8")
+add_model("resnet18_224x224_b1", lambda: resnet18().eval(), (3, 224, 224), 1, classes=1000)
+only("infer", "resnet18_224x224_b1")
+add_model("alexnet_conv1_227x227_b1", alexnet_conv1, (3, 227, 227), 1)
+only("infer", "alexnet_conv1_227x227_b1")
 
 
 def measure(fn, warm_up, measurement, samples):

@@ -83,6 +83,18 @@ network! {
         -> BasicDown(512) -> Basic(512)
         -> global_avgpool -> linear(1000);
 
+    /// ResNet-18 on 64×64 inputs (Tiny ImageNet's size): the same layers, so the same
+    /// 11,689,512 parameters (global average pooling makes the head independent of the size);
+    /// the stages give 32, 16, 8, 4 and 2 pixels a side.
+    pub struct ResNet18At64: [3, 64, 64]
+        -> conv(64, 7, stride = 2, pad = 3, bias = false) -> batchnorm -> relu
+        -> maxpool(3, stride = 2, pad = 1)
+        -> Basic(64) -> Basic(64)
+        -> BasicDown(128) -> Basic(128)
+        -> BasicDown(256) -> Basic(256)
+        -> BasicDown(512) -> Basic(512)
+        -> global_avgpool -> linear(1000);
+
     /// ResNet's bottleneck block: 1×1 down to `w` channels, 3×3, 1×1 up to `c`.
     block Bottleneck(w, c) = residual(
         conv(w, 1, bias = false) -> batchnorm -> relu
