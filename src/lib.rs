@@ -57,6 +57,7 @@ pub use typenum;
 /// | `maxpool(f)`, `maxpool(f, s)`, `maxpool(f, stride = s)`, option `pad = p` (at most `f/2`, padded with −∞) | max over each window (stride defaults to `f`) | `nn.MaxPool2d(f, s, p)` |
 /// | `avgpool(f)`, `avgpool(f, s)`, option `pad = p` (padded with zeros, which count) | mean over each window | `nn.AvgPool2d(f, s, p)` |
 /// | `batchnorm` | per channel (images) or feature (vectors): `(x − μ)/√(σ² + ε)·γ + β`, batch statistics while training, running ones in evaluation | `nn.BatchNorm2d(C)`, `nn.BatchNorm1d(F)` |
+/// | `lrn(n)`, options `alpha`, `beta`, `k` (defaults 1e-4, 0.75, 1; `n` odd) | local response normalisation across channels: `x / (k + α/n·Σ x²)^β` | `nn.LocalResponseNorm(n, α, β, k)` |
 /// | `global_avgpool` | `[C, H, W]` → `[C]`, the mean of each channel | `nn.AdaptiveAvgPool2d(1)` + `nn.Flatten()` |
 /// | `flatten` | `[C, H, W]` → `[C·H·W]` | `nn.Flatten()` |
 /// | `reshape(d, …)` | any shape with the same number of elements | `x.reshape(B, d, …)` |

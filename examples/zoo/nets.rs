@@ -34,11 +34,13 @@ network! {
 
     /// ZFNet (Zeiler & Fergus, 2013): AlexNet with a 7×7 stride-2 first layer. Their sizes:
     /// 110×110×96 → 55×55×96 → 26×26×256 → 13×13×256 → 13×13×384 → 13×13×384 → 13×13×256 →
-    /// 6×6×256. (The paper's contrast normalisation after the first two layers is left out:
-    /// typednet has no local response normalisation yet.)
+    /// 6×6×256. The paper's contrast normalisation across feature maps after the first two
+    /// layers is AlexNet's local response normalisation here (n = 5, α = 10⁻⁴, β = 0.75, k = 2).
     pub struct ZfNet: [3, 224, 224]
         -> conv(96, 7, stride = 2, pad = 1) -> relu -> maxpool(3, stride = 2, pad = 1)
+        -> lrn(5, alpha = 0.0001, beta = 0.75, k = 2.0)
         -> conv(256, 5, stride = 2) -> relu -> maxpool(3, stride = 2, pad = 1)
+        -> lrn(5, alpha = 0.0001, beta = 0.75, k = 2.0)
         -> conv(384, 3, pad = 1) -> relu
         -> conv(384, 3, pad = 1) -> relu
         -> conv(256, 3, pad = 1) -> relu -> maxpool(3, stride = 2)

@@ -171,6 +171,7 @@ pub const LAYER_KINDS: &[&str] = &[
     "reshape",
     "dropout",
     "batchnorm",
+    "lrn",
     "relu",
     "sigmoid",
     "tanh",

@@ -572,6 +572,20 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths, mutable: boo
         }
         Op::Flatten => quote!(#typednet::ops::try_flatten(x, batch)?),
         Op::GlobalAvgPool => quote!(#typednet::ops::try_global_avg_pool2d(x)?),
+        Op::LocalResponseNorm {
+            size,
+            alpha,
+            beta,
+            k,
+            channels,
+            plane,
+        } => {
+            let bordered = channels + 2 * (size / 2);
+            quote!(#typednet::ops::try_local_response_norm(
+                x,
+                #typednet::ops::LrnWindow::<#bordered, #plane> { size: #size, alpha: #alpha, beta: #beta, k: #k },
+            )?)
+        }
         Op::BatchNorm { image, .. } => {
             let function = match (image, mutable) {
                 (true, false) => quote!(try_batch_norm2d(x, &self.#field)),

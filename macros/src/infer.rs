@@ -78,6 +78,15 @@ pub enum Op {
     Flatten,
     /// The mean of each channel over height and width: `[C, H, W]` → `[C]`.
     GlobalAvgPool,
+    /// Local response normalisation over `size` channels of a `[channels, H, W]` image.
+    LocalResponseNorm {
+        size: usize,
+        alpha: f64,
+        beta: f64,
+        k: f64,
+        channels: usize,
+        plane: usize,
+    },
     /// Batch normalisation of `features` channels (an image) or features (a vector).
     BatchNorm {
         features: usize,
@@ -853,6 +862,7 @@ fn infer_layer(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> O
             None
         }
         "dropout" => infer_dropout(ctx, input),
+        "lrn" => infer_lrn(ctx, input),
         "relu" | "sigmoid" | "tanh" | "softmax" | "log_softmax" => {
             bind(ctx, &[&[]], &[]);
             let op = match kind.as_str() {
@@ -1536,6 +1546,54 @@ fn infer_dropout(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Sh
         return None;
     }
     Some((Op::Dropout(p), input?))
+}
+
+/// `lrn(size)` with options `alpha`, `beta`, `k` (PyTorch's defaults 1e-4, 0.75, 1).
+fn infer_lrn(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Shape)> {
+    let args = bind(ctx, &[&["size"]], &["alpha", "beta", "k"]);
+    let size = args
+        .get("size")
+        .and_then(|a| int(ctx, a, "the window size"))
+        .and_then(|n| positive(ctx, n, "the window size"));
+    let mut number = |name: &str, default: f64| match args.get(name) {
+        None => Some(default),
+        Some(arg) => match arg.value {
+            ArgValue::Float { value, .. } => Some(value),
+            ArgValue::Int(n) => Some(n.value as f64),
+            _ => {
+                ctx.error(
+                    arg.span,
+                    format!("`{name}` must be a number, e.g. `{name} = 0.75`"),
+                );
+                None
+            }
+        },
+    };
+    let (alpha, beta, k) = (
+        number("alpha", 1e-4),
+        number("beta", 0.75),
+        number("k", 1.0),
+    );
+    let (c, h, w) = image_input(ctx, input, None);
+    let size = size?;
+    if size % 2 == 0 {
+        let span = args.get("size").map_or(ctx.layer.span, |a| a.span);
+        ctx.error(
+            span,
+            format!("window size {size} is even; use an odd size (the window is centred on each channel)"),
+        );
+        return None;
+    }
+    let (c, h, w) = (c?, h?, w?);
+    let op = Op::LocalResponseNorm {
+        size,
+        alpha: alpha?,
+        beta: beta?,
+        k: k?,
+        channels: c,
+        plane: h.checked_mul(w)?,
+    };
+    Some((op, Shape::Image { c, h, w }))
 }
 
 fn one() -> Number {
