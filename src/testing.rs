@@ -28,3 +28,24 @@ macro_rules! assert_close {
         }
     }};
 }
+
+/// Reads a fixture of named arrays, one `name v v v …` line each (`#` lines are comments), as
+/// the reference scripts under `tools/` write them; panics naming the file when it is missing
+/// or a value does not parse.
+pub fn named_arrays(path: &str) -> std::collections::HashMap<String, Vec<f64>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| {
+            let mut fields = line.split(' ');
+            let name = fields.next().unwrap_or_default().to_string();
+            let values = fields
+                .map(|v| {
+                    v.parse()
+                        .unwrap_or_else(|e| panic!("{path}: {name}: {v:?}: {e}"))
+                })
+                .collect();
+            (name, values)
+        })
+        .collect()
+}

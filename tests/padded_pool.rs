@@ -19,19 +19,10 @@ network! {
 }
 
 fn fixture() -> HashMap<String, Vec<f64>> {
-    let path = concat!(
+    typednet::testing::named_arrays(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/padded_pool.txt"
-    );
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|line| {
-            let mut fields = line.split(' ');
-            let name = fields.next().unwrap().to_string();
-            (name, fields.map(|v| v.parse().unwrap()).collect())
-        })
-        .collect()
+    ))
 }
 
 /// Runs `forward` on the fixture's input and checks its values and input gradient.

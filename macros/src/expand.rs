@@ -153,18 +153,14 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
         quote!((#(#dfdx::shapes::Const::<#dims>,)*))
     };
 
-    let steps = forward_nodes(&net.nodes, &paths, false);
-    // Layers with state that training updates (batch norm's running statistics) need a second
-    // forward taking `&mut self`; networks without them share one.
-    let has_state = all_layers
-        .iter()
-        .any(|l| matches!(l.op, Op::BatchNorm { .. }));
-    let forward_mut_fn = if has_state {
-        let steps_mut = forward_nodes(&net.nodes, &paths, true);
+    // The batch forward, once with `&self`; networks with layers whose state training updates
+    // (batch norm's running statistics) get it a second time with `&mut self`.
+    let forward_fn = |name: Ident, receiver: TokenStream, mutable: bool| {
+        let steps = forward_nodes(&net.nodes, &paths, mutable);
         quote! {
             #[allow(clippy::type_complexity, unused_variables)]
-            fn __forward_batch_mut<B: #dfdx::shapes::Dim, T: #dfdx::tensor::Tape<E, D>>(
-                &mut self,
+            fn #name<B: #dfdx::shapes::Dim, T: #dfdx::tensor::Tape<E, D>>(
+                #receiver,
                 x: #dfdx::tensor::Tensor<#batch_in, E, D, T>,
             ) -> #core::result::Result<#dfdx::tensor::Tensor<#batch_out, E, D, T>, D::Err> {
                 #[allow(unused_imports)]
@@ -174,10 +170,21 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                 #[allow(unused_imports)]
                 use #dfdx::nn::Module as _;
                 let batch: B = #dfdx::shapes::HasShape::shape(&x).0;
-                #(#steps_mut)*
+                #(#steps)*
                 #core::result::Result::Ok(x)
             }
         }
+    };
+    let has_state = all_layers
+        .iter()
+        .any(|l| matches!(l.op, Op::BatchNorm { .. }));
+    let forward_batch_fn = forward_fn(format_ident!("__forward_batch"), quote!(&self), false);
+    let forward_mut_fn = if has_state {
+        forward_fn(
+            format_ident!("__forward_batch_mut"),
+            quote!(&mut self),
+            true,
+        )
     } else {
         quote!()
     };
@@ -333,21 +340,7 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                     }
                 }
 
-                #[allow(clippy::type_complexity, unused_variables)]
-                fn __forward_batch<B: #dfdx::shapes::Dim, T: #dfdx::tensor::Tape<E, D>>(
-                    &self,
-                    x: #dfdx::tensor::Tensor<#batch_in, E, D, T>,
-                ) -> #core::result::Result<#dfdx::tensor::Tensor<#batch_out, E, D, T>, D::Err> {
-                    #[allow(unused_imports)]
-                    use #dfdx::tensor_ops::{ReshapeTo as _, TryMatMul as _, TryAdd as _};
-                    #[allow(unused_imports)]
-                    use #dfdx::tensor::{PutTape as _, SplitTape as _};
-                    #[allow(unused_imports)]
-                    use #dfdx::nn::Module as _;
-                    let batch: B = #dfdx::shapes::HasShape::shape(&x).0;
-                    #(#steps)*
-                    #core::result::Result::Ok(x)
-                }
+                #forward_batch_fn
 
                 #forward_mut_fn
             }
