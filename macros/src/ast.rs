@@ -110,6 +110,13 @@ pub enum Item {
         span: SpanRange,
         branches: Vec<Branch>,
     },
+    /// `name: head(chain)`: a side output (GoogLeNet's auxiliary classifiers). The chain reads
+    /// the current value; the main chain goes on from that value unchanged.
+    Head {
+        span: SpanRange,
+        name: Option<Ident>,
+        body: Branch,
+    },
 }
 
 /// One chain inside `residual(…)` or `concat(…)`.
@@ -164,6 +171,7 @@ pub const LAYER_KINDS: &[&str] = &[
     "linear",
     "conv",
     "conv_transpose",
+    "locally_connected",
     "maxpool",
     "avgpool",
     "global_avgpool",
@@ -179,6 +187,7 @@ pub const LAYER_KINDS: &[&str] = &[
     "log_softmax",
     "residual",
     "concat",
+    "head",
 ];
 
 impl Parse for Input {
@@ -270,7 +279,9 @@ fn item_end(item: &Item) -> Span {
     match item {
         Item::Layer(layer) => layer.span.end,
         Item::Repeat { count, .. } => count.span,
-        Item::Residual { span, .. } | Item::Concat { span, .. } => span.end,
+        Item::Residual { span, .. } | Item::Concat { span, .. } | Item::Head { span, .. } => {
+            span.end
+        }
     }
 }
 
@@ -460,6 +471,10 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
         let count = number(&input.parse::<LitInt>()?)?;
         return Ok(Item::Repeat { items, count });
     }
+    let named_head = input.peek(Ident) && input.peek2(Token![:]) && input.peek3(kw::head);
+    if named_head || (input.peek(kw::head) && input.peek2(token::Paren)) {
+        return parse_head(input);
+    }
     if (input.peek(kw::residual) || input.peek(kw::concat)) && input.peek2(token::Paren) {
         let keyword: Ident = input.parse()?;
         return parse_branches(input, &keyword);
@@ -470,6 +485,35 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
 mod kw {
     syn::custom_keyword!(residual);
     syn::custom_keyword!(concat);
+    syn::custom_keyword!(head);
+}
+
+/// `head(chain)` or `name: head(chain)`.
+fn parse_head(input: ParseStream) -> syn::Result<Item> {
+    let name = if input.peek2(Token![:]) {
+        let name: Ident = input.parse()?;
+        input.parse::<Token![:]>()?;
+        Some(name)
+    } else {
+        None
+    };
+    let keyword: Ident = input.parse()?;
+    let content;
+    let paren = parenthesized!(content in input);
+    let span = SpanRange {
+        start: name.as_ref().map_or(keyword.span(), |n| n.span()),
+        end: paren.span.close(),
+    };
+    if content.is_empty() {
+        return Err(span.error(
+            "`head` needs the layers of its side output, e.g. `aux: head(global_avgpool -> linear(10))`",
+        ));
+    }
+    let body = parse_branch(&content)?;
+    if !content.is_empty() {
+        return Err(content.error("expected `->` and a layer, or `)`: a head has one chain"));
+    }
+    Ok(Item::Head { span, name, body })
 }
 
 fn parse_layer(input: ParseStream) -> syn::Result<Layer> {

@@ -83,6 +83,7 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                 l.op,
                 Op::Linear { .. }
                     | Op::Conv { .. }
+                    | Op::LocallyConnected { .. }
                     | Op::ConvTranspose { .. }
                     | Op::BatchNorm { .. }
             )
@@ -155,38 +156,109 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
 
     // The batch forward, once with `&self`; networks with layers whose state training updates
     // (batch norm's running statistics) get it a second time with `&mut self`.
-    let forward_fn = |name: Ident, receiver: TokenStream, mutable: bool| {
-        let steps = forward_nodes(&net.nodes, &paths, mutable);
-        quote! {
-            #[allow(clippy::type_complexity, unused_variables)]
-            fn #name<B: #dfdx::shapes::Dim, T: #dfdx::tensor::Tape<E, D>>(
-                #receiver,
-                x: #dfdx::tensor::Tensor<#batch_in, E, D, T>,
-            ) -> #core::result::Result<#dfdx::tensor::Tensor<#batch_out, E, D, T>, D::Err> {
-                #[allow(unused_imports)]
-                use #dfdx::tensor_ops::{ReshapeTo as _, TryMatMul as _, TryAdd as _};
-                #[allow(unused_imports)]
-                use #dfdx::tensor::{PutTape as _, SplitTape as _};
-                #[allow(unused_imports)]
-                use #dfdx::nn::Module as _;
-                let batch: B = #dfdx::shapes::HasShape::shape(&x).0;
-                #(#steps)*
-                #core::result::Result::Ok(x)
-            }
-        }
+    // With `heads`, it also runs the `head`s and returns their outputs beside the network's.
+    let heads: Vec<&InferredLayer> = net
+        .nodes
+        .iter()
+        .filter_map(|node| match node {
+            Node::Head { marker, .. } => Some(marker),
+            _ => None,
+        })
+        .collect();
+    let heads_type = {
+        let types = heads.iter().map(|marker| tensor_type(marker, &paths));
+        quote!((#(#types,)*))
     };
+    let forward_fn =
+        |vis: TokenStream, name: Ident, receiver: TokenStream, mutable: bool, with_heads: bool| {
+            let steps = forward_nodes(&net.nodes, &paths, mutable, with_heads);
+            let (output_type, output) = if with_heads {
+                let names = heads.iter().map(|marker| head_variable(marker));
+                (
+                    quote!((#dfdx::tensor::Tensor<#batch_out, E, D, T>, #heads_type)),
+                    quote!((x, (#(#names,)*))),
+                )
+            } else {
+                (
+                    quote!(#dfdx::tensor::Tensor<#batch_out, E, D, T>),
+                    quote!(x),
+                )
+            };
+            quote! {
+                #[allow(clippy::type_complexity, unused_variables)]
+                #vis fn #name<B: #dfdx::shapes::Dim, T: #dfdx::tensor::Tape<E, D>>(
+                    #receiver,
+                    x: #dfdx::tensor::Tensor<#batch_in, E, D, T>,
+                ) -> #core::result::Result<#output_type, D::Err> {
+                    #[allow(unused_imports)]
+                    use #dfdx::tensor_ops::{ReshapeTo as _, TryMatMul as _, TryAdd as _};
+                    #[allow(unused_imports)]
+                    use #dfdx::tensor::{PutTape as _, SplitTape as _};
+                    #[allow(unused_imports)]
+                    use #dfdx::nn::Module as _;
+                    let batch: B = #dfdx::shapes::HasShape::shape(&x).0;
+                    #(#steps)*
+                    #core::result::Result::Ok(#output)
+                }
+            }
+        };
     let has_state = all_layers
         .iter()
         .any(|l| matches!(l.op, Op::BatchNorm { .. }));
-    let forward_batch_fn = forward_fn(format_ident!("__forward_batch"), quote!(&self), false);
+    let forward_batch_fn = forward_fn(
+        quote!(),
+        format_ident!("__forward_batch"),
+        quote!(&self),
+        false,
+        false,
+    );
     let forward_mut_fn = if has_state {
         forward_fn(
+            quote!(),
             format_ident!("__forward_batch_mut"),
             quote!(&mut self),
             true,
+            false,
         )
     } else {
         quote!()
+    };
+    let forward_heads_fns = if heads.is_empty() {
+        quote!()
+    } else {
+        let listed: Vec<String> = heads
+            .iter()
+            .map(|marker| format!("`{}` {}", marker.name, marker.output.describe()))
+            .collect();
+        let doc = format!(
+            "Runs the network on a batch and returns its output with the outputs of its heads, in the order declared: ({}). [`forward`](Self::forward) skips the heads (PyTorch's eval mode); the heads' outputs carry tapes of their own, which merge into the output's when their losses are added to its loss.",
+            listed.join(", ")
+        );
+        let with_heads = forward_fn(
+            quote!(pub),
+            format_ident!("try_forward_with_heads"),
+            quote!(&self),
+            false,
+            true,
+        );
+        let with_heads_mut = if has_state {
+            let doc_mut = "[`try_forward_with_heads`](Self::try_forward_with_heads) in training mode: batch normalisation uses and updates the batch statistics, as [`forward_mut`](Self::forward_mut) does.";
+            let function = forward_fn(
+                quote!(pub),
+                format_ident!("try_forward_mut_with_heads"),
+                quote!(&mut self),
+                true,
+                true,
+            );
+            quote!(#[doc = #doc_mut] #function)
+        } else {
+            quote!()
+        };
+        quote! {
+            #[doc = #doc]
+            #with_heads
+            #with_heads_mut
+        }
     };
 
     // A batch with every dimension a run-time `usize`, e.g. `(usize, usize)` for `[784]`.
@@ -343,6 +415,8 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                 #forward_batch_fn
 
                 #forward_mut_fn
+
+                #forward_heads_fns
             }
 
             impl<E: #typednet::Element, D: #typednet::Device<E>> #dfdx::nn::modules::TensorCollection<E, D> for #name<E, D> {
@@ -421,8 +495,28 @@ fn param_type(op: &Op, paths: &Paths) -> TokenStream {
             output_channels,
             kernel: [kh, kw],
             bias: true,
+            groups: 1,
             ..
         } => quote!(#typednet::layers::Conv2d<#input_channels, #output_channels, #kh, #kw, E, D>),
+        Op::Conv {
+            input_channels,
+            output_channels,
+            kernel: [kh, kw],
+            groups,
+            ..
+        } if groups > 1 => {
+            let per_group = input_channels / groups;
+            quote!(#typednet::layers::GroupedConv2d<#per_group, #output_channels, #groups, #kh, #kw, E, D>)
+        }
+        Op::LocallyConnected {
+            input_channels,
+            output_channels,
+            kernel: [kh, kw],
+            output: [oh, ow],
+            ..
+        } => quote!(
+            #typednet::layers::LocallyConnected2d<#input_channels, #output_channels, #kh, #kw, #oh, #ow, E, D>
+        ),
         Op::Conv {
             input_channels,
             output_channels,
@@ -481,15 +575,30 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths, mutable: boo
             stride,
             padding,
             bias,
+            groups,
             ..
         } => {
             let [sh, sw] = stride;
             let [ph, pw] = padding;
-            let function = if *bias {
+            let function = if *groups > 1 {
+                format_ident!("try_grouped_conv2d")
+            } else if *bias {
                 format_ident!("try_conv2d")
             } else {
                 format_ident!("try_conv2d_no_bias")
             };
+            quote!(#typednet::ops::#function(
+                x,
+                &self.#field,
+                #typednet::ops::Conv2dGeometry { stride: [#sh, #sw], padding: [#ph, #pw] },
+            )?)
+        }
+        Op::LocallyConnected {
+            stride, padding, ..
+        } => {
+            let [sh, sw] = stride;
+            let [ph, pw] = padding;
+            let function = format_ident!("try_locally_connected2d");
             quote!(#typednet::ops::#function(
                 x,
                 &self.#field,
@@ -599,7 +708,7 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths, mutable: boo
         Op::Softmax => quote!(x.try_softmax::<#dfdx::shapes::Axis<1>>()?),
         Op::LogSoftmax => quote!(x.try_log_softmax::<#dfdx::shapes::Axis<1>>()?),
         // The merges of branch nodes are written by `forward_nodes`.
-        Op::Add | Op::Concat => return quote!(),
+        Op::Add | Op::Concat | Op::Head => return quote!(),
     };
     let _ = core;
     quote_spanned! {span=>
@@ -614,7 +723,11 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths, mutable: boo
 /// records every chain (as dfdx's `GeneralizedResidual` does), and put back on the merged
 /// result. The input itself is cloned (cheap: dfdx tensors share their data), keeping one id,
 /// so the gradients of every chain add up on it.
-fn forward_nodes(nodes: &[Node], paths: &Paths, mutable: bool) -> Vec<TokenStream> {
+///
+/// A `head` runs only with `heads` (on the main chain, where the macro allows it), into a
+/// variable of its own, on the input's clone with a fresh tape: its output carries the tape of
+/// its own ops, merged with the main one when the losses are added.
+fn forward_nodes(nodes: &[Node], paths: &Paths, mutable: bool, heads: bool) -> Vec<TokenStream> {
     let core = &paths.core;
     nodes
         .iter()
@@ -625,9 +738,13 @@ fn forward_nodes(nodes: &[Node], paths: &Paths, mutable: bool) -> Vec<TokenStrea
                 shortcut,
                 merge,
             } => {
-                let body = forward_nodes(body, paths, mutable);
-                let shortcut =
-                    forward_nodes(shortcut.as_deref().unwrap_or_default(), paths, mutable);
+                let body = forward_nodes(body, paths, mutable, false);
+                let shortcut = forward_nodes(
+                    shortcut.as_deref().unwrap_or_default(),
+                    paths,
+                    mutable,
+                    false,
+                );
                 let out_type = tensor_type(merge, paths);
                 let span = merge.layer.span.start;
                 quote_spanned! {span=>
@@ -644,8 +761,27 @@ fn forward_nodes(nodes: &[Node], paths: &Paths, mutable: bool) -> Vec<TokenStrea
                 }
             }
             Node::Concat { branches, merge } => forward_concat(branches, merge, paths, mutable),
+            Node::Head { .. } if !heads => quote!(),
+            Node::Head { body, marker, .. } => {
+                let body = forward_nodes(body, paths, mutable, false);
+                let out_type = tensor_type(marker, paths);
+                let variable = head_variable(marker);
+                let span = marker.layer.span.start;
+                quote_spanned! {span=>
+                    let #variable: #out_type = {
+                        let x = x.retaped::<T>();
+                        #(#body)*
+                        x
+                    };
+                }
+            }
         })
         .collect()
+}
+
+/// The local variable holding a head's output in `try_forward_with_heads`.
+fn head_variable(marker: &InferredLayer) -> Ident {
+    format_ident!("__head_{}", marker.name)
 }
 
 fn forward_concat(
@@ -663,7 +799,7 @@ fn forward_concat(
     let last = branches.len() - 1;
     let mut statements = Vec::new();
     for (i, branch) in branches.iter().enumerate() {
-        let steps = forward_nodes(branch, paths, mutable);
+        let steps = forward_nodes(branch, paths, mutable, false);
         let result = format_ident!("__branch{}", i);
         // The last branch may take the input itself rather than a clone.
         let input = if i == last {
@@ -724,6 +860,7 @@ fn last_node_output(node: &Node) -> Shape {
     match node {
         Node::Layer(layer) => layer.output,
         Node::Residual { merge, .. } | Node::Concat { merge, .. } => merge.output,
+        Node::Head { input, .. } => *input,
     }
 }
 

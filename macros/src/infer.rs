@@ -53,6 +53,19 @@ pub enum Op {
         padding: [usize; 2],
         /// `false` for `conv(…, bias = false)`.
         bias: bool,
+        /// `conv(…, groups = G)`: each filter sees `input_channels / groups` channels.
+        groups: usize,
+    },
+    /// A locally-connected layer: a convolution whose filters are not shared, one bank per
+    /// output position.
+    LocallyConnected {
+        input_channels: usize,
+        output_channels: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        /// Output `[height, width]`: the number of filter banks.
+        output: [usize; 2],
     },
     ConvTranspose {
         input_channels: usize,
@@ -103,6 +116,8 @@ pub enum Op {
     Add,
     /// The join closing a `concat`.
     Concat,
+    /// Marks the end of a `head`'s chain, whose output it holds (for tables).
+    Head,
 }
 
 impl Op {
@@ -114,16 +129,26 @@ impl Op {
                 input_channels,
                 output_channels,
                 kernel,
-                bias: false,
+                bias,
+                groups,
                 ..
-            } => output_channels * input_channels * kernel[0] * kernel[1],
-            Op::Conv {
+            } => {
+                output_channels * (input_channels / groups) * kernel[0] * kernel[1]
+                    + if bias { output_channels } else { 0 }
+            }
+            Op::LocallyConnected {
                 input_channels,
                 output_channels,
                 kernel,
+                output,
                 ..
+            } => {
+                output[0]
+                    * output[1]
+                    * (input_channels * kernel[0] * kernel[1] + 1)
+                    * output_channels
             }
-            | Op::ConvTranspose {
+            Op::ConvTranspose {
                 input_channels,
                 output_channels,
                 kernel,
@@ -159,6 +184,13 @@ pub enum Node {
         branches: Vec<Vec<Node>>,
         merge: InferredLayer,
     },
+    /// `name: head(chain)`: a side output; the main chain goes on with `input`. `marker`
+    /// (op [`Op::Head`]) is named after the head and holds the head's output shape.
+    Head {
+        body: Vec<Node>,
+        input: Shape,
+        marker: InferredLayer,
+    },
 }
 
 impl Node {
@@ -166,6 +198,7 @@ impl Node {
         match self {
             Node::Layer(layer) => layer.output,
             Node::Residual { merge, .. } | Node::Concat { merge, .. } => merge.output,
+            Node::Head { input, .. } => *input,
         }
     }
 
@@ -185,6 +218,10 @@ impl Node {
             Node::Concat { branches, merge } => {
                 branches.iter().flatten().for_each(|n| n.collect(out));
                 out.push(merge);
+            }
+            Node::Head { body, marker, .. } => {
+                body.iter().for_each(|n| n.collect(out));
+                out.push(marker);
             }
         }
     }
@@ -312,6 +349,11 @@ enum Tree {
         name: Ident,
         branches: Vec<(Vec<Tree>, SpanRange)>,
     },
+    Head {
+        span: SpanRange,
+        name: Ident,
+        body: Vec<Tree>,
+    },
 }
 
 /// Where layers are being named: inside a block call, names get the call's prefix
@@ -323,6 +365,9 @@ struct Scope {
     call_span: Option<SpanRange>,
     /// Inside `[…] * N`: `_1`, `_2`, … appended to declared names (`_2_1` when nested).
     repeat_suffix: String,
+    /// Inside a `residual`, `concat` or `head` chain, where a `head` may not stand: its output
+    /// is returned from `forward_with_heads`, so it must be on the main chain.
+    in_branch: bool,
 }
 
 /// How many layers of each kind (and calls of each block) a scope has named so far.
@@ -410,6 +455,7 @@ impl Unroll<'_> {
             } => {
                 let span = scope.span(*span);
                 let name = self.name("add", None, span.start, scope, counts);
+                let scope = &scope.branch();
                 let body = self.chain(&body.items, scope, counts);
                 let shortcut = shortcut
                     .as_ref()
@@ -424,6 +470,7 @@ impl Unroll<'_> {
             Item::Concat { span, branches } => {
                 let span = scope.span(*span);
                 let name = self.name("concat", None, span.start, scope, counts);
+                let scope = &scope.branch();
                 let branches = branches
                     .iter()
                     .map(|b| (self.chain(&b.items, scope, counts), scope.span(b.span)))
@@ -433,6 +480,22 @@ impl Unroll<'_> {
                     name,
                     branches,
                 });
+            }
+            Item::Head {
+                span,
+                name: declared,
+                body,
+            } => {
+                let span = scope.span(*span);
+                let name = self.name("head", declared.as_ref(), span.start, scope, counts);
+                if scope.in_branch {
+                    self.errors.push(span.error(format!(
+                        "{name}: a `head` must be on the main chain, not inside `residual`, `concat` or another `head`: its output is returned beside the network's"
+                    )));
+                    return;
+                }
+                let body = self.chain(&body.items, &scope.branch(), counts);
+                out.push(Tree::Head { span, name, body });
             }
         }
     }
@@ -493,6 +556,7 @@ impl Unroll<'_> {
             arguments,
             call_span: Some(call_span),
             repeat_suffix: String::new(),
+            in_branch: scope.in_branch,
         };
         self.active.push(name);
         let trees = self.chain(items, &inner, &mut Counts::default());
@@ -532,6 +596,14 @@ impl Unroll<'_> {
 }
 
 impl Scope {
+    /// This scope, inside a branch's chain.
+    fn branch(&self) -> Scope {
+        Scope {
+            in_branch: true,
+            ..self.clone()
+        }
+    }
+
     /// The layer as this scope sees it: parameters replaced by the call's numbers, and inside
     /// a block every span moved to the call, since the block's text is shared by every call.
     fn apply(&self, layer: &Layer) -> Layer {
@@ -682,6 +754,21 @@ fn infer_tree(
                 Some(output),
             )
         }
+        Tree::Head { span, name, body } => {
+            let (body, output) = infer_chain(body, input, mode, errors);
+            let (Some(input), Some(output)) = (input, output) else {
+                return (None, input);
+            };
+            let marker = merge_layer(name, "head", "head", span, Op::Head, output);
+            (
+                Some(Node::Head {
+                    body,
+                    input,
+                    marker,
+                }),
+                Some(input),
+            )
+        }
         Tree::Concat {
             span,
             name,
@@ -818,7 +905,8 @@ fn infer_layer(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> O
     let kind = ctx.layer.kind.to_string();
     match kind.as_str() {
         "linear" => infer_linear(ctx, input),
-        "conv" => infer_conv(ctx, input, mode),
+        "conv" => infer_conv(ctx, input, mode, Weights::Shared),
+        "locally_connected" => infer_conv(ctx, input, mode, Weights::PerPosition),
         "conv_transpose" => infer_conv_transpose(ctx, input),
         "maxpool" | "avgpool" => infer_pool(ctx, input, mode, kind == "maxpool"),
         "flatten" => {
@@ -1050,11 +1138,29 @@ fn infer_linear(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Sha
     Some((Op::Linear { input, output }, Shape::Vector(output)))
 }
 
-fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Option<(Op, Shape)> {
+/// Whether a convolution-shaped layer shares its filters across positions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Weights {
+    /// `conv`: one filter bank slides over the image.
+    Shared,
+    /// `locally_connected`: one filter bank per output position.
+    PerPosition,
+}
+
+fn infer_conv(
+    ctx: &mut LayerContext,
+    input: Option<Shape>,
+    mode: FitMode,
+    weights: Weights,
+) -> Option<(Op, Shape)> {
+    let options: &[&'static str] = match weights {
+        Weights::Shared => &["stride", "pad", "bias", "groups"],
+        Weights::PerPosition => &["stride", "pad"],
+    };
     let args = bind(
         ctx,
         &[&["out", "kernel"], &["in", "out", "kernel"]],
-        &["stride", "pad", "bias"],
+        options,
     );
     let bias = match args.get("bias") {
         None => true,
@@ -1072,6 +1178,11 @@ fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Op
             );
             true
         }
+    };
+    let groups = match args.get("groups") {
+        None => Some(one()),
+        Some(a) => int(ctx, a, "the number of groups")
+            .filter(|n| positive(ctx, *n, "the number of groups").is_some()),
     };
     let output_channels = args
         .get("out")
@@ -1108,6 +1219,9 @@ fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Op
     };
 
     let (c, h, w) = image_input(ctx, input, stated_input);
+    if let (Some(groups), Some(c), Some(out)) = (groups, c, output_channels) {
+        check_groups(ctx, groups, c, out, bias);
+    }
     let kernel = kernel?;
     let stride = stride?;
     let padding = if same_padding {
@@ -1132,21 +1246,43 @@ fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Op
         padding?
     };
     let output_channels = output_channels?;
+    let groups = groups?.value;
     let (out_h, out_w) = window_axes(ctx, [h, w], kernel, stride, padding, mode, "kernel")?;
     let input_channels = c.or(stated_input.map(|n| n.value).filter(|v| *v > 0))?;
-    let op = Op::Conv {
-        input_channels,
-        output_channels,
-        kernel: [kernel[0].value, kernel[1].value],
-        stride: [stride[0].value, stride[1].value],
-        padding: [padding[0].value, padding[1].value],
-        bias,
+    let [kernel, stride, padding] = [kernel, stride, padding].map(|p| [p[0].value, p[1].value]);
+    let op = match weights {
+        Weights::Shared => Op::Conv {
+            input_channels,
+            output_channels,
+            kernel,
+            stride,
+            padding,
+            bias,
+            groups,
+        },
+        Weights::PerPosition => Op::LocallyConnected {
+            input_channels,
+            output_channels,
+            kernel,
+            stride,
+            padding,
+            output: [out_h, out_w],
+        },
     };
-    let params = output_channels
-        .checked_mul(input_channels)
-        .and_then(|p| p.checked_mul(kernel[0].value))
-        .and_then(|p| p.checked_mul(kernel[1].value))
-        .and_then(|p| p.checked_add(output_channels));
+    // Overflow-checked copy of `Op::parameters`, which may then multiply freely.
+    let window = input_channels
+        .checked_mul(kernel[0])
+        .and_then(|p| p.checked_mul(kernel[1]));
+    let params = match weights {
+        Weights::Shared => window
+            .and_then(|p| p.checked_mul(output_channels))
+            .and_then(|p| p.checked_add(output_channels)),
+        Weights::PerPosition => window
+            .and_then(|p| p.checked_add(1))
+            .and_then(|p| p.checked_mul(output_channels))
+            .and_then(|p| p.checked_mul(out_h))
+            .and_then(|p| p.checked_mul(out_w)),
+    };
     let out = Shape::Image {
         c: output_channels,
         h: out_h,
@@ -1157,6 +1293,32 @@ fn infer_conv(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> Op
         return None;
     }
     Some((op, out))
+}
+
+/// `groups = G` splits the input channels into G groups, each convolved with its own
+/// `out / G` filters: G must divide both channel counts.
+fn check_groups(ctx: &mut LayerContext, groups: Number, input: usize, output: usize, bias: bool) {
+    if groups.value == 1 {
+        return;
+    }
+    for (count, what) in [(input, "input"), (output, "output")] {
+        if count % groups.value != 0 {
+            ctx.error_at(
+                groups.span,
+                format!(
+                    "groups = {g} must divide the {count} {what} channels: {count}/{g} = {:.2} is not a whole number",
+                    count as f64 / groups.value as f64,
+                    g = groups.value,
+                ),
+            );
+        }
+    }
+    if !bias {
+        ctx.error_at(
+            groups.span,
+            "a grouped convolution without a bias is not supported yet: drop `bias = false` or `groups`",
+        );
+    }
 }
 
 /// Channels, height and width of the image a layer receives (each `None` when unknown after an
