@@ -52,7 +52,8 @@ pub use typenum;
 /// | layer | meaning | PyTorch |
 /// |---|---|---|
 /// | `linear(out)`, `linear(in, out)` | `y = x·Wᵀ + b` | `nn.Linear(in, out)` |
-/// | `conv(out, k)`, `conv(in, out, k)`, options `stride = s`, `pad = p` or `pad = same`, `bias = false`; `k`, `s`, `p` may be `(h, w)` pairs | 2-d convolution | `nn.Conv2d(in, out, k, s, p, bias=…)` |
+/// | `conv(out, k)`, `conv(in, out, k)`, options `stride = s`, `pad = p` or `pad = same`, `bias = false`, `groups = g`; `k`, `s`, `p` may be `(h, w)` pairs | 2-d convolution; with `g` groups each filter sees `in/g` channels (`g` divides `in` and `out`) | `nn.Conv2d(in, out, k, s, p, bias=…, groups=g)` |
+/// | `locally_connected(out, k)`, options `stride`, `pad` | a convolution whose filters are not shared: one bank (and bias) per output position, `O_H·O_W·(in·k_h·k_w + 1)·out` parameters | Keras `LocallyConnected2D`; `nn.Unfold` + a matmul per position |
 /// | `conv_transpose(out, k)`, `conv_transpose(in, out, k)`, options `stride`, `pad`, `output_pad` | transposed convolution, output `(w − 1)·s − 2p + k + q` | `nn.ConvTranspose2d(in, out, k, s, p, q)` |
 /// | `maxpool(f)`, `maxpool(f, s)`, `maxpool(f, stride = s)`, option `pad = p` (at most `f/2`, padded with −∞) | max over each window (stride defaults to `f`) | `nn.MaxPool2d(f, s, p)` |
 /// | `avgpool(f)`, `avgpool(f, s)`, option `pad = p` (padded with zeros, which count) | mean over each window | `nn.AvgPool2d(f, s, p)` |
@@ -76,6 +77,31 @@ pub use typenum;
 /// | `residual(body)` | `body(x) + x` (identity shortcut) | the body gives back its input's shape | `y = f(x) + x` |
 /// | `residual(body, shortcut = proj)` | `body(x) + proj(x)` (projection shortcut) | body and shortcut give the same shape | `y = f(x) + g(x)` |
 /// | `concat(a, b, …)` | every branch on the same input, joined along channels (images) or features (vectors), in order | images agree on height and width; the macro adds up the channels | `torch.cat([a(x), b(x)], 1)` |
+/// | `name: head(chain)` | a side output: the chain reads the value where the head stands, the main chain goes on from that value unchanged | the head's layers, like any; it stands on the main chain | GoogLeNet's auxiliary classifiers (`aux_logits`) |
+///
+/// `forward` skips the heads (PyTorch's eval mode); `try_forward_with_heads` returns the output
+/// and every head's, in the order declared, for a training loss that adds them:
+///
+/// ```
+/// use typednet::prelude::*;
+///
+/// network! {
+///     pub struct WithAux: [1, 28, 28]
+///         -> conv(8, 5) -> relu -> maxpool(2)
+///         -> aux: head(global_avgpool -> linear(10))
+///         -> conv(16, 5) -> relu -> maxpool(2) -> flatten -> linear(10);
+/// }
+///
+/// let dev = Cpu::default();
+/// let net = WithAux::<f32, Cpu>::new(&dev);
+/// let images: Tensor<Rank4<4, 1, 28, 28>, f32, Cpu> = dev.sample_normal();
+/// let (logits, (aux,)) = net.try_forward_with_heads(images.leaky_trace()).unwrap();
+/// // The auxiliary loss joins the main one with weight 0.3, as in GoogLeNet.
+/// let loss = logits.square().mean() + aux.square().mean() * 0.3;
+/// let grads = loss.backward();
+/// // The head's classifier (`linear1`, the first linear layer declared) received a gradient.
+/// assert!(grads.get(&net.linear1.weight).as_vec().iter().any(|g| *g != 0.0));
+/// ```
 ///
 /// A block is a chain declared once with parameters and used by name, like a layer:
 ///
