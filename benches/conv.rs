@@ -22,7 +22,8 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
 };
 use dfdx::nn::BuildModule;
-use typednet::layers::{Conv2d, ConvTranspose2d};
+use typednet::layers::{Conv2d, ConvTranspose2d, GroupedConv2d};
+use typednet::ops::grouped_conv2d::try_grouped_conv2d;
 use typednet::ops::{
     try_conv2d, try_conv_transpose2d, try_max_pool2d, Conv2dGeometry, ConvTranspose2dGeometry,
     Pool2dGeometry,
@@ -71,6 +72,56 @@ fn conv_case<
         b.iter(|| {
             let y: Tensor<Rank4<B, C_OUT, O, O>, f32, Cpu> =
                 try_conv2d(x.clone(), &layer, geometry).unwrap();
+            black_box(y)
+        })
+    });
+}
+
+/// `conv/{C_IN}to{C_OUT}_g{G}_k{K}[p{PAD}]_{H}x{H}_b{B}/{fwd_bwd,fwd}`: a square grouped
+/// convolution (`G` groups of `C_IN_PER_GROUP = C_IN/G` input channels and `C_OUT/G` filters),
+/// stride 1, zero padding `pad`, on a batch of `B` random images of `C_IN × H × H`; `O` is the
+/// output size `H − K + 2·pad + 1`, which the op checks. Timed as `conv_case`.
+fn grouped_conv_case<
+    const B: usize,
+    const C_IN: usize,
+    const C_IN_PER_GROUP: usize,
+    const C_OUT: usize,
+    const G: usize,
+    const K: usize,
+    const H: usize,
+    const O: usize,
+>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    pad: usize,
+) {
+    let padding = if pad == 0 {
+        String::new()
+    } else {
+        format!("p{pad}")
+    };
+    let name = format!("{C_IN}to{C_OUT}_g{G}_k{K}{padding}_{H}x{H}_b{B}");
+    let dev = Cpu::seed_from_u64(0);
+    let layer = GroupedConv2d::<C_IN_PER_GROUP, C_OUT, G, K, K, f32, Cpu>::build(&dev);
+    let x: Tensor<Rank4<B, C_IN, H, H>, f32, Cpu> = dev.sample_normal();
+    let geometry = Conv2dGeometry {
+        stride: [1, 1],
+        padding: [pad, pad],
+    };
+    let mut grads = Some(layer.alloc_grads());
+    group.bench_function(format!("{name}/fwd_bwd"), |b| {
+        b.iter(|| {
+            let y: Tensor<Rank4<B, C_OUT, O, O>, f32, Cpu, _> =
+                try_grouped_conv2d(x.clone().traced(grads.take().unwrap()), &layer, geometry)
+                    .unwrap();
+            let mut g = y.sum().backward();
+            layer.zero_grads(&mut g);
+            grads = Some(g);
+        })
+    });
+    group.bench_function(format!("{name}/fwd"), |b| {
+        b.iter(|| {
+            let y: Tensor<Rank4<B, C_OUT, O, O>, f32, Cpu> =
+                try_grouped_conv2d(x.clone(), &layer, geometry).unwrap();
             black_box(y)
         })
     });
@@ -173,6 +224,8 @@ fn benches(c: &mut Criterion) {
     // VGG-style blocks: 3×3, pad 1, size kept.
     conv_case::<32, 32, 32, 3, 32, 32>(&mut conv, 1);
     conv_case::<32, 64, 64, 3, 16, 16>(&mut conv, 1);
+    // AlexNet's conv2 at batch 8: 96 → 256 channels in 2 groups, 5×5, pad 2 keeps 27×27.
+    grouped_conv_case::<8, 96, 48, 256, 2, 5, 27, 27>(&mut conv, 2);
     // DCGAN's generator: 4×4, stride 2, pad 1 doubles the size.
     conv_transpose_case::<32, 64, 32, 4, 16, 32>(&mut conv, 2, 1);
     conv.finish();

@@ -8,16 +8,25 @@
 use crate::network::Element;
 use crate::ops::conv2d::Conv2dKernel;
 use crate::ops::conv_transpose2d::ConvTranspose2dKernel;
+use crate::ops::grouped_conv2d::GroupedConv2dKernel;
 use crate::ops::pool2d::Pool2dKernel;
 
 /// A dfdx device with typednet's kernels: [`dfdx::tensor::Cpu`], and `dfdx::tensor::Cuda` with
 /// the `cuda` feature. Implemented automatically for every device that has them all.
 pub trait Device<E: Element>:
-    dfdx::tensor_ops::Device<E> + Conv2dKernel<E> + ConvTranspose2dKernel<E> + Pool2dKernel<E>
+    dfdx::tensor_ops::Device<E>
+    + Conv2dKernel<E>
+    + ConvTranspose2dKernel<E>
+    + GroupedConv2dKernel<E>
+    + Pool2dKernel<E>
 {
 }
 
 impl<E: Element, D> Device<E> for D where
-    D: dfdx::tensor_ops::Device<E> + Conv2dKernel<E> + ConvTranspose2dKernel<E> + Pool2dKernel<E>
+    D: dfdx::tensor_ops::Device<E>
+        + Conv2dKernel<E>
+        + ConvTranspose2dKernel<E>
+        + GroupedConv2dKernel<E>
+        + Pool2dKernel<E>
 {
 }

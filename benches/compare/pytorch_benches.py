@@ -41,13 +41,15 @@ def conv_flops(batch, c_in, c_out, k, out_size):
     return 2 * batch * out_size * out_size * c_out * c_in * k * k
 
 
-def add_conv(batch, c_in, c_out, k, size, pad):
-    """`conv/{C_IN}to{C_OUT}_k{K}[p{PAD}]_{H}x{H}_b{B}/{fwd_bwd,fwd}`, as `conv_case` in conv.rs."""
+def add_conv(batch, c_in, c_out, k, size, pad, groups=1):
+    """`conv/{C_IN}to{C_OUT}[_g{G}]_k{K}[p{PAD}]_{H}x{H}_b{B}/{fwd_bwd,fwd}`, as `conv_case` (and,
+    with groups, `grouped_conv_case`) in conv.rs."""
     out = size - k + 2 * pad + 1
-    name = f"conv/{c_in}to{c_out}_k{k}{f'p{pad}' if pad else ''}_{size}x{size}_b{batch}"
+    grouping = f"_g{groups}" if groups > 1 else ""
+    name = f"conv/{c_in}to{c_out}{grouping}_k{k}{f'p{pad}' if pad else ''}_{size}x{size}_b{batch}"
 
     def setup(train):
-        conv = nn.Conv2d(c_in, c_out, k, padding=pad)
+        conv = nn.Conv2d(c_in, c_out, k, padding=pad, groups=groups)
         x = torch.randn(batch, c_in, size, size, requires_grad=train)
 
         def fwd_bwd():
@@ -64,8 +66,8 @@ def add_conv(batch, c_in, c_out, k, size, pad):
         return fwd_bwd if train else fwd
 
     # Forward + backward: the forward, the weight gradient and the input gradient, each as
-    # much work as the forward.
-    flops = conv_flops(batch, c_in, c_out, k, out)
+    # much work as the forward. Each filter of a grouped convolution sees C_IN/G channels.
+    flops = conv_flops(batch, c_in // groups, c_out, k, out)
     CASES[f"{name}/fwd_bwd"] = (lambda: setup(True), 3 * flops)
     CASES[f"{name}/fwd"] = (lambda: setup(False), flops)
 
@@ -237,6 +239,8 @@ def only(kind, name):
 add_conv(batch=64, c_in=1, c_out=6, k=5, size=32, pad=0)
 add_conv(batch=32, c_in=32, c_out=32, k=3, size=32, pad=1)
 add_conv(batch=32, c_in=64, c_out=64, k=3, size=16, pad=1)
+# AlexNet's conv2 at batch 8: 96 → 256 channels in 2 groups, 5×5, pad 2 keeps 27×27.
+add_conv(batch=8, c_in=96, c_out=256, k=5, size=27, pad=2, groups=2)
 add_conv_transpose(batch=32, c_in=64, c_out=32, k=4, size=16, stride=2, pad=1)
 add_maxpool(batch=32, channels=32, size=32, window=2)
 add_gemm(2048)

@@ -168,6 +168,40 @@ pub(crate) fn try_conv2d<
     layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, D>,
     geometry: Conv2dGeometry,
 ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, D, T>, D::Err> {
+    // The parameters join the input's tape with empty tapes of their own: their gradients are
+    // recorded by the ops that read them (matmul, broadcast add), as before.
+    try_conv2d_with_parameters(
+        x,
+        layer.weight.retaped::<T>(),
+        layer.bias.retaped::<T>(),
+        geometry,
+    )
+}
+
+/// [`try_conv2d`] with the filters (`[C_OUT, C_IN, K_H, K_W]`) and the bias given as tensors
+/// that may carry a tape: the result of other ops, such as the block-diagonal filters that
+/// `crate::ops::grouped_conv2d`'s reference expands its weights to. The caller has checked that
+/// `O_H`, `O_W` follow from the geometry.
+#[allow(clippy::type_complexity)]
+pub(crate) fn try_conv2d_with_parameters<
+    B: Dim,
+    const C_IN: usize,
+    const H: usize,
+    const W: usize,
+    const C_OUT: usize,
+    const K_H: usize,
+    const K_W: usize,
+    const O_H: usize,
+    const O_W: usize,
+    E: Element,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, D, T>,
+    weight: Tensor<(Const<C_OUT>, Const<C_IN>, Const<K_H>, Const<K_W>), E, D, T>,
+    bias: Tensor<(Const<C_OUT>,), E, D, T>,
+    geometry: Conv2dGeometry,
+) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, D, T>, D::Err> {
     let batch = x.shape().0;
     let windows = Windows {
         batch: batch.size(),
@@ -185,9 +219,7 @@ pub(crate) fn try_conv2d<
     // [B·O_H·O_W, C_IN·K_H·K_W]
     let patches = try_unfold(x, &windows, UnfoldLayout::PositionMajor)?;
     // [C_IN·K_H·K_W, C_OUT]: the filters' `[C_IN, K_H, K_W]` order is the window's order.
-    let filters = layer
-        .weight
-        .clone()
+    let filters = weight
         .try_reshape_like(&(Const::<C_OUT>, window_len))?
         .try_permute::<_, Axes2<1, 0>>()?;
     // [B·O_H·O_W, C_OUT] → [B, C_OUT, O_H·O_W] (a strided view; the bias add writes it out
@@ -196,11 +228,8 @@ pub(crate) fn try_conv2d<
         .try_matmul(filters)?
         .try_reshape_like(&(batch.size(), positions, Const::<C_OUT>))?
         .try_permute::<_, Axes3<0, 2, 1>>()?;
-    let bias = layer.bias.clone().try_broadcast_like::<_, Axes2<0, 2>>(&(
-        batch.size(),
-        Const::<C_OUT>,
-        positions,
-    ))?;
+    let bias =
+        bias.try_broadcast_like::<_, Axes2<0, 2>>(&(batch.size(), Const::<C_OUT>, positions))?;
     (y + bias).try_reshape_like(&(batch, Const::<C_OUT>, Const::<O_H>, Const::<O_W>))
 }
 
