@@ -3,9 +3,13 @@
 
 mod conv2d;
 mod conv_transpose2d;
+mod grouped_conv2d;
+mod locally_connected2d;
 
 pub use conv2d::{Conv2d, Conv2dNoBias};
 pub use conv_transpose2d::ConvTranspose2d;
+pub use grouped_conv2d::GroupedConv2d;
+pub use locally_connected2d::LocallyConnected2d;
 
 /// A fully connected layer `y = x·Wᵀ + b`: dfdx's own, which already matches PyTorch.
 ///

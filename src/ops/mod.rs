@@ -10,7 +10,9 @@ mod concat;
 pub mod conv2d;
 mod conv2d_no_bias;
 pub mod conv_transpose2d;
+pub mod grouped_conv2d;
 mod local_response_norm;
+mod locally_connected2d;
 mod pad;
 pub mod pool2d;
 mod reshape;
@@ -24,7 +26,9 @@ pub use conv2d_no_bias::try_conv2d_no_bias;
 pub use conv_transpose2d::{
     conv_transpose2d, try_conv_transpose2d, ConvTranspose2dGeometry, ConvTranspose2dKernel,
 };
+pub use grouped_conv2d::{grouped_conv2d, try_grouped_conv2d, GroupedConv2dKernel};
 pub use local_response_norm::{try_local_response_norm, LrnWindow};
+pub use locally_connected2d::{locally_connected2d, try_locally_connected2d};
 pub use pad::{try_pad2d, PadValue};
 pub use pool2d::{
     avg_pool2d, max_pool2d, try_avg_pool2d, try_max_pool2d, Pool2dGeometry, Pool2dKernel, Reduction,
