@@ -49,17 +49,27 @@ fn forward_with_heads_returns_the_output_and_each_heads_value() {
     assert_close!(y.as_vec(), net.forward(x.clone()).as_vec(), 1e-15);
 
     // Each head is its own layers applied to where it branches off.
-    let geometry = Conv2dGeometry { stride: [1, 1], padding: [1, 1] };
-    let trunk: Tensor<Rank4<2, 4, 8, 8>, f64, Dev> = try_conv2d(x, &net.conv1, geometry)
-        .unwrap()
-        .relu();
-    let expected_early = net.linear1.forward(try_global_avg_pool2d(trunk.clone()).unwrap());
+    let geometry = Conv2dGeometry {
+        stride: [1, 1],
+        padding: [1, 1],
+    };
+    let trunk: Tensor<Rank4<2, 4, 8, 8>, f64, Dev> =
+        try_conv2d(x, &net.conv1, geometry).unwrap().relu();
+    let expected_early = net
+        .linear1
+        .forward(try_global_avg_pool2d(trunk.clone()).unwrap());
     assert_close!(early.as_vec(), expected_early.as_vec(), 1e-13);
     let pooled: Tensor<Rank4<2, 4, 4, 4>, f64, Dev> = typednet::ops::max_pool2d(
         trunk,
-        typednet::ops::Pool2dGeometry { window: [2, 2], stride: [2, 2] },
+        typednet::ops::Pool2dGeometry {
+            window: [2, 2],
+            stride: [2, 2],
+        },
     );
-    let no_padding = Conv2dGeometry { stride: [1, 1], padding: [0, 0] };
+    let no_padding = Conv2dGeometry {
+        stride: [1, 1],
+        padding: [0, 0],
+    };
     let features: Tensor<Rank4<2, 6, 2, 2>, f64, Dev> =
         try_conv2d(pooled, &net.conv2, no_padding).unwrap();
     let flat: Tensor<Rank2<2, 24>, f64, Dev> = features.reshape();
@@ -84,9 +94,23 @@ fn a_loss_over_the_output_and_the_heads_has_exact_gradients() {
     // The heads' parameters receive gradients through the merged tape; with the heads left
     // out of the loss, they receive none.
     let grads = loss(x.trace(net.alloc_grads())).backward();
-    assert!(grads.get(&net.linear1.weight).as_vec().iter().any(|g| g.abs() > 1e-6));
-    assert!(grads.get(&net.linear2.weight).as_vec().iter().any(|g| g.abs() > 1e-6));
-    let (y, _) = net.try_forward_with_heads(x.trace(net.alloc_grads())).unwrap();
+    assert!(grads
+        .get(&net.linear1.weight)
+        .as_vec()
+        .iter()
+        .any(|g| g.abs() > 1e-6));
+    assert!(grads
+        .get(&net.linear2.weight)
+        .as_vec()
+        .iter()
+        .any(|g| g.abs() > 1e-6));
+    let (y, _) = net
+        .try_forward_with_heads(x.trace(net.alloc_grads()))
+        .unwrap();
     let grads = y.sum().backward();
-    assert!(grads.get(&net.linear1.weight).as_vec().iter().all(|g| *g == 0.0));
+    assert!(grads
+        .get(&net.linear1.weight)
+        .as_vec()
+        .iter()
+        .all(|g| *g == 0.0));
 }

@@ -149,6 +149,39 @@ fn googlenet_matches_torchvision() {
 }
 
 #[test]
+fn googlenet_with_auxiliary_heads_matches_torchvision() {
+    assert_eq!(<GoogLeNetAux>::PARAMETERS, 13_004_888);
+    let l = GoogLeNetAux::LAYERS;
+    // Each head pools inception 4a's and 4d's 14×14 maps to 4×4 and classifies.
+    assert_eq!(shape(l, "aux_head1_avgpool1"), &[512, 4, 4]);
+    assert_eq!(shape(l, "aux_head2_avgpool1"), &[528, 4, 4]);
+    assert_eq!(shape(l, "aux_head1_flatten1"), &[2048]);
+    assert_eq!(shape(l, "aux1"), &[1000]);
+    assert_eq!(shape(l, "aux2"), &[1000]);
+    // The main chain is GoogLeNet's: the heads only add parameters (3,188,968 + 3,191,016).
+    assert_eq!(<GoogLeNetAux>::OUTPUT_SHAPE, &[1000]);
+    assert_eq!(
+        <GoogLeNetAux>::PARAMETERS - <GoogLeNet>::PARAMETERS,
+        3_188_968 + 3_191_016
+    );
+}
+
+#[test]
+fn alexnet_original_has_the_papers_towers() {
+    // The paper's count: conv2, conv4 and conv5 see half the channels (two groups).
+    assert_eq!(<AlexNetOriginal>::PARAMETERS, 60_965_224);
+    let l = AlexNetOriginal::LAYERS;
+    assert_eq!(shape(l, "conv1"), &[96, 55, 55]);
+    assert_eq!(shape(l, "maxpool1"), &[96, 27, 27]);
+    assert_eq!(shape(l, "conv2"), &[256, 27, 27]);
+    assert_eq!(shape(l, "maxpool3"), &[256, 6, 6]);
+    let parameters = |name: &str| l.iter().find(|x| x.name == name).unwrap().parameters;
+    assert_eq!(parameters("conv2"), 256 * 48 * 25 + 256);
+    assert_eq!(parameters("conv3"), 384 * 256 * 9 + 384);
+    assert_eq!(parameters("conv4"), 384 * 192 * 9 + 384);
+}
+
+#[test]
 fn resnet18_runs_forward_on_one_image() {
     let dev = Cpu::default();
     let net = ResNet18::<f32, Cpu>::new(&dev);

@@ -137,8 +137,8 @@ network! {
 
     /// GoogLeNet (Inception v1) as torchvision's `googlenet(aux_logits=False)`. torchvision
     /// pools with `ceil_mode=True`; padding 1 gives the same sizes (112 → 56 → 28 → 14), and the
-    /// last 2×2 pool halves 14 exactly. 6,624,904 parameters. The auxiliary heads are not
-    /// declared: a network has one output.
+    /// last 2×2 pool halves 14 exactly. 6,624,904 parameters. With its auxiliary heads:
+    /// [`GoogLeNetAux`].
     pub struct GoogLeNet: [3, 224, 224]
         -> conv(64, 7, stride = 2, pad = 3, bias = false) -> batchnorm -> relu
         -> maxpool(3, stride = 2, pad = 1)
@@ -156,4 +156,53 @@ network! {
         -> Inception(256, 160, 320, 32, 128, 128)
         -> Inception(384, 192, 384, 48, 128, 128)
         -> global_avgpool -> dropout(0.2) -> linear(1000);
+
+    /// GoogLeNet's auxiliary classifier (Szegedy et al., 2014, section 5): 5×5 average pooling
+    /// at stride 3 (14×14 → 4×4), a 1×1 convolution to 128 channels, a 1024-unit layer, 70%
+    /// dropout, the classifier. torchvision pools adaptively to 4×4 instead, which averages
+    /// slightly different windows with the same sizes and parameters.
+    block AuxHead(classes) = avgpool(5, stride = 3) -> BasicConv(128, 1, 0)
+        -> flatten -> linear(1024) -> relu -> dropout(0.7) -> linear(classes);
+
+    /// GoogLeNet with its two auxiliary classifiers, after inception 4a and 4d, as torchvision's
+    /// `googlenet(aux_logits=True)`: 13,004,888 parameters. `forward` gives the main logits
+    /// (the heads are for training only); `try_forward_mut_with_heads` also returns both heads'
+    /// logits, which the paper adds to the loss with weight 0.3.
+    pub struct GoogLeNetAux: [3, 224, 224]
+        -> conv(64, 7, stride = 2, pad = 3, bias = false) -> batchnorm -> relu
+        -> maxpool(3, stride = 2, pad = 1)
+        -> BasicConv(64, 1, 0) -> BasicConv(192, 3, 1)
+        -> maxpool(3, stride = 2, pad = 1)
+        -> Inception(64, 96, 128, 16, 32, 32)
+        -> Inception(128, 128, 192, 32, 96, 64)
+        -> maxpool(3, stride = 2, pad = 1)
+        -> Inception(192, 96, 208, 16, 48, 64)
+        -> aux1: head(AuxHead(1000))
+        -> Inception(160, 112, 224, 24, 64, 64)
+        -> Inception(128, 128, 256, 24, 64, 64)
+        -> Inception(112, 144, 288, 32, 64, 64)
+        -> aux2: head(AuxHead(1000))
+        -> Inception(256, 160, 320, 32, 128, 128)
+        -> maxpool(2, stride = 2)
+        -> Inception(256, 160, 320, 32, 128, 128)
+        -> Inception(384, 192, 384, 48, 128, 128)
+        -> global_avgpool -> dropout(0.2) -> linear(1000);
+
+    /// AlexNet as in the paper (Krizhevsky et al., 2012) on 227×227, with its two towers as
+    /// grouped convolutions (conv2, conv4 and conv5 see only their own tower's channels; conv3
+    /// and the fully connected layers see both) and local response normalisation after the
+    /// first two layers (n = 5, α = 10⁻⁴, β = 0.75, k = 2). 60,965,224 parameters — the
+    /// paper's "60 million"; torchvision's single-tower [`AlexNet`] has 61,100,840.
+    pub struct AlexNetOriginal: [3, 227, 227]
+        -> conv(96, 11, stride = 4) -> relu -> lrn(5, alpha = 0.0001, beta = 0.75, k = 2.0)
+        -> maxpool(3, stride = 2)
+        -> conv(256, 5, pad = 2, groups = 2) -> relu -> lrn(5, alpha = 0.0001, beta = 0.75, k = 2.0)
+        -> maxpool(3, stride = 2)
+        -> conv(384, 3, pad = 1) -> relu
+        -> conv(384, 3, pad = 1, groups = 2) -> relu
+        -> conv(256, 3, pad = 1, groups = 2) -> relu -> maxpool(3, stride = 2)
+        -> flatten
+        -> dropout(0.5) -> linear(4096) -> relu
+        -> dropout(0.5) -> linear(4096) -> relu
+        -> linear(1000);
 }
