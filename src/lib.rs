@@ -158,6 +158,7 @@ pub mod layers;
 pub mod loss;
 pub mod network;
 pub mod ops;
+pub mod recurrent;
 pub mod regularize;
 pub mod shape;
 pub mod testing;
