@@ -43,6 +43,13 @@ mod shadowing {
             -> concat(conv(2, 1), maxpool(3, stride = 1, pad = 1))
             -> global_avgpool -> batchnorm -> concat(linear(3), linear(2));
 
+        /// Grouped and locally-connected convolutions and heads (with batch norm, so the
+        /// `&mut self` variant is generated too).
+        pub struct Headed: [4, 6, 6]
+            -> conv(4, 3, pad = 1, groups = 2) -> batchnorm
+            -> aux: head(global_avgpool -> linear(3))
+            -> locally_connected(2, 3) -> flatten -> linear(2);
+
         pub struct Second: [2] -> linear(2);
         pub struct Both = Shadowed -> Second;
     }
@@ -74,4 +81,22 @@ fn generated_branches_and_batch_norm_ignore_shadowed_names() {
         ::typednet::dfdx::tensor::AsArray::array(&y).to_vec();
     ::std::assert_eq!(y.len(), 3);
     let _ = net.forward(x);
+}
+
+#[test]
+fn generated_groups_local_layers_and_heads_ignore_shadowed_names() {
+    use ::typednet::dfdx::prelude::{Cpu, Rank4, Trace, ZerosTensor};
+    let dev: Cpu = ::core::default::Default::default();
+    let mut net = shadowing::Headed::<::core::primitive::f32, Cpu>::new(&dev);
+    let x = dev.zeros::<Rank4<3, 4, 6, 6>>();
+    let (y, (aux,)) = net.try_forward_mut_with_heads(x.leaky_trace()).unwrap();
+    ::std::assert_eq!(::typednet::dfdx::tensor::AsArray::array(&y).len(), 3);
+    ::std::assert_eq!(::typednet::dfdx::tensor::AsArray::array(&aux).len(), 3);
+    let (y, (aux,)) = net.try_forward_with_heads(x).unwrap();
+    let _ = (y, aux);
+    // conv 4·2·9 + 4; batch norm 2·4; head 4·3 + 3; locally connected 4·4·(4·9 + 1)·2; 32·2 + 2.
+    ::std::assert_eq!(
+        <shadowing::Headed>::PARAMETERS,
+        (4 * 2 * 9 + 4) + 8 + 15 + (16 * 37 * 2) + 66
+    );
 }
