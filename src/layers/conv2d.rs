@@ -2,8 +2,8 @@ use dfdx::nn::modules::{ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::shapes::{Dtype, Rank1, Rank4};
 use dfdx::tensor::{Storage, Tensor};
 use dfdx::tensor_ops::Device;
-use rand::distributions::Uniform;
 
+use super::{reset_uniform, FanIn};
 use crate::network::Element;
 
 /// The parameters of a 2-d convolution with `C_IN` input channels, `C_OUT` filters of size
@@ -57,19 +57,13 @@ impl<
                     "weight",
                     |s| &s.weight,
                     |s| &mut s.weight,
-                    TensorOptions::reset_with(|t| {
-                        let b = init_bound::<E>(C_IN * K_H * K_W);
-                        t.try_fill_with_distr(Uniform::new(-b, b))
-                    }),
+                    TensorOptions::reset_with(reset_uniform::<Self, _, E, D>),
                 ),
                 Self::tensor(
                     "bias",
                     |s| &s.bias,
                     |s| &mut s.bias,
-                    TensorOptions::reset_with(|t| {
-                        let b = init_bound::<E>(C_IN * K_H * K_W);
-                        t.try_fill_with_distr(Uniform::new(-b, b))
-                    }),
+                    TensorOptions::reset_with(reset_uniform::<Self, _, E, D>),
                 ),
             ),
             |(weight, bias)| Conv2d { weight, bias },
@@ -117,19 +111,35 @@ impl<
                 "weight",
                 |s| &s.weight,
                 |s| &mut s.weight,
-                TensorOptions::reset_with(|t| {
-                    let b = init_bound::<E>(C_IN * K_H * K_W);
-                    t.try_fill_with_distr(Uniform::new(-b, b))
-                }),
+                TensorOptions::reset_with(reset_uniform::<Self, _, E, D>),
             ),
             |weight| Conv2dNoBias { weight },
         )
     }
 }
 
-/// PyTorch's default init, kaiming_uniform(a = √5), bounds weights and biases by 1/√fan_in.
-fn init_bound<E: Element>(fan_in: usize) -> E {
-    E::one() / E::from_usize(fan_in).unwrap().sqrt()
+impl<
+        const C_IN: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        E: Dtype,
+        D: Storage<E>,
+    > FanIn for Conv2d<C_IN, C_OUT, K_H, K_W, E, D>
+{
+    const FAN_IN: usize = C_IN * K_H * K_W;
+}
+
+impl<
+        const C_IN: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        E: Dtype,
+        D: Storage<E>,
+    > FanIn for Conv2dNoBias<C_IN, C_OUT, K_H, K_W, E, D>
+{
+    const FAN_IN: usize = C_IN * K_H * K_W;
 }
 
 #[cfg(test)]

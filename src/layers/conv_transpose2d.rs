@@ -2,8 +2,8 @@ use dfdx::nn::modules::{ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::shapes::{Dtype, Rank1, Rank4};
 use dfdx::tensor::{Storage, Tensor};
 use dfdx::tensor_ops::Device;
-use rand::distributions::Uniform;
 
+use super::{reset_uniform, FanIn};
 use crate::network::Element;
 
 /// The parameters of a 2-d transposed convolution (the upsampling layer of decoders and
@@ -60,19 +60,13 @@ impl<
                     "weight",
                     |s| &s.weight,
                     |s| &mut s.weight,
-                    TensorOptions::reset_with(|t| {
-                        let b = init_bound::<E>(C_OUT * K_H * K_W);
-                        t.try_fill_with_distr(Uniform::new(-b, b))
-                    }),
+                    TensorOptions::reset_with(reset_uniform::<Self, _, E, D>),
                 ),
                 Self::tensor(
                     "bias",
                     |s| &s.bias,
                     |s| &mut s.bias,
-                    TensorOptions::reset_with(|t| {
-                        let b = init_bound::<E>(C_OUT * K_H * K_W);
-                        t.try_fill_with_distr(Uniform::new(-b, b))
-                    }),
+                    TensorOptions::reset_with(reset_uniform::<Self, _, E, D>),
                 ),
             ),
             |(weight, bias)| ConvTranspose2d { weight, bias },
@@ -80,9 +74,18 @@ impl<
     }
 }
 
-/// PyTorch's default init, kaiming_uniform(a = √5), bounds weights and biases by 1/√fan_in.
-fn init_bound<E: Element>(fan_in: usize) -> E {
-    E::one() / E::from_usize(fan_in).unwrap().sqrt()
+impl<
+        const C_IN: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        E: Dtype,
+        D: Storage<E>,
+    > FanIn for ConvTranspose2d<C_IN, C_OUT, K_H, K_W, E, D>
+{
+    // PyTorch takes the fan-in from the weight's second axis, which for a transposed
+    // convolution (`[C_IN, C_OUT, K_H, K_W]`) is the output channels.
+    const FAN_IN: usize = C_OUT * K_H * K_W;
 }
 
 #[cfg(test)]

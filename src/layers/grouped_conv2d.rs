@@ -4,8 +4,8 @@ use dfdx::nn::modules::{ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::shapes::{Dtype, Rank1, Rank4};
 use dfdx::tensor::{Storage, Tensor};
 use dfdx::tensor_ops::Device;
-use rand::distributions::Uniform;
 
+use super::{reset_uniform, FanIn};
 use crate::network::Element;
 
 /// The parameters of a grouped 2-d convolution: `C_IN = GROUPS·C_IN_PER_GROUP` input channels
@@ -68,19 +68,13 @@ impl<
                     "weight",
                     |s| &s.weight,
                     |s| &mut s.weight,
-                    TensorOptions::reset_with(|t| {
-                        let b = init_bound::<E>(C_IN_PER_GROUP * K_H * K_W);
-                        t.try_fill_with_distr(Uniform::new(-b, b))
-                    }),
+                    TensorOptions::reset_with(reset_uniform::<Self, _, E, D>),
                 ),
                 Self::tensor(
                     "bias",
                     |s| &s.bias,
                     |s| &mut s.bias,
-                    TensorOptions::reset_with(|t| {
-                        let b = init_bound::<E>(C_IN_PER_GROUP * K_H * K_W);
-                        t.try_fill_with_distr(Uniform::new(-b, b))
-                    }),
+                    TensorOptions::reset_with(reset_uniform::<Self, _, E, D>),
                 ),
             ),
             |(weight, bias)| GroupedConv2d { weight, bias },
@@ -88,10 +82,17 @@ impl<
     }
 }
 
-/// PyTorch's default init, kaiming_uniform(a = √5), bounds weights and biases by 1/√fan_in,
-/// where a filter's fan-in is the `C_IN/G·K_H·K_W` inputs it sees.
-fn init_bound<E: Element>(fan_in: usize) -> E {
-    E::one() / E::from_usize(fan_in).unwrap().sqrt()
+impl<
+        const C_IN_PER_GROUP: usize,
+        const C_OUT: usize,
+        const GROUPS: usize,
+        const K_H: usize,
+        const K_W: usize,
+        E: Dtype,
+        D: Storage<E>,
+    > FanIn for GroupedConv2d<C_IN_PER_GROUP, C_OUT, GROUPS, K_H, K_W, E, D>
+{
+    const FAN_IN: usize = C_IN_PER_GROUP * K_H * K_W;
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@ use dfdx::nn::modules::{ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::shapes::{Dtype, Rank3, Rank6};
 use dfdx::tensor::{Storage, Tensor};
 use dfdx::tensor_ops::Device;
-use rand::distributions::Uniform;
 
+use super::{reset_uniform, FanIn};
 use crate::network::Element;
 
 /// The parameters of a locally-connected 2-d layer: like a convolution with `C_IN` input
@@ -80,19 +80,13 @@ impl<
                     "weight",
                     |s| &s.weight,
                     |s| &mut s.weight,
-                    TensorOptions::reset_with(|t| {
-                        let b = init_bound::<E>(C_IN * K_H * K_W);
-                        t.try_fill_with_distr(Uniform::new(-b, b))
-                    }),
+                    TensorOptions::reset_with(reset_uniform::<Self, _, E, D>),
                 ),
                 Self::tensor(
                     "bias",
                     |s| &s.bias,
                     |s| &mut s.bias,
-                    TensorOptions::reset_with(|t| {
-                        let b = init_bound::<E>(C_IN * K_H * K_W);
-                        t.try_fill_with_distr(Uniform::new(-b, b))
-                    }),
+                    TensorOptions::reset_with(reset_uniform::<Self, _, E, D>),
                 ),
             ),
             |(weight, bias)| LocallyConnected2d { weight, bias },
@@ -100,9 +94,18 @@ impl<
     }
 }
 
-/// PyTorch's conv init, kaiming_uniform(a = √5), bounds weights and biases by 1/√fan_in.
-fn init_bound<E: Element>(fan_in: usize) -> E {
-    E::one() / E::from_usize(fan_in).unwrap().sqrt()
+impl<
+        const C_IN: usize,
+        const C_OUT: usize,
+        const K_H: usize,
+        const K_W: usize,
+        const O_H: usize,
+        const O_W: usize,
+        E: Dtype,
+        D: Storage<E>,
+    > FanIn for LocallyConnected2d<C_IN, C_OUT, K_H, K_W, O_H, O_W, E, D>
+{
+    const FAN_IN: usize = C_IN * K_H * K_W;
 }
 
 #[cfg(test)]

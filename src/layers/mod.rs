@@ -11,6 +11,28 @@ pub use conv_transpose2d::ConvTranspose2d;
 pub use grouped_conv2d::GroupedConv2d;
 pub use locally_connected2d::LocallyConnected2d;
 
+use dfdx::shapes::Shape;
+use dfdx::tensor::Tensor;
+use dfdx::tensor_ops::Device;
+use rand::distributions::Uniform;
+
+use crate::network::Element;
+
+/// A layer initialised as PyTorch initialises its convolutions (kaiming_uniform with a = √5):
+/// weights and biases uniform in ±1/√`FAN_IN`, the number of inputs one output sees.
+pub(crate) trait FanIn {
+    const FAN_IN: usize;
+}
+
+/// Refills `t`, a parameter of layer `L`, uniformly in ±1/√`L::FAN_IN`: the reset the
+/// convolution-like layers hand to dfdx's `TensorOptions::reset_with`.
+pub(crate) fn reset_uniform<L: FanIn, S: Shape, E: Element, D: Device<E>>(
+    t: &mut Tensor<S, E, D>,
+) -> Result<(), D::Err> {
+    let bound = E::one() / E::from_usize(L::FAN_IN).unwrap().sqrt();
+    t.try_fill_with_distr(Uniform::new(-bound, bound))
+}
+
 /// A fully connected layer `y = x·Wᵀ + b`: dfdx's own, which already matches PyTorch.
 ///
 /// # Shapes
