@@ -1,14 +1,7 @@
 //! Binary classification losses of real-valued scores `y` (one per example, or any shape)
 //! against binary targets `t`, each the mean over all elements.
 //!
-//! # Target conventions
-//!
-//! Cross-entropy is written with `t ∈ {0, 1}`, the hinge losses with `t ∈ {−1, +1}`. Every
-//! function here accepts **either** convention: `+1` is the positive class in both, and `0` or
-//! `−1` the negative one, so a target tensor means the same thing to all three losses. Any other
-//! value is a [`LossError::BinaryTarget`], and a tensor holding both `0` and `−1` a
-//! [`LossError::MixedBinaryConventions`] (one data set, two conventions: a bug). Targets are
-//! hard labels; for soft probability targets use `dfdx::losses::binary_cross_entropy_with_logits_loss`.
+//! The target conventions they accept are in the [`crate::loss`] documentation.
 
 use dfdx::shapes::{Dtype, HasShape, Rank0, Shape};
 use dfdx::tensor::{Tape, Tensor};
@@ -17,8 +10,8 @@ use dfdx::tensor_ops::{Device, MeanTo, TryAdd, TryMul};
 use super::multiclass::unwrap_loss;
 use super::LossError;
 
-/// Mean binary hinge loss `(1/N) Σ max(0, 1 − y·t)` with `t = ±1` (see the [module
-/// documentation](self) for the accepted targets).
+/// Mean binary hinge loss `(1/N) Σ max(0, 1 − y·t)` with `t = ±1` (see [binary
+/// targets](crate::loss#binary-targets) for the accepted targets).
 ///
 /// **PyTorch** has no binary hinge loss (`F.hinge_embedding_loss` is a different one); the
 /// equivalent is `torch.clamp(1 - y * t, min=0).mean()`. Where `y·t = 1` exactly the
@@ -60,7 +53,7 @@ pub fn try_binary_hinge<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
 }
 
 /// Mean binary squared hinge loss `(1/N) Σ max(0, 1 − y·t)²` with `t = ±1` (either
-/// convention accepted, see the [module documentation](self)).
+/// convention accepted, see [binary targets](crate::loss#binary-targets)).
 ///
 /// **PyTorch**: no built-in; `torch.clamp(1 - y * t, min=0).square().mean()`.
 ///
@@ -90,7 +83,7 @@ pub fn try_binary_squared_hinge<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>
 }
 
 /// Mean binary cross-entropy from logits, `−(1/N) Σ (t log σ(y) + (1 − t) log(1 − σ(y)))`
-/// with `t ∈ {0, 1}` (`−1` accepted for 0, see the [module documentation](self)).
+/// with `t ∈ {0, 1}` (`−1` accepted for 0, see [binary targets](crate::loss#binary-targets)).
 ///
 /// Computed without forming `σ(y)`, as `max(y, 0) − y·t + log(1 + e^{−|y|})`, whose
 /// exponential never overflows: logits of ±1000 give exact losses and gradients `σ(y) − t`

@@ -19,6 +19,15 @@
 //! dfdx device; their values and gradients are checked against PyTorch (or, where PyTorch has
 //! no such loss, against the formula in float64) in `tests/losses.rs`, with the script
 //! `tools/reference_losses.py`.
+//!
+//! # Binary targets
+//!
+//! Cross-entropy is written with `t ∈ {0, 1}`, the hinge losses with `t ∈ {−1, +1}`. Every
+//! binary loss accepts **either** convention: `+1` is the positive class in both, and `0` or
+//! `−1` the negative one, so a target tensor means the same thing to all three losses. Any other
+//! value is a [`LossError::BinaryTarget`], and a tensor holding both `0` and `−1` a
+//! [`LossError::MixedBinaryConventions`] (one data set, two conventions: a bug). Targets are
+//! hard labels; for soft probability targets use `dfdx::losses::binary_cross_entropy_with_logits_loss`.
 
 use dfdx::shapes::{Const, Dim, Dtype, HasShape, Shape};
 use dfdx::tensor::{Storage, Tensor};
