@@ -2,7 +2,10 @@
 should match. First 8,000 digits to train, last 2,000 to test, pixels scaled to [0, 1],
 10 epochs, batch 64 (shuffled), Adam 1e-3, PyTorch's default initialisation.
 
-Run: /tmp/ref/bin/python tools/pytorch_mnist_recipes.py [mlp|lenet] [seeds...]
+The `lstm` recipe reads each digit row by row: 28 steps of 28 pixels, `nn.LSTM(28, 128)`, and
+a linear layer on the last hidden state.
+
+Run: /tmp/ref/bin/python tools/pytorch_mnist_recipes.py [mlp|lenet|lstm] [seeds...]
 """
 import gzip
 import struct
@@ -26,7 +29,22 @@ def load():
     return images, labels
 
 
+class RowLstm(nn.Module):
+    """MNIST read row by row: 28 steps of 28 pixels, the last hidden state classified."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(28, 128, batch_first=True)
+        self.head = nn.Linear(128, 10)
+
+    def forward(self, x):
+        _, (h, _) = self.lstm(x.reshape(-1, 28, 28))
+        return self.head(h[-1])
+
+
 def model(name):
+    if name == "lstm":
+        return RowLstm()
     if name == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
     return nn.Sequential(
