@@ -59,12 +59,16 @@
 //! a decoder, a classifier of whole sequences).
 
 mod cells;
+mod graph;
+mod grid;
 mod sequence;
 
 pub use cells::{
     ElmanCell, GruCell, LstmCell, LstmNoForgetCell, LstmState, MguCell, PeepholeLstmCell,
     TorchGruCell,
 };
+pub use graph::{try_run_graph, GraphRnnCell};
+pub use grid::{try_run_grid, try_run_grid_last, GridRnnCell};
 pub use sequence::{try_run_bidirectional, try_run_last, try_run_sequence, try_run_stacked};
 
 use dfdx::shapes::{Const, Dim, Dtype};
