@@ -54,6 +54,56 @@ const _: () = assert!(<Mlp>::PARAMETERS == 235_146);
 const _: () = assert!(<LeNet5>::PARAMETERS == 61_706);
 const _: () = assert!(<VggSmall>::PARAMETERS == 1_116_970);
 
+/// Many-to-one recurrent classifiers (issue #6, part 6): a cell over 32 steps of 64 features,
+/// a linear layer on its last hidden state. PyTorch's twins use the fused `nn.LSTM`/`nn.GRU`.
+macro_rules! many_to_one {
+    ($name:ident, $cell:ident, |$state:ident| $hidden:expr) => {
+        #[derive(Debug, Clone)]
+        struct $name<E: Dtype, D: dfdx::tensor::Storage<E>> {
+            cell: typednet::recurrent::$cell<64, 128, E, D>,
+            head: dfdx::nn::modules::Linear<128, 10, E, D>,
+        }
+
+        impl<E: typednet::Element, D: dfdx::tensor_ops::Device<E>> TensorCollection<E, D>
+            for $name<E, D>
+        {
+            type To<E2: Dtype, D2: dfdx::tensor_ops::Device<E2>> = $name<E2, D2>;
+
+            fn iter_tensors<V: dfdx::nn::modules::ModuleVisitor<Self, E, D>>(
+                visitor: &mut V,
+            ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+                visitor.visit_fields(
+                    (
+                        Self::module("cell", |s| &s.cell, |s| &mut s.cell),
+                        Self::module("head", |s| &s.head, |s| &mut s.head),
+                    ),
+                    |(cell, head)| $name { cell, head },
+                )
+            }
+        }
+
+        impl<B: Dim, S: Dim, T: dfdx::tensor::Tape<f32, Cpu>>
+            Module<Tensor<(B, S, Const<64>), f32, Cpu, T>> for $name<f32, Cpu>
+        {
+            type Output = Tensor<(B, Const<10>), f32, Cpu, T>;
+            type Error = <Cpu as dfdx::tensor::HasErr>::Err;
+
+            fn try_forward(
+                &self,
+                x: Tensor<(B, S, Const<64>), f32, Cpu, T>,
+            ) -> Result<Self::Output, Self::Error> {
+                let $state = typednet::recurrent::try_run_last(&self.cell, x, None)?;
+                self.head.try_forward($hidden)
+            }
+        }
+
+        impl<E: Dtype, D: dfdx::tensor::Storage<E>> dfdx::nn::NonMutableModule for $name<E, D> {}
+    };
+}
+
+many_to_one!(LstmManyToOne, LstmCell, |state| state.h);
+many_to_one!(GruManyToOne, TorchGruCell, |state| state);
+
 /// The MLP with dfdx's own modules.
 type MlpByHand = (
     dfdx::nn::builders::Linear<784, 256>,
@@ -150,6 +200,18 @@ fn benches(c: &mut Criterion) {
         &mut train,
         "resnet18_64x64_b8",
         zoo::ResNet18At64::<f32, Cpu>::new(&dev),
+        &dev,
+    );
+    training_step::<_, Rank3<32, 32, 64>, 32, 10>(
+        &mut train,
+        "lstm_t32_i64_h128_b32",
+        <LstmManyToOne<f32, Cpu> as dfdx::nn::BuildModule<Cpu, f32>>::build(&dev),
+        &dev,
+    );
+    training_step::<_, Rank3<32, 32, 64>, 32, 10>(
+        &mut train,
+        "gru_t32_i64_h128_b32",
+        <GruManyToOne<f32, Cpu> as dfdx::nn::BuildModule<Cpu, f32>>::build(&dev),
         &dev,
     );
     train.finish();

@@ -229,6 +229,21 @@ def alexnet_conv1():
     return nn.Sequential(nn.Conv2d(3, 96, 11, 4), nn.ReLU())
 
 
+class ManyToOne(nn.Module):
+    """A recurrent classifier: the fused nn.LSTM or nn.GRU over 32 steps of 64 features, a linear
+    layer on the last hidden state (issue #6's speed case)."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.rnn = (nn.LSTM if kind == "lstm" else nn.GRU)(64, 128, batch_first=True)
+        self.head = nn.Linear(128, 10)
+
+    def forward(self, x):
+        _, state = self.rnn(x)
+        h = state[0] if isinstance(state, tuple) else state
+        return self.head(h[-1])
+
+
 def only(kind, name):
     """Keeps one of the two cases `add_model` registers (the other has no Rust twin)."""
     other = "infer" if kind == "train" else "train"
@@ -255,6 +270,10 @@ add_model("resnet18_224x224_b1", lambda: resnet18().eval(), (3, 224, 224), 1, cl
 only("infer", "resnet18_224x224_b1")
 add_model("alexnet_conv1_227x227_b1", alexnet_conv1, (3, 227, 227), 1)
 only("infer", "alexnet_conv1_227x227_b1")
+add_model("lstm_t32_i64_h128_b32", lambda: ManyToOne("lstm"), (32, 64), 32)
+only("train", "lstm_t32_i64_h128_b32")
+add_model("gru_t32_i64_h128_b32", lambda: ManyToOne("gru"), (32, 64), 32)
+only("train", "gru_t32_i64_h128_b32")
 
 
 def measure(fn, warm_up, measurement, samples):
