@@ -8,8 +8,8 @@ use dfdx::tensor_ops::{
     BroadcastTo, Device, GatherTo, PermuteTo, ReshapeTo, SelectTo, TryAdd, TryMatMul, TryMul,
     TrySub,
 };
-use rand::distributions::Uniform;
 
+use super::reset_uniform;
 use super::RecurrentCell;
 use crate::network::Element;
 
@@ -20,14 +20,6 @@ pub struct LstmState<B: Dim, const H: usize, E: Dtype, D: Storage<E>, T = NoneTa
     pub h: Tensor<(B, Const<H>), E, D, T>,
     /// The cell state `C_t`.
     pub c: Tensor<(B, Const<H>), E, D, T>,
-}
-
-/// PyTorch's initialisation of recurrent layers: every parameter uniform in `±1/√H`.
-fn reset_uniform<S: dfdx::shapes::Shape, E: Element, D: Device<E>, const H: usize>(
-    t: &mut Tensor<S, E, D>,
-) -> Result<(), D::Err> {
-    let b = E::one() / E::from_usize(H).unwrap().sqrt();
-    t.try_fill_with_distr(Uniform::new(-b, b))
 }
 
 /// Declares a cell with `G` gates: the struct, with PyTorch's four parameters, and its

@@ -6,7 +6,7 @@ use dfdx::shapes::{Axes2, Axes3, Const, Dim, Dtype, HasShape, Rank1, Rank2, Shap
 use dfdx::tensor::{NoneTape, PutTape, SplitTape, Storage, Tape, Tensor};
 use dfdx::tensor_ops::{BroadcastTo, Device, PermuteTo, ReshapeTo, TryAdd, TryMatMul};
 
-use super::grid::reset_uniform;
+use super::reset_uniform;
 use crate::network::Element;
 
 /// The cell of a graph recurrent network: every node `v` holds a state, and one step updates

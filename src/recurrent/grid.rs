@@ -7,17 +7,9 @@ use dfdx::tensor::{NoneTape, PutTape, SplitTape, Storage, Tape, Tensor, TensorFr
 use dfdx::tensor_ops::{
     BroadcastTo, Device, PermuteTo, ReshapeTo, SelectTo, TryAdd, TryMatMul, TryStack,
 };
-use rand::distributions::Uniform;
 
+use super::reset_uniform;
 use crate::network::Element;
-
-/// PyTorch's initialisation of recurrent layers: every parameter uniform in `±1/√H`.
-pub(super) fn reset_uniform<S: dfdx::shapes::Shape, E: Element, D: Device<E>, const H: usize>(
-    t: &mut Tensor<S, E, D>,
-) -> Result<(), D::Err> {
-    let b = E::one() / E::from_usize(H).unwrap().sqrt();
-    t.try_fill_with_distr(Uniform::new(-b, b))
-}
 
 /// The cell of a two-dimensional recurrent network (Graves et al. 2007, tanh units): the state
 /// at pixel `(i, j)` is

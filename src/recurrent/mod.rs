@@ -109,3 +109,18 @@ pub trait RecurrentCell<const I: usize, const H: usize, E: Dtype, D: Device<E>> 
         tape: T,
     ) -> Self::State<B, T>;
 }
+
+/// PyTorch's initialisation of recurrent layers: every parameter uniform in `±1/√H`. (The
+/// convolution-like layers' `crate::layers::reset_uniform` takes its fan-in from a trait, since
+/// theirs is a product of const parameters; here it is `H` itself.)
+fn reset_uniform<
+    S: dfdx::shapes::Shape,
+    E: crate::network::Element,
+    D: dfdx::tensor_ops::Device<E>,
+    const H: usize,
+>(
+    t: &mut dfdx::tensor::Tensor<S, E, D>,
+) -> Result<(), D::Err> {
+    let bound = E::one() / E::from_usize(H).unwrap().sqrt();
+    t.try_fill_with_distr(rand::distributions::Uniform::new(-bound, bound))
+}
