@@ -54,8 +54,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         test.len()
     );
 
-    let dev = Cpu::seed_from_u64(seed);
-    let mut model = MnistResNet::<f32, Cpu>::new(&dev);
+    let dev = common::Device::seed_from_u64(seed);
+    let mut model = MnistResNet::<f32, common::Device>::new(&dev);
     println!("{}", model.summary());
 
     let mut optimizer = Adam::new(

@@ -89,6 +89,17 @@ fn summary(values: Vec<f32>) -> (f64, f64) {
     (sum, abs)
 }
 
+/// The largest relative difference of a step's loss from PyTorch's.
+#[cfg(not(feature = "cuda"))]
+const LOSS_TOLERANCE: f64 = 2e-5;
+#[cfg(feature = "cuda")]
+const LOSS_TOLERANCE: f64 = 1e-3;
+/// The largest relative difference of a parameter's Σ|w| after the last step.
+#[cfg(not(feature = "cuda"))]
+const PARAMETER_TOLERANCE: f64 = 1e-5;
+#[cfg(feature = "cuda")]
+const PARAMETER_TOLERANCE: f64 = 1e-4;
+
 #[test]
 fn thirty_adam_steps_match_pytorch() {
     let reference = reference();
@@ -116,6 +127,7 @@ fn thirty_adam_steps_match_pytorch() {
         },
     );
     let mut grads = net.alloc_grads();
+    let mut deviations = Vec::new();
     for (step, &expected) in reference.losses.iter().enumerate() {
         let (mut pixels, mut labels) = (Vec::new(), Vec::new());
         for _ in 0..BATCH {
@@ -126,16 +138,23 @@ fn thirty_adam_steps_match_pytorch() {
         let x: Tensor<Rank4<BATCH, 1, 28, 28>, f32, TestDevice> = dev.tensor(pixels);
         let loss = cross_entropy(net.forward(x.traced(grads)), &labels);
         let value = f64::from(loss.array());
-        // f32 rounding differs between the two (summation order), and training amplifies it a
-        // little each step: 1e-6 at first, 1e-5 after thirty steps.
-        assert!(
-            (value - expected).abs() <= 2e-5 * expected,
-            "step {step}: loss {value}, PyTorch {expected}"
-        );
+        deviations.push((step, value, expected, (value - expected).abs() / expected));
         grads = loss.backward();
         optimizer.update(&mut net, &grads).unwrap();
         net.zero_grads(&mut grads);
     }
+
+    // f32 rounding differs between the two (summation order), and training amplifies it a
+    // little each step: on the CPU 1e-6 at first, 1e-5 after thirty steps. On CUDA the
+    // convolutions are compositions of dfdx ops (other summation orders again) and cuBLAS's
+    // matmuls: 5·10⁻⁵ at step 3 on an H100 (2026-11-23).
+    let worst = deviations
+        .iter()
+        .fold(0.0f64, |worst, &(_, _, _, relative)| worst.max(relative));
+    assert!(
+        worst <= LOSS_TOLERANCE,
+        "losses differ from PyTorch's by up to {worst:e} (relative), over {LOSS_TOLERANCE:e}; (step, loss, PyTorch, relative): {deviations:?}"
+    );
 
     let parameters = [
         ("conv1.weight", net.conv1.weight.as_vec()),
@@ -158,7 +177,7 @@ fn thirty_adam_steps_match_pytorch() {
         // The sum of absolute values is the tight check (no cancellation); the signed sum of
         // thousands of weights cancels to a small number, so its tolerance is absolute.
         assert!(
-            (got_abs - abs).abs() <= 1e-5 * abs,
+            (got_abs - abs).abs() <= PARAMETER_TOLERANCE * abs,
             "{name}: Σ|w| {got_abs}, PyTorch {abs}"
         );
         assert!(

@@ -6,8 +6,10 @@ The `lstm` recipe reads each digit row by row: 28 steps of 28 pixels, `nn.LSTM(2
 a linear layer on the last hidden state.
 
 Run: /tmp/ref/bin/python tools/pytorch_mnist_recipes.py [mlp|lenet|lstm] [seeds...]
+(`DEVICE=cuda` runs it on the GPU, as the examples do when built with `--features cuda`.)
 """
 import gzip
+import os
 import struct
 import sys
 import time
@@ -17,6 +19,7 @@ import torch
 from torch import nn
 
 DATA = Path(__file__).resolve().parent.parent / "data"
+DEVICE = torch.device(os.environ.get("DEVICE", "cpu"))
 
 
 def load():
@@ -56,12 +59,13 @@ def model(name):
 
 def run(name, seed, images, labels):
     torch.manual_seed(seed)
-    net = model(name)
+    net = model(name).to(DEVICE)
+    images, labels = images.to(DEVICE), labels.to(DEVICE)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x_train, y_train, x_test, y_test = images[:8000], labels[:8000], images[8000:], labels[8000:]
     start = time.time()
     for _ in range(10):
-        order = torch.randperm(8000)
+        order = torch.randperm(8000).to(DEVICE)
         for i in range(0, 8000, 64):
             idx = order[i:i + 64]
             opt.zero_grad()
@@ -69,6 +73,8 @@ def run(name, seed, images, labels):
             opt.step()
     with torch.no_grad():
         accuracy = (net(x_test).argmax(1) == y_test).float().mean().item()
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
     print(f"pytorch {name} seed {seed}: test accuracy {100 * accuracy:.2f}% ({time.time() - start:.1f} s)")
 
 

@@ -25,3 +25,10 @@ pub fn report(history: &[EpochMetrics], test_len: usize) -> Result<(), Box<dyn s
     );
     Ok(())
 }
+
+/// The device the examples train on: the GPU with `--features cuda`, the CPU otherwise.
+#[cfg(feature = "cuda")]
+pub type Device = typednet::dfdx::tensor::Cuda;
+/// The device the examples train on: the GPU with `--features cuda`, the CPU otherwise.
+#[cfg(not(feature = "cuda"))]
+pub type Device = typednet::dfdx::tensor::Cpu;
