@@ -4,11 +4,12 @@
 //!
 //! `cargo run --release --example mnist_lstm` (optional arguments: epochs, seed).
 //!
-//! The `network!` DSL has no recurrent layers yet, so the model is a hand-written struct: an
-//! [`LstmCell`] (PyTorch's `nn.LSTM`) run with [`try_run_last`], then dfdx's `Linear<128, 10>`.
-//! It implements dfdx's `TensorCollection` (for `build`, `alloc_grads` and `Adam`) and `Module`
-//! for a batch `[B, 784]` with or without a tape, so typednet's `Trainer` trains it. It is
-//! generic over the device (element type and dfdx device), so it also builds for CUDA.
+//! The model is declared with `network!`: `rows` reads the `[1, 28, 28]` image as 28 steps of
+//! 28 pixels, `lstm(128, output = last)` is an [`LstmCell`](typednet::recurrent::LstmCell)
+//! (PyTorch's `nn.LSTM`) run over them, keeping its last hidden state, and `linear(10)`
+//! classifies that state. The macro checks every shape (`[28, 28]` → `[128]` → `[10]`) and
+//! typednet's `Trainer` trains it like any other classifier of images. With `--features cuda`
+//! it trains on the GPU.
 //!
 //! Recipe: 10 epochs, batch 64 (shuffled), Adam with learning rate 1e-3, pixels in [0, 1],
 //! PyTorch's default initialisation, cross-entropy. Its PyTorch twin is
@@ -32,82 +33,28 @@ mod common;
 
 use rand::{rngs::StdRng, SeedableRng};
 use typednet::data::Mnist;
-use typednet::dfdx::nn::modules::{Linear, ModuleVisitor, TensorCollection};
-use typednet::dfdx::nn::{BuildModule, Module, NonMutableModule};
 use typednet::dfdx::optim::{Adam, AdamConfig};
-use typednet::dfdx::prelude::*;
-use typednet::recurrent::{try_run_last, LstmCell};
+use typednet::prelude::*;
 use typednet::train::Trainer;
-use typednet::Element;
 
-/// Pixels per row (the input of one step) and rows per digit (the number of steps).
-const ROW: usize = 28;
-/// The LSTM's hidden size.
-const HIDDEN: usize = 128;
-/// Digit classes.
-const CLASSES: usize = 10;
-
-/// An LSTM over the rows of a digit and a linear layer on its last hidden state.
-#[derive(Debug, Clone)]
-struct RowLstm<E: Dtype, D: Storage<E>> {
-    lstm: LstmCell<ROW, HIDDEN, E, D>,
-    head: Linear<HIDDEN, CLASSES, E, D>,
+network! {
+    /// An LSTM reading a digit row by row, its last hidden state classified.
+    pub struct RowLstm: [1, 28, 28] -> rows -> lstm(128, output = last) -> linear(10);
 }
-
-impl<E: Element, D: Device<E>> TensorCollection<E, D> for RowLstm<E, D> {
-    type To<E2: Dtype, D2: Device<E2>> = RowLstm<E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("lstm", |s| &s.lstm, |s| &mut s.lstm),
-                Self::module("head", |s| &s.head, |s| &mut s.head),
-            ),
-            |(lstm, head)| RowLstm { lstm, head },
-        )
-    }
-}
-
-/// `[B, 784]` (a batch of flattened digits) to `[B, 10]` logits: reshaped to `[B, 28, 28]`, the
-/// 28 rows are the time steps.
-impl<E: Element, D: Device<E>, T: Tape<E, D>> Module<Tensor<(usize, Const<{ ROW * ROW }>), E, D, T>>
-    for RowLstm<E, D>
-{
-    type Output = Tensor<(usize, Const<CLASSES>), E, D, T>;
-    type Error = D::Err;
-
-    fn try_forward(
-        &self,
-        x: Tensor<(usize, Const<{ ROW * ROW }>), E, D, T>,
-    ) -> Result<Self::Output, D::Err> {
-        let batch = x.shape().0;
-        let rows = x.try_reshape_like(&(batch, Const::<ROW>, Const::<ROW>))?;
-        let last = try_run_last(&self.lstm, rows, None)?;
-        self.head.try_forward(last.h)
-    }
-}
-
-/// No dropout or batch normalisation: training and evaluation run the same forward.
-impl<E: Dtype, D: Storage<E>> NonMutableModule for RowLstm<E, D> {}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (epochs, seed) = common::epochs_and_seed()?;
 
     let (train, test) = Mnist::load_shipped_split()?;
     println!(
-        "MNIST: {} training and {} test digits (shipped in data/), {ROW} rows of {ROW} pixels",
+        "MNIST: {} training and {} test digits (shipped in data/), read as 28 rows of 28 pixels",
         train.len(),
         test.len()
     );
 
-    let dev = Cpu::seed_from_u64(seed);
-    let mut model = RowLstm::<f32, Cpu>::build(&dev);
-    println!(
-        "LstmCell<{ROW}, {HIDDEN}> over {ROW} rows -> Linear<{HIDDEN}, {CLASSES}>: {} parameters",
-        model.num_trainable_params()
-    );
+    let dev = common::Device::seed_from_u64(seed);
+    let mut model = RowLstm::<f32, common::Device>::new(&dev);
+    println!("{}", model.summary());
 
     let mut optimizer = Adam::new(
         &model,
@@ -119,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let history = Trainer::new(&dev)
         .epochs(epochs)
         .batch_size(64)
-        .fit_vectors::<{ ROW * ROW }, CLASSES, f32, _, _, _>(
+        .fit_images::<1, 28, 28, 10, f32, _, _, _>(
             &mut model,
             &mut optimizer,
             &train,

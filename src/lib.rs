@@ -46,12 +46,13 @@ pub use typenum;
 /// }
 /// ```
 ///
-/// Input shapes are `[F]` (a vector) or `[C, H, W]` (an image). Layers state only their own
-/// hyperparameters; the macro infers every shape in between:
+/// Input shapes are `[F]` (a vector), `[T, F]` (a sequence of `T` steps of `F` features; `[_, F]`
+/// when the length is known only at run time) or `[C, H, W]` (an image). Layers state only their
+/// own hyperparameters; the macro infers every shape in between:
 ///
 /// | layer | meaning | PyTorch |
 /// |---|---|---|
-/// | `linear(out)`, `linear(in, out)` | `y = x·Wᵀ + b` | `nn.Linear(in, out)` |
+/// | `linear(out)`, `linear(in, out)` | `y = x·Wᵀ + b`; on a sequence, at every step | `nn.Linear(in, out)` |
 /// | `conv(out, k)`, `conv(in, out, k)`, options `stride = s`, `pad = p` or `pad = same`, `bias = false`, `groups = g`; `k`, `s`, `p` may be `(h, w)` pairs | 2-d convolution; with `g` groups each filter sees `in/g` channels (`g` divides `in` and `out`) | `nn.Conv2d(in, out, k, s, p, bias=…, groups=g)` |
 /// | `locally_connected(out, k)`, options `stride`, `pad` | a convolution whose filters are not shared: one bank (and bias) per output position, `O_H·O_W·(in·k_h·k_w + 1)·out` parameters | Keras `LocallyConnected2D`; `nn.Unfold` + a matmul per position |
 /// | `conv_transpose(out, k)`, `conv_transpose(in, out, k)`, options `stride`, `pad`, `output_pad` | transposed convolution, output `(w − 1)·s − 2p + k + q` | `nn.ConvTranspose2d(in, out, k, s, p, q)` |
@@ -60,11 +61,50 @@ pub use typenum;
 /// | `batchnorm` | per channel (images) or feature (vectors): `(x − μ)/√(σ² + ε)·γ + β`, batch statistics while training, running ones in evaluation | `nn.BatchNorm2d(C)`, `nn.BatchNorm1d(F)` |
 /// | `lrn(n)`, options `alpha`, `beta`, `k` (defaults 1e-4, 0.75, 1; `n` odd) | local response normalisation across channels: `x / (k + α/n·Σ x²)^β` | `nn.LocalResponseNorm(n, α, β, k)` |
 /// | `global_avgpool` | `[C, H, W]` → `[C]`, the mean of each channel | `nn.AdaptiveAvgPool2d(1)` + `nn.Flatten()` |
-/// | `flatten` | `[C, H, W]` → `[C·H·W]` | `nn.Flatten()` |
+/// | `flatten` | `[C, H, W]` → `[C·H·W]` (`[T, F]` → `[T·F]` for a fixed length) | `nn.Flatten()` |
 /// | `reshape(d, …)` | any shape with the same number of elements | `x.reshape(B, d, …)` |
 /// | `dropout(p)` | inverted dropout, active only while a gradient tape is attached | `nn.Dropout(p)` |
 /// | `relu`, `sigmoid`, `tanh` | element-wise | `nn.ReLU()`, … |
-/// | `softmax`, `log_softmax` | over features (channels for images) | `nn.Softmax(dim=1)` |
+/// | `softmax`, `log_softmax` | over features (channels for images; at every step of a sequence) | `nn.Softmax(dim=1)` (`dim=2` for `[B, T, F]`) |
+///
+/// # Recurrent layers
+///
+/// | layer | cell ([`recurrent`]) | PyTorch |
+/// |---|---|---|
+/// | `rnn(h)` | Elman: `h_t = tanh(W₁x_t + W₂h_{t−1} + b)` | `nn.RNN(F, h)` |
+/// | `lstm_no_forget(h)` | the first LSTM, `C_t = C_{t−1} + i_t ∗ C̃_t` | — |
+/// | `lstm(h)` | LSTM with forget gate | `nn.LSTM(F, h)` |
+/// | `peephole_lstm(h)` | gates also see the cell state | — |
+/// | `gru(h)` | the lecture notes' GRU (reset before the matmul) | — |
+/// | `torch_gru(h)` | PyTorch's GRU (reset after the matmul) | `nn.GRU(F, h)` |
+/// | `mgu(h)` | Minimal Gated Unit (one forget gate) | — |
+///
+/// Each reads a sequence `[T, F]` from the zero state and gives `[T, h]` (every step's hidden
+/// output, as PyTorch's layers return), or `[h]` with `output = last` (the last state, e.g. for a
+/// classifier head); `bidirectional = true` runs a second cell from the last step to the first
+/// and joins the two along features: `[T, 2h]`, or `[2h]` with `output = last` (the forward cell's
+/// last state and the backward cell's first). Stacking is chaining: `lstm(64) -> lstm(64)` (the
+/// second one's input size is inferred). `rows` (`[C, H, W]` → `[H, C·W]`) and `columns`
+/// (`[C, H, W]` → `[W, C·H]`) read an image as a sequence, so a CNN can feed a recurrent layer;
+/// `reshape(T, F)` cuts a vector into steps. Gradients flow through time (BPTT) on dfdx's tape.
+///
+/// ```
+/// use typednet::prelude::*;
+///
+/// network! {
+///     /// MNIST read row by row: 28 steps of 28 pixels.
+///     pub struct RowLstm: [1, 28, 28] -> rows -> lstm(128, output = last) -> linear(10);
+///     /// One tag distribution per step, for sequences of any length.
+///     pub struct Tagger: [_, 16] -> gru(32, bidirectional = true) -> linear(5) -> log_softmax;
+/// }
+///
+/// let dev = Cpu::default();
+/// let tagger = Tagger::<f32, Cpu>::new(&dev);
+/// let words: Tensor<(usize, usize, Const<16>), f32, Cpu> = dev.sample_normal_like(&(4, 9, Const));
+/// let tags = tagger.forward(words);
+/// assert_eq!(tags.shape().concrete(), [4, 9, 5]);
+/// assert_eq!(RowLstm::<f32, Cpu>::OUTPUT_SHAPE, &[10]);
+/// ```
 ///
 /// A layer may be named (`conv1: conv(6, 5)`); unnamed layers are named after their kind and
 /// position (`conv1`, `conv2`, `linear1`, …). A group written once and repeated reads

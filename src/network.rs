@@ -3,7 +3,7 @@
 
 use core::fmt::Write as _;
 
-use dfdx::shapes::{ConstShape, Dtype};
+use dfdx::shapes::Dtype;
 use rand::distributions::uniform::SampleUniform;
 
 /// The element types a network can be built with: `f32` and `f64` (dfdx's float dtypes).
@@ -17,7 +17,8 @@ pub struct LayerInfo {
     pub name: &'static str,
     /// The layer as declared, e.g. `conv(6, 5, pad = 2)`.
     pub kind: &'static str,
-    /// Shape of one example after this layer (the batch dimension is not included).
+    /// Shape of one example after this layer (the batch dimension is not included). A
+    /// sequence's length known only at run time (declared `[_, F]`) is 0 here, and shows as `T`.
     pub output_shape: &'static [usize],
     /// Number of trainable parameters, counted as PyTorch counts them.
     pub parameters: usize,
@@ -50,7 +51,7 @@ pub trait Network {
 /// A type standing for the shape of one example; its name is what a composition error shows.
 pub trait ShapeMarker {
     /// The dfdx shape of one example.
-    type Single: ConstShape;
+    type Single: dfdx::shapes::Shape;
 }
 
 /// The shape `[F]` of a feature vector.
@@ -59,6 +60,13 @@ pub struct Vector<const F: usize>;
 /// The shape `[C, H, W]` of an image with `C` channels.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Image<const C: usize, const H: usize, const W: usize>;
+/// The shape `[T, F]` of a sequence of `T` steps of `F` features.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sequence<const T: usize, const F: usize>;
+/// The shape `[T, F]` of a sequence whose length `T` is known only at run time (declared
+/// `[_, F]`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SequenceOfAnyLength<const F: usize>;
 
 impl<const F: usize> ShapeMarker for Vector<F> {
     type Single = (dfdx::shapes::Const<F>,);
@@ -69,6 +77,12 @@ impl<const C: usize, const H: usize, const W: usize> ShapeMarker for Image<C, H,
         dfdx::shapes::Const<H>,
         dfdx::shapes::Const<W>,
     );
+}
+impl<const T: usize, const F: usize> ShapeMarker for Sequence<T, F> {
+    type Single = (dfdx::shapes::Const<T>, dfdx::shapes::Const<F>);
+}
+impl<const F: usize> ShapeMarker for SequenceOfAnyLength<F> {
+    type Single = (usize, dfdx::shapes::Const<F>);
 }
 
 /// Holds when two shape markers are the same shape; used to check that one network's output
@@ -204,7 +218,8 @@ pub const fn concat_layers<const N: usize>(parts: &[&[LayerInfo]]) -> [LayerInfo
     out
 }
 
-/// Formats a shape as `[B, 6, 28, 28]` (with the batch dimension) or `[6, 28, 28]`.
+/// Formats a shape as `[B, 6, 28, 28]` (with the batch dimension) or `[6, 28, 28]`; a 0 (a
+/// run-time sequence length, see [`LayerInfo::output_shape`]) as `T`.
 pub fn format_shape(shape: &[usize], with_batch: bool) -> String {
     let mut out = String::from("[");
     if with_batch {
@@ -217,7 +232,12 @@ pub fn format_shape(shape: &[usize], with_batch: bool) -> String {
         if i > 0 {
             out.push_str(", ");
         }
-        let _ = write!(out, "{d}");
+        match d {
+            0 => out.push('T'),
+            d => {
+                let _ = write!(out, "{d}");
+            }
+        }
     }
     out.push(']');
     out

@@ -55,9 +55,12 @@ pub enum Body {
     Composition { stages: Vec<syn::Path> },
 }
 
-/// `[784]` or `[3, 32, 32]`.
+/// `[784]`, `[28, 28]` (a sequence), `[_, 28]` (of run-time length) or `[3, 32, 32]`.
 pub struct ShapeLiteral {
+    /// The dimensions given as numbers (after the `_`, if any).
     pub dims: Vec<Number>,
+    /// The `_` standing for a sequence length known only at run time.
+    pub run_time_steps: Option<Span>,
     pub span: Span,
 }
 
@@ -180,6 +183,15 @@ pub const LAYER_KINDS: &[&str] = &[
     "dropout",
     "batchnorm",
     "lrn",
+    "rows",
+    "columns",
+    "rnn",
+    "lstm",
+    "lstm_no_forget",
+    "peephole_lstm",
+    "gru",
+    "torch_gru",
+    "mgu",
     "relu",
     "sigmoid",
     "tanh",
@@ -415,12 +427,23 @@ fn parse_body(input: ParseStream, name: &Ident) -> syn::Result<Body> {
     }
     let shape_input;
     let bracket = bracketed!(shape_input in input);
+    // `[_, F]`: a sequence whose length is known only at run time.
+    let run_time_steps = if shape_input.peek(Token![_]) {
+        let underscore = shape_input.parse::<Token![_]>()?;
+        if !shape_input.is_empty() {
+            shape_input.parse::<Token![,]>()?;
+        }
+        Some(underscore.span)
+    } else {
+        None
+    };
     let dims = Punctuated::<LitInt, Token![,]>::parse_terminated(&shape_input)?
         .into_iter()
         .map(|lit| number(&lit))
         .collect::<syn::Result<Vec<_>>>()?;
     let shape = ShapeLiteral {
         dims,
+        run_time_steps,
         span: bracket.span.join(),
     };
     let mut items = Vec::new();

@@ -10,7 +10,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 
 use crate::ast::Header;
-use crate::infer::{InferredLayer, InferredNetwork, Node, Op, Shape};
+use crate::infer::{InferredLayer, InferredNetwork, Node, Op, Shape, RUN_TIME_STEPS};
 
 /// Paths the generated code uses, all absolute.
 pub struct Paths {
@@ -36,16 +36,38 @@ pub fn struct_generics(paths: &Paths) -> TokenStream {
     quote!(<E: #dfdx::shapes::Dtype = #core::primitive::f32, D: #dfdx::tensor::Storage<E> = #dfdx::tensor::Cpu>)
 }
 
+/// The dfdx dimension types of `shape`: `Const<N>`, or `usize` for a run-time length.
+fn dim_types(shape: Shape, dfdx: &TokenStream) -> Vec<TokenStream> {
+    shape
+        .dims()
+        .into_iter()
+        .map(|d| match d {
+            RUN_TIME_STEPS => quote!(::typednet::__private::core::primitive::usize),
+            d => quote!(#dfdx::shapes::Const<#d>),
+        })
+        .collect()
+}
+
 /// The dfdx shape type of a batch of `shape`, with the batch dimension `B`.
 fn batch_shape_type(shape: Shape, dfdx: &TokenStream) -> TokenStream {
-    let dims = shape.dims();
-    quote!((B, #(#dfdx::shapes::Const<#dims>,)*))
+    let dims = dim_types(shape, dfdx);
+    quote!((B, #(#dims,)*))
 }
 
 /// The dfdx shape type of one example.
 fn single_shape_type(shape: Shape, dfdx: &TokenStream) -> TokenStream {
-    let dims = shape.dims();
-    quote!((#(#dfdx::shapes::Const<#dims>,)*))
+    let dims = dim_types(shape, dfdx);
+    quote!((#(#dims,)*))
+}
+
+/// The value of the shape of one example, as dfdx's `reshape_like` takes it, with
+/// `batch_prefix` before it (e.g. `Const::<1>`); a run-time length is read from `steps`.
+fn shape_value(shape: Shape, batch_prefix: TokenStream, steps: &TokenStream) -> TokenStream {
+    let dims = shape.dims().into_iter().map(|d| match d {
+        RUN_TIME_STEPS => steps.clone(),
+        d => quote!(::typednet::__private::dfdx::shapes::Const::<#d>),
+    });
+    quote!((#batch_prefix #(#dims,)*))
 }
 
 /// The shape marker (`Vector<784>` or `Image<1, 28, 28>`) used to check composition.
@@ -53,6 +75,14 @@ fn marker_type(shape: Shape, typednet: &TokenStream) -> TokenStream {
     match shape {
         Shape::Vector(f) => quote!(#typednet::network::Vector<#f>),
         Shape::Image { c, h, w } => quote!(#typednet::network::Image<#c, #h, #w>),
+        Shape::Sequence {
+            steps: Some(t),
+            features,
+        } => quote!(#typednet::network::Sequence<#t, #features>),
+        Shape::Sequence {
+            steps: None,
+            features,
+        } => quote!(#typednet::network::SequenceOfAnyLength<#features>),
     }
 }
 
@@ -86,6 +116,7 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                     | Op::LocallyConnected { .. }
                     | Op::ConvTranspose { .. }
                     | Op::BatchNorm { .. }
+                    | Op::Recurrent { .. }
             )
         })
         .collect();
@@ -145,14 +176,11 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
     let batch_out = batch_shape_type(net.output(), dfdx);
     let single_in = single_shape_type(net.input, dfdx);
     let single_out = single_shape_type(net.output(), dfdx);
-    let single_in_batched = {
-        let dims = net.input.dims();
-        quote!((#dfdx::shapes::Const::<1>, #(#dfdx::shapes::Const::<#dims>,)*))
-    };
-    let single_out_value = {
-        let dims = net.output().dims();
-        quote!((#(#dfdx::shapes::Const::<#dims>,)*))
-    };
+    // One example as a batch of one, and back; a run-time sequence length is the example's own.
+    let single_steps = quote!(__input_shape.0);
+    let single_in_batched =
+        shape_value(net.input, quote!(#dfdx::shapes::Const::<1>,), &single_steps);
+    let single_out_value = shape_value(net.output(), quote!(), &quote!(__output_shape.1));
 
     // The batch forward, once with `&self`; networks with layers whose state training updates
     // (batch norm's running statistics) get it a second time with `&mut self`.
@@ -272,12 +300,12 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
         quote!((#core::primitive::usize, #(#dims,)*))
     };
     let dynamic_realized = {
-        let dims = net.input.dims();
-        quote!((#core::primitive::usize, #(#dfdx::shapes::Const<#dims>,)*))
+        let dims = dim_types(net.input, dfdx);
+        quote!((#core::primitive::usize, #(#dims,)*))
     };
     let dynamic_out = {
-        let dims = net.output().dims();
-        quote!((#core::primitive::usize, #(#dfdx::shapes::Const<#dims>,)*))
+        let dims = dim_types(net.output(), dfdx);
+        quote!((#core::primitive::usize, #(#dims,)*))
     };
 
     let run_mut = |call: TokenStream| {
@@ -295,8 +323,10 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
     let run_mut_single = run_mut(quote! {
         fn try_run_mut(self, net: &mut #name<E, D>) -> #core::result::Result<Self::Output, D::Err> {
             use #dfdx::tensor_ops::ReshapeTo as _;
+            let __input_shape = *#dfdx::shapes::HasShape::shape(&self);
             let batch = self.try_reshape_like(&#single_in_batched)?;
             let out = net.__forward_batch_mut(batch)?;
+            let __output_shape = *#dfdx::shapes::HasShape::shape(&out);
             out.try_reshape_like(&#single_out_value)
         }
     });
@@ -450,8 +480,10 @@ pub fn expand_network(header: &Header, net: &InferredNetwork) -> TokenStream {
                 type Error = D::Err;
                 fn try_run(self, net: &#name<E, D>) -> #core::result::Result<Self::Output, D::Err> {
                     use #dfdx::tensor_ops::ReshapeTo as _;
+                    let __input_shape = *#dfdx::shapes::HasShape::shape(&self);
                     let batch = self.try_reshape_like(&#single_in_batched)?;
                     let out = net.__forward_batch(batch)?;
+                    let __output_shape = *#dfdx::shapes::HasShape::shape(&out);
                     out.try_reshape_like(&#single_out_value)
                 }
                 #run_mut_single
@@ -542,6 +574,21 @@ fn param_type(op: &Op, paths: &Paths) -> TokenStream {
             features,
             image: false,
         } => quote!(#typednet::layers::BatchNorm1d<#features, E, D>),
+        Op::Recurrent {
+            cell,
+            input,
+            hidden,
+            bidirectional,
+            ..
+        } => {
+            let cell = format_ident!("{}", cell.type_name());
+            let cell = quote!(#typednet::recurrent::#cell<#input, #hidden, E, D>);
+            if bidirectional {
+                quote!(#typednet::recurrent::Bidirectional<#cell>)
+            } else {
+                cell
+            }
+        }
         _ => quote!(()),
     }
 }
@@ -658,7 +705,7 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths, mutable: boo
                 let [hp, wp] = padded;
                 let channels = match layer.output {
                     Shape::Image { c, .. } => c,
-                    Shape::Vector(_) => 0,
+                    Shape::Vector(_) | Shape::Sequence { .. } => 0,
                 };
                 let fill = if max {
                     quote!(#typednet::ops::PadValue::NegativeInfinity)
@@ -701,12 +748,53 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths, mutable: boo
             let dims = layer.output.dims();
             quote!(#typednet::ops::try_reshape(x, (batch, #(#dfdx::shapes::Const::<#dims>,)*))?)
         }
+        Op::Rows => quote!(#typednet::ops::try_rows(x)?),
+        Op::Columns => quote!(#typednet::ops::try_columns(x)?),
+        Op::Recurrent {
+            input,
+            hidden,
+            last,
+            bidirectional,
+            ..
+        } => {
+            let recurrent = quote!(#typednet::recurrent);
+            let width = if *bidirectional { 2 * hidden } else { *hidden };
+            match (*last, *bidirectional) {
+                (false, false) => quote!(
+                    #recurrent::try_run_sequence::<_, #input, #hidden, B, _, E, D, T>(&self.#field, x, #core::option::Option::None)?.0
+                ),
+                (true, false) => quote!(
+                    #recurrent::try_run_last_hidden::<_, #input, #hidden, B, _, E, D, T>(&self.#field, x)?
+                ),
+                (false, true) => quote!(
+                    #recurrent::try_run_bidirectional::<_, #input, #hidden, #width, B, _, E, D, T>(
+                        &self.#field.forward, &self.#field.backward, x, #core::option::Option::None,
+                    )?.0
+                ),
+                (true, true) => quote!(
+                    #recurrent::try_run_bidirectional_last::<_, #input, #hidden, #width, B, _, E, D, T>(
+                        &self.#field.forward, &self.#field.backward, x,
+                    )?
+                ),
+            }
+        }
         Op::Dropout(p) => quote!(#typednet::ops::try_dropout(x, #p)?),
         Op::Relu => quote!(x.try_relu()?),
         Op::Sigmoid => quote!(x.try_sigmoid()?),
         Op::Tanh => quote!(x.try_tanh()?),
-        Op::Softmax => quote!(x.try_softmax::<#dfdx::shapes::Axis<1>>()?),
-        Op::LogSoftmax => quote!(x.try_log_softmax::<#dfdx::shapes::Axis<1>>()?),
+        // Over the features of a vector or of every step of a sequence; over the channels of
+        // an image (PyTorch's `nn.Softmax(dim=1)`).
+        Op::Softmax | Op::LogSoftmax => {
+            let axis = proc_macro2::Literal::isize_unsuffixed(match layer.output {
+                Shape::Sequence { .. } => 2,
+                Shape::Vector(_) | Shape::Image { .. } => 1,
+            });
+            if matches!(layer.op, Op::Softmax) {
+                quote!(x.try_softmax::<#dfdx::shapes::Axis<#axis>>()?)
+            } else {
+                quote!(x.try_log_softmax::<#dfdx::shapes::Axis<#axis>>()?)
+            }
+        }
         // The merges of branch nodes are written by `forward_nodes`.
         Op::Add | Op::Concat | Op::Head => return quote!(),
     };
@@ -820,6 +908,7 @@ fn forward_concat(
     let function = match merge.output {
         Shape::Image { .. } => quote!(#typednet::ops::try_concat_channels),
         Shape::Vector(_) => quote!(#typednet::ops::try_concat_features),
+        Shape::Sequence { .. } => quote!(#typednet::ops::try_concat_sequence_features),
     };
     let mut width = 0usize;
     let mut joins = Vec::new();
@@ -832,8 +921,17 @@ fn forward_concat(
             (Shape::Image { c, .. }, Shape::Image { h, w, .. }) => {
                 (c, Shape::Image { c: width + c, h, w })
             }
+            (Shape::Sequence { features, .. }, Shape::Sequence { steps, .. }) => (
+                features,
+                Shape::Sequence {
+                    steps,
+                    features: width + features,
+                },
+            ),
             (Shape::Vector(f), _) => (f, Shape::Vector(width + f)),
-            (Shape::Image { c, .. }, Shape::Vector(_)) => (c, Shape::Vector(width + c)),
+            (Shape::Image { c, .. } | Shape::Sequence { features: c, .. }, _) => {
+                (c, Shape::Vector(width + c))
+            }
         };
         width += size;
         if i == 0 {

@@ -14,27 +14,64 @@ use crate::ast::{
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Shape {
     Vector(usize),
-    Image { c: usize, h: usize, w: usize },
+    Image {
+        c: usize,
+        h: usize,
+        w: usize,
+    },
+    /// `[T, F]`: `steps` vectors of `features`; `steps` is `None` for a length known only at
+    /// run time (`[_, F]`).
+    Sequence {
+        steps: Option<usize>,
+        features: usize,
+    },
 }
+
+/// How a run-time sequence length appears in `dims` (and in the generated `&[usize]` shapes):
+/// no real dimension is 0, and the runtime's `format_shape` prints it as `T`.
+pub const RUN_TIME_STEPS: usize = 0;
 
 impl Shape {
     pub fn dims(&self) -> Vec<usize> {
         match *self {
             Shape::Vector(f) => vec![f],
             Shape::Image { c, h, w } => vec![c, h, w],
+            Shape::Sequence { steps, features } => {
+                vec![steps.unwrap_or(RUN_TIME_STEPS), features]
+            }
         }
     }
 
-    /// Number of elements, or `None` when it overflows `usize`.
+    /// Number of elements, or `None` when it overflows `usize` or the length is a run-time one.
     pub fn elements(&self) -> Option<usize> {
+        if let Shape::Sequence { steps: None, .. } = self {
+            return None;
+        }
         self.dims()
             .iter()
             .try_fold(1usize, |acc, d| acc.checked_mul(*d))
     }
 
     pub fn describe(&self) -> String {
-        let dims: Vec<String> = self.dims().iter().map(|d| d.to_string()).collect();
+        let dims: Vec<String> = self
+            .dims()
+            .iter()
+            .map(|&d| match d {
+                RUN_TIME_STEPS => "T".to_string(),
+                d => d.to_string(),
+            })
+            .collect();
         format!("[{}]", dims.join(", "))
+    }
+
+    /// What the shape is, for messages: "the vector [784]", "the image [1, 28, 28]".
+    pub fn described_kind(&self) -> String {
+        let kind = match self {
+            Shape::Vector(_) => "vector",
+            Shape::Image { .. } => "image",
+            Shape::Sequence { .. } => "sequence",
+        };
+        format!("the {kind} {}", self.describe())
     }
 }
 
@@ -106,6 +143,19 @@ pub enum Op {
         image: bool,
     },
     Reshape,
+    /// `[C, H, W]` read as a sequence of its `H` rows, each `C·W` values.
+    Rows,
+    /// `[C, H, W]` read as a sequence of its `W` columns, each `C·H` values.
+    Columns,
+    /// A recurrent layer over a sequence `[T, input]`: `[T, hidden]` (or `2·hidden` when
+    /// bidirectional) for every step, or the last state alone with `last`.
+    Recurrent {
+        cell: Cell,
+        input: usize,
+        hidden: usize,
+        last: bool,
+        bidirectional: bool,
+    },
     Dropout(f64),
     Relu,
     Sigmoid,
@@ -156,6 +206,80 @@ impl Op {
             } => output_channels * input_channels * kernel[0] * kernel[1] + output_channels,
             // γ and β; the running statistics are buffers, not parameters (as in PyTorch).
             Op::BatchNorm { features, .. } => 2 * features,
+            Op::Recurrent {
+                cell,
+                input,
+                hidden,
+                bidirectional,
+                ..
+            } => {
+                let direction = cell.gates() * (hidden * input + hidden * hidden + 2 * hidden)
+                    + cell.peepholes() * hidden;
+                if bidirectional {
+                    2 * direction
+                } else {
+                    direction
+                }
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// The recurrent cells, one per layer kind (`typednet::recurrent`'s cells).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    Elman,
+    LstmNoForget,
+    Lstm,
+    PeepholeLstm,
+    Gru,
+    TorchGru,
+    Mgu,
+}
+
+impl Cell {
+    /// The cell of a layer kind, e.g. `lstm`.
+    pub fn of_kind(kind: &str) -> Option<Cell> {
+        Some(match kind {
+            "rnn" => Cell::Elman,
+            "lstm_no_forget" => Cell::LstmNoForget,
+            "lstm" => Cell::Lstm,
+            "peephole_lstm" => Cell::PeepholeLstm,
+            "gru" => Cell::Gru,
+            "torch_gru" => Cell::TorchGru,
+            "mgu" => Cell::Mgu,
+            _ => return None,
+        })
+    }
+
+    /// The type's name in `typednet::recurrent`.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Cell::Elman => "ElmanCell",
+            Cell::LstmNoForget => "LstmNoForgetCell",
+            Cell::Lstm => "LstmCell",
+            Cell::PeepholeLstm => "PeepholeLstmCell",
+            Cell::Gru => "GruCell",
+            Cell::TorchGru => "TorchGruCell",
+            Cell::Mgu => "MguCell",
+        }
+    }
+
+    /// Gates with an input and a recurrent weight matrix and two biases each.
+    fn gates(self) -> usize {
+        match self {
+            Cell::Elman => 1,
+            Cell::Mgu => 2,
+            Cell::LstmNoForget | Cell::Gru | Cell::TorchGru => 3,
+            Cell::Lstm | Cell::PeepholeLstm => 4,
+        }
+    }
+
+    /// Diagonal peephole vectors of length `hidden` (input, forget and output gates).
+    fn peepholes(self) -> usize {
+        match self {
+            Cell::PeepholeLstm => 3,
             _ => 0,
         }
     }
@@ -304,8 +428,37 @@ fn input_shape(input: &ShapeLiteral, errors: &mut Errors) -> Option<Shape> {
             return None;
         }
     }
+    if let Some(span) = input.run_time_steps {
+        return match dims.as_slice() {
+            [f] => Some(Shape::Sequence {
+                steps: None,
+                features: f.value,
+            }),
+            _ => {
+                errors.push(syn::Error::new(
+                    span,
+                    "only a sequence's length may be left to run time: `[_, F]`",
+                ));
+                None
+            }
+        };
+    }
     match dims.as_slice() {
         [f] => Some(Shape::Vector(f.value)),
+        [t, f] => {
+            let shape = Shape::Sequence {
+                steps: Some(t.value),
+                features: f.value,
+            };
+            if shape.elements().is_none() {
+                errors.push(syn::Error::new(
+                    input.span,
+                    "input shape has more elements than fit in a usize",
+                ));
+                return None;
+            }
+            Some(shape)
+        }
         [c, h, w] => {
             let shape = Shape::Image {
                 c: c.value,
@@ -325,7 +478,7 @@ fn input_shape(input: &ShapeLiteral, errors: &mut Errors) -> Option<Shape> {
             errors.push(syn::Error::new(
                 input.span,
                 format!(
-                    "input shape must be a vector `[F]` or an image `[C, H, W]`, found {} dimension(s)",
+                    "input shape must be a vector `[F]`, a sequence `[T, F]` (`[_, F]` for a run-time length) or an image `[C, H, W]`, found {} dimension(s)",
                     dims.len()
                 ),
             ));
@@ -843,9 +996,20 @@ fn concat_output(
                 total = total.saturating_add(c);
             }
             (Shape::Vector(_), Shape::Vector(f)) => total = total.saturating_add(f),
+            (Shape::Sequence { steps, .. }, Shape::Sequence { steps: s, features }) => {
+                if steps != s {
+                    errors.push(span.error(format!(
+                        "{name}: branch {index} gives {} but branch 1 gives {}; sequences are joined along features and must have the same length",
+                        shape.describe(),
+                        first.describe()
+                    )));
+                    ok = false;
+                }
+                total = total.saturating_add(features);
+            }
             _ => {
                 errors.push(span.error(format!(
-                    "{name}: branch {index} gives {} but branch 1 gives {}; branches join images with images or vectors with vectors",
+                    "{name}: branch {index} gives {} but branch 1 gives {}; branches join images with images, vectors with vectors or sequences with sequences",
                     shape.describe(),
                     first.describe()
                 )));
@@ -859,6 +1023,10 @@ fn concat_output(
     Some(match first {
         Shape::Image { h, w, .. } => Shape::Image { c: total, h, w },
         Shape::Vector(_) => Shape::Vector(total),
+        Shape::Sequence { steps, .. } => Shape::Sequence {
+            steps,
+            features: total,
+        },
     })
 }
 
@@ -912,6 +1080,16 @@ fn infer_layer(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> O
         "flatten" => {
             bind(ctx, &[&[]], &[]);
             let shape = input?;
+            if let Shape::Sequence { steps: None, .. } = shape {
+                ctx.error(
+                    ctx.layer.span,
+                    format!(
+                        "cannot flatten {}: its length is known only at run time (declare it, e.g. `[28, F]`, or take the last state with `output = last`)",
+                        shape.described_kind()
+                    ),
+                );
+                return None;
+            }
             let elements = shape.elements()?;
             Some((Op::Flatten, Shape::Vector(elements)))
         }
@@ -928,6 +1106,16 @@ fn infer_layer(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> O
                     features: f,
                     image: false,
                 },
+                Shape::Sequence { .. } => {
+                    ctx.error(
+                        ctx.layer.span,
+                        format!(
+                            "`batchnorm` normalises a vector or an image, not {}",
+                            shape.described_kind()
+                        ),
+                    );
+                    return None;
+                }
             };
             Some((op, shape))
         }
@@ -950,6 +1138,11 @@ fn infer_layer(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> O
             None
         }
         "dropout" => infer_dropout(ctx, input),
+        "rows" | "columns" => infer_rows_or_columns(ctx, input, kind == "rows"),
+        _ if Cell::of_kind(&kind).is_some() => {
+            let cell = Cell::of_kind(&kind)?;
+            infer_recurrent(ctx, input, cell)
+        }
         "lrn" => infer_lrn(ctx, input),
         "relu" | "sigmoid" | "tanh" | "softmax" | "log_softmax" => {
             bind(ctx, &[&[]], &[]);
@@ -1090,12 +1283,13 @@ fn positive(ctx: &mut LayerContext, n: Number, what: &str) -> Option<usize> {
 }
 
 fn infer_linear(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Shape)> {
+    let input_shape = input;
     let args = bind(ctx, &[&["out"], &["in", "out"]], &[]);
     let output = args.get("out").and_then(|a| int(ctx, a, "the output size"));
     let output = output.and_then(|n| positive(ctx, n, "the output size"));
     let stated_input = args.get("in").and_then(|a| int(ctx, a, "the input size"));
     let inferred = match input {
-        Some(Shape::Vector(f)) => Some(f),
+        Some(Shape::Vector(f)) | Some(Shape::Sequence { features: f, .. }) => Some(f),
         Some(image @ Shape::Image { .. }) => {
             let flat = image.elements().unwrap_or(0);
             ctx.error(
@@ -1135,7 +1329,15 @@ fn infer_linear(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Sha
         ctx.error(ctx.layer.span, "has more parameters than fit in a usize");
         return None;
     }
-    Some((Op::Linear { input, output }, Shape::Vector(output)))
+    // On a sequence the layer is applied at every step (PyTorch's `nn.Linear` on `[B, T, F]`).
+    let shape = match input_shape {
+        Some(Shape::Sequence { steps, .. }) => Shape::Sequence {
+            steps,
+            features: output,
+        },
+        _ => Shape::Vector(output),
+    };
+    Some((Op::Linear { input, output }, shape))
 }
 
 /// Whether a convolution-shaped layer shares its filters across positions.
@@ -1330,6 +1532,17 @@ fn image_input(
 ) -> (Option<usize>, Option<usize>, Option<usize>) {
     let (c, h, w) = match input {
         Some(Shape::Image { c, h, w }) => (Some(c), Some(h), Some(w)),
+        Some(sequence @ Shape::Sequence { .. }) => {
+            let kind = ctx.layer.kind.to_string();
+            ctx.error(
+                ctx.layer.span,
+                format!(
+                    "`{kind}` needs an image [C, H, W] but receives {}",
+                    sequence.described_kind()
+                ),
+            );
+            (None, None, None)
+        }
         Some(vector @ Shape::Vector(_)) => {
             let kind = ctx.layer.kind.to_string();
             ctx.error(
@@ -1645,6 +1858,10 @@ fn infer_reshape(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Sh
     }
     let target = match dims.as_slice() {
         [f] => Shape::Vector(*f),
+        [t, f] => Shape::Sequence {
+            steps: Some(*t),
+            features: *f,
+        },
         [c, h, w] => Shape::Image {
             c: *c,
             h: *h,
@@ -1654,7 +1871,7 @@ fn infer_reshape(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Sh
             ctx.error(
                 layer.span,
                 format!(
-                    "`reshape` gives a vector `reshape(F)` or an image `reshape(C, H, W)`, found {} dimension(s)",
+                    "`reshape` gives a vector `reshape(F)`, a sequence `reshape(T, F)` or an image `reshape(C, H, W)`, found {} dimension(s)",
                     dims.len()
                 ),
             );
@@ -1669,6 +1886,16 @@ fn infer_reshape(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Sh
         return None;
     };
     let input = input?;
+    if let Shape::Sequence { steps: None, .. } = input {
+        ctx.error(
+            layer.span,
+            format!(
+                "cannot reshape {}: its length is known only at run time",
+                input.described_kind()
+            ),
+        );
+        return None;
+    }
     let input_elements = input.elements()?;
     if input_elements != target_elements {
         ctx.error(
@@ -1770,4 +1997,129 @@ fn zero() -> Number {
         value: 0,
         span: Span::call_site(),
     }
+}
+
+/// `rows` and `columns`: an image read as a sequence, for a recurrent layer (a CNN feeding an
+/// LSTM, or MNIST read row by row).
+fn infer_rows_or_columns(
+    ctx: &mut LayerContext,
+    input: Option<Shape>,
+    rows: bool,
+) -> Option<(Op, Shape)> {
+    bind(ctx, &[&[]], &[]);
+    let (c, h, w) = image_input(ctx, input, None);
+    let (c, h, w) = (c?, h?, w?);
+    let (steps, per_step, op) = if rows {
+        (h, w, Op::Rows)
+    } else {
+        (w, h, Op::Columns)
+    };
+    let Some(features) = c.checked_mul(per_step) else {
+        ctx.error(ctx.layer.span, "has more features than fit in a usize");
+        return None;
+    };
+    let shape = Shape::Sequence {
+        steps: Some(steps),
+        features,
+    };
+    Some((op, shape))
+}
+
+/// `lstm(H)`, `gru(H)`, …: a recurrent layer over a sequence, with `output = sequence` (every
+/// step, the default, as PyTorch's layers return) or `output = last`, and `bidirectional`.
+fn infer_recurrent(
+    ctx: &mut LayerContext,
+    input: Option<Shape>,
+    cell: Cell,
+) -> Option<(Op, Shape)> {
+    let kind = ctx.layer.kind.to_string();
+    let args = bind(ctx, &[&["hidden"]], &["output", "bidirectional"]);
+    let hidden = args
+        .get("hidden")
+        .and_then(|a| int(ctx, a, "the hidden size"))
+        .and_then(|n| positive(ctx, n, "the hidden size"));
+    let last = match args.get("output") {
+        None => Some(false),
+        Some(arg) => match &arg.value {
+            ArgValue::Word(word) if word == "sequence" => Some(false),
+            ArgValue::Word(word) if word == "last" => Some(true),
+            other => {
+                let found = match other {
+                    ArgValue::Word(word) => format!("`{word}`"),
+                    other => other.describe().to_string(),
+                };
+                ctx.error(
+                    arg.span,
+                    format!("`output` is `sequence` (every step, [T, H]) or `last` (the last state, [H]), found {found}"),
+                );
+                None
+            }
+        },
+    };
+    let bidirectional = match args.get("bidirectional") {
+        None => Some(false),
+        Some(arg) => match arg.value {
+            ArgValue::Bool(b, _) => Some(b),
+            ref other => {
+                ctx.error(
+                    arg.span,
+                    format!(
+                        "`bidirectional` is `true` or `false`, found {}",
+                        other.describe()
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let (steps, features) = match input? {
+        Shape::Sequence { steps, features } => (steps, features),
+        other => {
+            let hint = match other {
+                Shape::Image { c, h, w } => format!(
+                    "; read it as a sequence with `rows` (giving [{h}, {}]) or `columns` (giving [{w}, {}]) first",
+                    c.saturating_mul(w),
+                    c.saturating_mul(h)
+                ),
+                _ => "; cut a vector into steps with `reshape(T, F)` first".to_string(),
+            };
+            ctx.error(
+                ctx.layer.span,
+                format!(
+                    "`{kind}` needs a sequence [T, F] but receives {}{hint}",
+                    other.described_kind()
+                ),
+            );
+            return None;
+        }
+    };
+    let (hidden, last, bidirectional) = (hidden?, last?, bidirectional?);
+    let Some(width) = hidden.checked_mul(if bidirectional { 2 } else { 1 }) else {
+        ctx.error(ctx.layer.span, "has more features than fit in a usize");
+        return None;
+    };
+    let parameters_fit = hidden
+        .checked_mul(hidden.saturating_add(features).saturating_add(3))
+        .and_then(|p| p.checked_mul(8))
+        .is_some();
+    if !parameters_fit {
+        ctx.error(ctx.layer.span, "has more parameters than fit in a usize");
+        return None;
+    }
+    let output = if last {
+        Shape::Vector(width)
+    } else {
+        Shape::Sequence {
+            steps,
+            features: width,
+        }
+    };
+    let op = Op::Recurrent {
+        cell,
+        input: features,
+        hidden,
+        last,
+        bidirectional,
+    };
+    Some((op, output))
 }

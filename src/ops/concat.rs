@@ -87,3 +87,32 @@ pub(crate) fn relabel<T, U>(realized: Result<T, U>) -> T {
         Err(_) => unreachable!("concat: a size changed while relabelling it"),
     }
 }
+
+/// `[B, T, F1]` and `[B, T, F2]` → `[B, T, F]` with `F = F1 + F2`: two sequences of one length
+/// joined step by step, `a`'s features first.
+///
+/// PyTorch: `torch.cat([a, b], dim=2)`.
+///
+/// # Panics
+/// If `F ≠ F1 + F2`, or (a run-time length) the lengths differ.
+#[allow(clippy::type_complexity)]
+pub fn try_concat_sequence_features<
+    B: Dim,
+    S: Dim,
+    const F1: usize,
+    const F2: usize,
+    const F: usize,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D> + Merge<R>,
+    R: Tape<E, D>,
+>(
+    a: Tensor<(B, S, Const<F1>), E, D, T>,
+    b: Tensor<(B, S, Const<F2>), E, D, R>,
+) -> Result<Tensor<(B, S, Const<F>), E, D, T>, D::Err> {
+    assert_eq!(F1 + F2, F, "concat: {F1} + {F2} features cannot make {F}");
+    let a = relabel(a.try_realize::<(B, S, usize)>());
+    let b = relabel(b.try_realize::<(B, S, usize)>());
+    let joined = (a, b).try_concat_along(Axis::<2>)?;
+    Ok(relabel(joined.try_realize::<(B, S, Const<F>)>()))
+}

@@ -20,7 +20,7 @@ mod reshape;
 pub use batch_norm::{
     try_batch_norm1d, try_batch_norm1d_mut, try_batch_norm2d, try_batch_norm2d_mut,
 };
-pub use concat::{try_concat_channels, try_concat_features};
+pub use concat::{try_concat_channels, try_concat_features, try_concat_sequence_features};
 pub use conv2d::{conv2d, try_conv2d, Conv2dGeometry, Conv2dKernel};
 pub use conv2d_no_bias::try_conv2d_no_bias;
 pub use conv_transpose2d::{
@@ -33,4 +33,6 @@ pub use pad::{try_pad2d, PadValue};
 pub use pool2d::{
     avg_pool2d, max_pool2d, try_avg_pool2d, try_max_pool2d, Pool2dGeometry, Pool2dKernel, Reduction,
 };
-pub use reshape::{try_dropout, try_flatten, try_global_avg_pool2d, try_reshape};
+pub use reshape::{
+    try_columns, try_dropout, try_flatten, try_global_avg_pool2d, try_reshape, try_rows,
+};

@@ -1,6 +1,6 @@
-use dfdx::shapes::{Axes2, Const, Dim, Dtype, Shape};
+use dfdx::shapes::{Axes2, Axes4, Const, Dim, Dtype, HasShape, Shape};
 use dfdx::tensor::{Tape, Tensor};
-use dfdx::tensor_ops::{Device, MeanTo, ReshapeTo};
+use dfdx::tensor_ops::{Device, MeanTo, PermuteTo, ReshapeTo};
 
 /// `[B, C, H, W]` → `[B, C·H·W]`, row-major like PyTorch's `nn.Flatten()`.
 ///
@@ -40,6 +40,78 @@ pub fn try_global_avg_pool2d<
     x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>,
 ) -> Result<Tensor<(B, Const<C>), E, D, T>, D::Err> {
     x.try_mean::<_, Axes2<2, 3>>()
+}
+
+/// `[B, C, H, W]` → `[B, H, C·W]`: each image read as the sequence of its `H` rows, step `t`
+/// holding row `t` of every channel (channel-major), for a recurrent layer; the `rows` layer.
+///
+/// PyTorch: `x.permute(0, 2, 1, 3).reshape(B, H, C * W)` (for one channel, `x.squeeze(1)`: MNIST
+/// read row by row).
+///
+/// # Panics
+/// If `F ≠ C·W` (the macro computes `F`).
+///
+/// ```
+/// use typednet::ops::try_rows;
+/// use typednet::prelude::*;
+///
+/// let dev = Cpu::default();
+/// // Two channels of a 2×3 image: channel 0 holds 0..6, channel 1 holds 6..12.
+/// let x: Tensor<Rank4<1, 2, 2, 3>, f32, Cpu> = dev.tensor([[[[0., 1., 2.], [3., 4., 5.]], [[6., 7., 8.], [9., 10., 11.]]]]);
+/// let rows: Tensor<Rank3<1, 2, 6>, f32, Cpu> = try_rows(x).unwrap();
+/// assert_eq!(rows.array(), [[[0., 1., 2., 6., 7., 8.], [3., 4., 5., 9., 10., 11.]]]);
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn try_rows<
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const F: usize,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>,
+) -> Result<Tensor<(B, Const<H>, Const<F>), E, D, T>, D::Err> {
+    assert_eq!(
+        C * W,
+        F,
+        "rows: a row of {C}×{W} values cannot have {F} features"
+    );
+    let batch = x.shape().0;
+    x.try_permute::<_, Axes4<0, 2, 1, 3>>()?
+        .try_reshape_like(&(batch, Const::<H>, Const::<F>))
+}
+
+/// `[B, C, H, W]` → `[B, W, C·H]`: each image read as the sequence of its `W` columns, left to
+/// right (as a CRNN reads a line of text); the `columns` layer.
+///
+/// PyTorch: `x.permute(0, 3, 1, 2).reshape(B, W, C * H)`.
+///
+/// # Panics
+/// If `F ≠ C·H`.
+#[allow(clippy::type_complexity)]
+pub fn try_columns<
+    B: Dim,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const F: usize,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>,
+) -> Result<Tensor<(B, Const<W>, Const<F>), E, D, T>, D::Err> {
+    assert_eq!(
+        C * H,
+        F,
+        "columns: a column of {C}×{H} values cannot have {F} features"
+    );
+    let batch = x.shape().0;
+    x.try_permute::<_, Axes4<0, 3, 1, 2>>()?
+        .try_reshape_like(&(batch, Const::<W>, Const::<F>))
 }
 
 /// Reshapes every example of a batch to `Dst` (given with its batch dimension), keeping the

@@ -101,6 +101,12 @@ macro_rules! hidden_state_methods {
             state
         }
 
+        fn into_hidden<B: Dim, T: Tape<E, D>>(
+            state: Self::State<B, T>,
+        ) -> Tensor<(B, Const<H>), E, D, T> {
+            state
+        }
+
         fn split_state_tape<B: Dim, T: Tape<E, D>>(
             state: Self::State<B, T>,
         ) -> (Self::State<B, NoneTape>, T) {
@@ -133,6 +139,12 @@ macro_rules! lstm_state_methods {
             state: &Self::State<B, T>,
         ) -> &Tensor<(B, Const<H>), E, D, T> {
             &state.h
+        }
+
+        fn into_hidden<B: Dim, T: Tape<E, D>>(
+            state: Self::State<B, T>,
+        ) -> Tensor<(B, Const<H>), E, D, T> {
+            state.h
         }
 
         fn split_state_tape<B: Dim, T: Tape<E, D>>(

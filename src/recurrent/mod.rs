@@ -29,7 +29,10 @@
 //! [`try_run_sequence`] runs a cell over `[B, S, I]` (with `S` a `Const` or a run-time `usize`)
 //! and returns every `h_t` as `[B, S, H]` and the last state; [`try_run_last`] returns the last
 //! state only; [`try_run_stacked`] runs layers one over the other (PyTorch's `num_layers`),
-//! [`try_run_bidirectional`] a forward and a backward cell (PyTorch's `bidirectional=True`).
+//! [`try_run_bidirectional`] a forward and a backward cell (PyTorch's `bidirectional=True`);
+//! [`try_run_last_hidden`] and [`try_run_bidirectional_last`] give the last hidden output with
+//! the tape. The `network!` recurrent layers (`lstm(128)`, `gru(64, bidirectional = true)`, …)
+//! lower to these runners; a bidirectional layer's two cells are a [`Bidirectional`].
 //!
 //! ```
 //! use typednet::dfdx::prelude::*;
@@ -69,7 +72,10 @@ pub use cells::{
 };
 pub use graph::{try_run_graph, GraphRnnCell};
 pub use grid::{try_run_grid, try_run_grid_last, GridRnnCell};
-pub use sequence::{try_run_bidirectional, try_run_last, try_run_sequence, try_run_stacked};
+pub use sequence::{
+    try_run_bidirectional, try_run_bidirectional_last, try_run_last, try_run_last_hidden,
+    try_run_sequence, try_run_stacked, Bidirectional,
+};
 
 use dfdx::shapes::{Const, Dim, Dtype};
 use dfdx::tensor::{NoneTape, Tape, Tensor};
@@ -97,6 +103,11 @@ pub trait RecurrentCell<const I: usize, const H: usize, E: Dtype, D: Device<E>> 
 
     /// The hidden output `h_t` of a state.
     fn hidden<B: Dim, T: Tape<E, D>>(state: &Self::State<B, T>) -> &Tensor<(B, Const<H>), E, D, T>;
+
+    /// The hidden output `h_t` of a state, with the state's tape (an LSTM's `C` is dropped).
+    fn into_hidden<B: Dim, T: Tape<E, D>>(
+        state: Self::State<B, T>,
+    ) -> Tensor<(B, Const<H>), E, D, T>;
 
     /// Takes the tapes off a state's tensors, merged into one.
     fn split_state_tape<B: Dim, T: Tape<E, D>>(

@@ -7,6 +7,8 @@ use dfdx::tensor_ops::{
     Device, PermuteTo, RealizeTo, ReshapeTo, SelectTo, TryConcatAlong, TryStack,
 };
 
+use dfdx::nn::modules::{ModuleVisitor, TensorCollection};
+
 use super::RecurrentCell;
 
 /// The steps of a run: every `h_t` in time order (when `collect`), the last state and the tape.
@@ -147,6 +149,22 @@ where
     Ok(C::put_state_tape(run.last, run.tape))
 }
 
+/// Runs `cell` over a sequence from the zero state and returns the last hidden output `h_T`
+/// (`[B, H]`) with the gradient tape: the `output = last` of the `network!` recurrent layers,
+/// PyTorch's `h_n[-1]` of a one-layer `nn.RNN`/`nn.LSTM`/`nn.GRU`.
+pub fn try_run_last_hidden<C, const I: usize, const H: usize, B: Dim, S: Dim, E, D, T>(
+    cell: &C,
+    x: Tensor<(B, S, Const<I>), E, D, T>,
+) -> Result<Tensor<(B, Const<H>), E, D, T>, D::Err>
+where
+    C: RecurrentCell<I, H, E, D>,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+{
+    Ok(C::into_hidden(try_run_last(cell, x, None)?))
+}
+
 /// Runs stacked layers: `first` reads `x`, each cell of `rest` reads the outputs of the layer
 /// below. Returns the top layer's outputs (`[B, S, H]`, with the tape) and every layer's last
 /// state, bottom first (on empty tapes, as [`try_run_sequence`]'s).
@@ -261,4 +279,85 @@ where
             C::put_state_tape(run_b.last, T::default()),
         ),
     ))
+}
+
+/// A forward and a backward cell of one bidirectional layer: the parameters of a `network!`
+/// layer declared with `bidirectional = true` (PyTorch's `bidirectional=True`, whose `_reverse`
+/// weights are `backward`'s).
+#[derive(Debug, Clone)]
+pub struct Bidirectional<C> {
+    /// Reads the sequence from the first step to the last.
+    pub forward: C,
+    /// Reads the sequence from the last step to the first.
+    pub backward: C,
+}
+
+impl<C: TensorCollection<E, D>, E: Dtype, D: Device<E>> TensorCollection<E, D>
+    for Bidirectional<C>
+{
+    type To<E2: Dtype, D2: Device<E2>> = Bidirectional<C::To<E2, D2>>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("forward", |s| &s.forward, |s| &mut s.forward),
+                Self::module("backward", |s| &s.backward, |s| &mut s.backward),
+            ),
+            |(forward, backward)| Bidirectional { forward, backward },
+        )
+    }
+}
+
+/// The last states of a bidirectional layer, joined: `[h→_T, h←_1]` (`[B, H2]`, `H2 = 2·H`),
+/// the forward cell's state after the last step and the backward cell's after the first —
+/// each direction's summary of the whole sequence. PyTorch: `torch.cat([h_n[0], h_n[1]], 1)`
+/// of a one-layer bidirectional `nn.LSTM`. Both carry the gradient tape.
+///
+/// # Panics
+/// If `H2 ≠ 2·H`.
+pub fn try_run_bidirectional_last<
+    C,
+    const I: usize,
+    const H: usize,
+    const H2: usize,
+    B,
+    S,
+    E,
+    D,
+    T,
+>(
+    forward: &C,
+    backward: &C,
+    x: Tensor<(B, S, Const<I>), E, D, T>,
+) -> Result<Tensor<(B, Const<H2>), E, D, T>, D::Err>
+where
+    C: RecurrentCell<I, H, E, D>,
+    B: Dim,
+    S: Dim,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+{
+    assert_eq!(
+        H2,
+        2 * H,
+        "try_run_bidirectional_last: the output size H2 = {H2} must be twice the hidden size H = {H}"
+    );
+    let x_backward = x.retaped::<T>();
+    let run_f = unroll(forward, x, None, false, false)?;
+    let run_b = unroll(backward, x_backward, None, true, false)?;
+    let h_f = C::into_hidden(C::put_state_tape(run_f.last, run_f.tape));
+    let h_b = C::into_hidden(C::put_state_tape(run_b.last, run_b.tape));
+    let h_f = h_f
+        .try_realize::<(B, usize)>()
+        .unwrap_or_else(|_| unreachable!("a Const dim realizes as usize"));
+    let h_b = h_b
+        .try_realize::<(B, usize)>()
+        .unwrap_or_else(|_| unreachable!("a Const dim realizes as usize"));
+    let joined = (h_f, h_b).try_concat_along(Axis::<1>)?;
+    Ok(joined
+        .try_realize::<(B, Const<H2>)>()
+        .unwrap_or_else(|_| unreachable!("H + H = H2 was checked")))
 }

@@ -1,7 +1,7 @@
 use typednet::network;
 
 network! {
-    pub struct Net: [28, 28] -> flatten -> linear(10);
+    pub struct Net: [2, 1, 28, 28] -> flatten -> linear(10);
 }
 
 fn main() {}
