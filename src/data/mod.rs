@@ -17,11 +17,14 @@
 //! # Ok::<(), typednet::data::DataError>(())
 //! ```
 
+pub mod adding;
 mod batch;
 mod dataset;
+pub mod digit_strings;
 mod error;
 pub mod idx;
 mod mnist;
+pub mod reber;
 
 pub use batch::{Batch, Batches, ExampleShape};
 pub use dataset::Dataset;
