@@ -1,5 +1,7 @@
 //! Data sets for classification: the IDX loader (MNIST), an in-memory [`Dataset`], and
-//! mini-batches as dfdx tensors with a run-time batch size.
+//! mini-batches as dfdx tensors with a run-time batch size; and the generated sequence tasks of
+//! the recurrent examples: [`adding`] (the adding problem), [`reber`] (the embedded Reber
+//! grammar) and [`digit_strings`] (digit strings to reverse).
 //!
 //! ```no_run
 //! use typednet::data::Mnist;
