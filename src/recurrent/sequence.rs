@@ -350,14 +350,5 @@ where
     let run_b = unroll(backward, x_backward, None, true, false)?;
     let h_f = C::into_hidden(C::put_state_tape(run_f.last, run_f.tape));
     let h_b = C::into_hidden(C::put_state_tape(run_b.last, run_b.tape));
-    let h_f = h_f
-        .try_realize::<(B, usize)>()
-        .unwrap_or_else(|_| unreachable!("a Const dim realizes as usize"));
-    let h_b = h_b
-        .try_realize::<(B, usize)>()
-        .unwrap_or_else(|_| unreachable!("a Const dim realizes as usize"));
-    let joined = (h_f, h_b).try_concat_along(Axis::<1>)?;
-    Ok(joined
-        .try_realize::<(B, Const<H2>)>()
-        .unwrap_or_else(|_| unreachable!("H + H = H2 was checked")))
+    crate::ops::try_concat_features(h_f, h_b)
 }
