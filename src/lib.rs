@@ -191,6 +191,7 @@ pub use typenum;
 pub use typednet_macros::network;
 
 pub mod activation;
+pub mod autoencoder;
 pub mod data;
 pub mod device;
 pub mod gradcheck;

@@ -52,6 +52,11 @@ mod shadowing {
 
         pub struct Second: [2] -> linear(2);
         pub struct Both = Shadowed -> Second;
+
+        pub struct Back: [2] -> linear(48) -> reshape(1, 8, 6);
+        /// An autoencoder's `encode`, `decode` and `reconstruct` in the same scope.
+        #[autoencoder]
+        pub struct Round = Shadowed -> Back;
     }
 }
 
@@ -98,5 +103,20 @@ fn generated_groups_local_layers_and_heads_ignore_shadowed_names() {
     ::std::assert_eq!(
         <shadowing::Headed>::PARAMETERS,
         (4 * 2 * 9 + 4) + 8 + 15 + (16 * 37 * 2) + 66
+    );
+}
+
+#[test]
+fn generated_autoencoder_methods_ignore_shadowed_names() {
+    use ::typednet::dfdx::prelude::{Cpu, Rank4, ZerosTensor};
+    let dev: Cpu = ::core::default::Default::default();
+    let net = shadowing::Round::<::core::primitive::f32, Cpu>::new(&dev);
+    let x = dev.zeros::<Rank4<3, 1, 8, 6>>();
+    let code = net.encode(::core::clone::Clone::clone(&x));
+    let back = net.decode(code);
+    let again = net.reconstruct(x);
+    ::std::assert_eq!(
+        ::typednet::dfdx::tensor::AsArray::array(&back),
+        ::typednet::dfdx::tensor::AsArray::array(&again)
     );
 }

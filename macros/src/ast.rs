@@ -41,6 +41,8 @@ pub struct Header {
     pub docs: Vec<Attribute>,
     pub other_attrs: Vec<Attribute>,
     pub exact_fit: bool,
+    /// `#[autoencoder]` on a composition `= Encoder -> Decoder`, with the attribute's span.
+    pub autoencoder: Option<proc_macro2::Span>,
     pub vis: Visibility,
     pub name: Ident,
 }
@@ -369,12 +371,16 @@ fn parse_header(input: ParseStream) -> syn::Result<Header> {
     let mut docs = Vec::new();
     let mut other_attrs = Vec::new();
     let mut exact_fit = false;
+    let mut autoencoder = None;
     for attr in attrs {
         if attr.path().is_ident("doc") {
             docs.push(attr);
         } else if attr.path().is_ident("exact_fit") {
             attr.meta.require_path_only()?;
             exact_fit = true;
+        } else if attr.path().is_ident("autoencoder") {
+            attr.meta.require_path_only()?;
+            autoencoder = Some(attr.path().span());
         } else {
             other_attrs.push(attr);
         }
@@ -389,6 +395,7 @@ fn parse_header(input: ParseStream) -> syn::Result<Header> {
         docs,
         other_attrs,
         exact_fit,
+        autoencoder,
         vis,
         name,
     })

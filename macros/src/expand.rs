@@ -1012,6 +1012,7 @@ pub fn expand_composition(header: &Header, stages: &[syn::Path]) -> TokenStream 
     let name_string = name.to_string();
 
     let fields = stage_field_names(stages);
+    let autoencoder_items = autoencoder_items(header, stages, &fields, &paths);
     let stage_types: Vec<TokenStream> = stages.iter().map(|p| quote!(#p<E, D>)).collect();
     let default_types: Vec<TokenStream> = stages.iter().map(|p| quote!(#p)).collect();
 
@@ -1226,7 +1227,130 @@ pub fn expand_composition(header: &Header, stages: &[syn::Path]) -> TokenStream 
                     )
                 }
             }
+
+            #autoencoder_items
         };
+    }
+}
+
+/// The extras of `#[autoencoder] pub struct Ae = Encoder -> Decoder;`: the check that the
+/// decoder gives back the encoder's input shape (the composition already checks that it takes
+/// the code), `encode` / `decode` / `reconstruct`, and `typednet::autoencoder::Autoencoder`.
+fn autoencoder_items(
+    header: &Header,
+    stages: &[syn::Path],
+    fields: &[Ident],
+    paths: &Paths,
+) -> TokenStream {
+    let Paths {
+        dfdx,
+        typednet,
+        core,
+    } = paths;
+    let (Some(_), [encoder_path, decoder_path], [encoder, decoder]) =
+        (header.autoencoder, stages, fields)
+    else {
+        return TokenStream::new();
+    };
+    let name = &header.name;
+    let name_string = name.to_string();
+    let decoder_span = syn::spanned::Spanned::span(decoder_path);
+    let check = quote_spanned! {decoder_span=>
+        #typednet::autoencoder::assert_gives_back::<#encoder_path, #decoder_path>();
+    };
+    let encoder_type = quote!(#encoder_path<E, D>);
+    let decoder_type = quote!(#decoder_path<E, D>);
+    quote! {
+        const _: fn() = || {
+            #check
+        };
+
+        impl<E: #typednet::Element, D: #typednet::Device<E>> #name<E, D> {
+            /// The code of `x` (one example or a batch): the encoder's output.
+            pub fn try_encode<X>(&self, x: X) -> #core::result::Result<<#encoder_type as #dfdx::nn::Module<X>>::Output, D::Err>
+            where
+                #encoder_type: #dfdx::nn::Module<X, Error = D::Err>,
+            {
+                #dfdx::nn::Module::try_forward(&self.#encoder, x)
+            }
+
+            /// The code of `x`; see [`try_encode`](Self::try_encode).
+            pub fn encode<X>(&self, x: X) -> <#encoder_type as #dfdx::nn::Module<X>>::Output
+            where
+                #encoder_type: #dfdx::nn::Module<X, Error = D::Err>,
+            {
+                match self.try_encode(x) {
+                    #core::result::Result::Ok(z) => z,
+                    #core::result::Result::Err(e) => #core::panic!("{}::encode failed: {:?}", #name_string, e),
+                }
+            }
+
+            /// The decoder's output for a code `z` (one code or a batch).
+            pub fn try_decode<Z>(&self, z: Z) -> #core::result::Result<<#decoder_type as #dfdx::nn::Module<Z>>::Output, D::Err>
+            where
+                #decoder_type: #dfdx::nn::Module<Z, Error = D::Err>,
+            {
+                #dfdx::nn::Module::try_forward(&self.#decoder, z)
+            }
+
+            /// The decoder's output for a code `z`; see [`try_decode`](Self::try_decode).
+            pub fn decode<Z>(&self, z: Z) -> <#decoder_type as #dfdx::nn::Module<Z>>::Output
+            where
+                #decoder_type: #dfdx::nn::Module<Z, Error = D::Err>,
+            {
+                match self.try_decode(z) {
+                    #core::result::Result::Ok(y) => y,
+                    #core::result::Result::Err(e) => #core::panic!("{}::decode failed: {:?}", #name_string, e),
+                }
+            }
+
+            /// The reconstruction `decode(encode(x))`, which has `x`'s shape.
+            #[allow(clippy::type_complexity)]
+            pub fn try_reconstruct<X>(
+                &self,
+                x: X,
+            ) -> #core::result::Result<<#decoder_type as #dfdx::nn::Module<<#encoder_type as #dfdx::nn::Module<X>>::Output>>::Output, D::Err>
+            where
+                #encoder_type: #dfdx::nn::Module<X, Error = D::Err>,
+                #decoder_type: #dfdx::nn::Module<<#encoder_type as #dfdx::nn::Module<X>>::Output, Error = D::Err>,
+            {
+                let z = #dfdx::nn::Module::try_forward(&self.#encoder, x)?;
+                #dfdx::nn::Module::try_forward(&self.#decoder, z)
+            }
+
+            /// The reconstruction; see [`try_reconstruct`](Self::try_reconstruct).
+            #[allow(clippy::type_complexity)]
+            pub fn reconstruct<X>(
+                &self,
+                x: X,
+            ) -> <#decoder_type as #dfdx::nn::Module<<#encoder_type as #dfdx::nn::Module<X>>::Output>>::Output
+            where
+                #encoder_type: #dfdx::nn::Module<X, Error = D::Err>,
+                #decoder_type: #dfdx::nn::Module<<#encoder_type as #dfdx::nn::Module<X>>::Output, Error = D::Err>,
+            {
+                match self.try_reconstruct(x) {
+                    #core::result::Result::Ok(y) => y,
+                    #core::result::Result::Err(e) => #core::panic!("{}::reconstruct failed: {:?}", #name_string, e),
+                }
+            }
+        }
+
+        impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #typednet::autoencoder::Autoencoder for #name<E, D> {
+            type Encoder = #encoder_type;
+            type Decoder = #decoder_type;
+            fn encoder(&self) -> &Self::Encoder {
+                &self.#encoder
+            }
+            fn decoder(&self) -> &Self::Decoder {
+                &self.#decoder
+            }
+            fn encoder_mut(&mut self) -> &mut Self::Encoder {
+                &mut self.#encoder
+            }
+            fn decoder_mut(&mut self) -> &mut Self::Decoder {
+                &mut self.#decoder
+            }
+        }
     }
 }
 

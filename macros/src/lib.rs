@@ -41,13 +41,29 @@ fn expand_all(input: &ast::Input) -> TokenStream2 {
                 Ok(ast::Body::Chain {
                     input: shape,
                     items,
-                }) => infer::infer(shape, items, header.exact_fit, &input.blocks)
-                    .map(|net| expand::expand_network(header, &net)),
+                }) => match header.autoencoder {
+                    Some(span) => Err(syn::Error::new(
+                        span,
+                        "`#[autoencoder]` joins an encoder and a decoder declared apart: \
+                         `#[autoencoder] pub struct Ae = Encoder -> Decoder;`",
+                    )),
+                    None => infer::infer(shape, items, header.exact_fit, &input.blocks)
+                        .map(|net| expand::expand_network(header, &net)),
+                },
                 Ok(ast::Body::Composition { stages }) => {
                     if header.exact_fit {
                         Err(syn::Error::new(
                             header.name.span(),
                             "`#[exact_fit]` applies to a chain of layers, not to a composition",
+                        ))
+                    } else if header.autoencoder.is_some() && stages.len() != 2 {
+                        Err(syn::Error::new(
+                            header.autoencoder.unwrap_or_else(|| header.name.span()),
+                            format!(
+                                "an autoencoder has two stages, an encoder and a decoder \
+                                 (`= Encoder -> Decoder`), not {}",
+                                stages.len()
+                            ),
                         ))
                     } else {
                         Ok(expand::expand_composition(header, stages))
