@@ -196,9 +196,15 @@ pub mod data;
 pub mod device;
 pub mod gradcheck;
 pub mod layers;
+// Small dense linear algebra in `f64`: symmetric eigendecomposition, Gram–Schmidt, principal angles.
+pub mod linalg;
 pub mod loss;
 pub mod network;
 pub mod ops;
+// Principal component analysis, the linear baseline for autoencoders.
+pub mod pca;
+// PNG figures without an image crate: digit grids and labelled scatter plots.
+pub mod plot;
 pub mod recurrent;
 pub mod regularize;
 pub mod shape;

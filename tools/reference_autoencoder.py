@@ -57,3 +57,31 @@ sparsity = lam * z.abs().sum(dim=1).mean()
 sparsity.backward()
 line("sparsity", sparsity)
 line("sparsity_grad_weight", Wp.grad)
+
+# The VAE's terms: z = mu + exp(logvar / 2) * eps, KL(N(mu, sigma^2) || N(0, I)) averaged over
+# the batch, and the gradients of L = sum(z * g) + kl; the Bernoulli NLL from logits (summed
+# over pixels, averaged over the batch) against grey targets, and its gradient.
+mu = (torch.randn(3, 4, generator=gen) * 0.7).requires_grad_(True)
+logvar = (torch.randn(3, 4, generator=gen) * 0.5).requires_grad_(True)
+eps = torch.randn(3, 4, generator=gen)
+g = torch.randn(3, 4, generator=gen)
+z = mu + torch.exp(0.5 * logvar) * eps
+kl = 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(1).mean()
+(torch.sum(z * g) + kl).backward()
+line("vae_mean", mu)
+line("vae_log_variance", logvar)
+line("vae_noise", eps)
+line("vae_code_weights", g)
+line("vae_code", z)
+line("vae_kl", kl)
+line("vae_grad_mean", mu.grad)
+line("vae_grad_log_variance", logvar.grad)
+
+logits = (torch.randn(3, 5, generator=gen) * 2).requires_grad_(True)
+targets = torch.rand(3, 5, generator=gen)
+nll = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="sum") / 3
+nll.backward()
+line("bernoulli_logits", logits)
+line("bernoulli_targets", targets)
+line("bernoulli_nll", nll)
+line("bernoulli_grad_logits", logits.grad)

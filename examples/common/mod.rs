@@ -1,4 +1,6 @@
 //! What the MNIST examples share: their command line and their last line.
+// Each example uses part of this module.
+#![allow(dead_code)]
 
 use typednet::train::EpochMetrics;
 
@@ -32,3 +34,19 @@ pub type Device = typednet::dfdx::tensor::Cuda;
 /// The device the examples train on: the GPU with `--features cuda`, the CPU otherwise.
 #[cfg(not(feature = "cuda"))]
 pub type Device = typednet::dfdx::tensor::Cpu;
+
+/// The examples' error: anything printable.
+pub type Error = Box<dyn std::error::Error>;
+
+/// `?` for device results: dfdx's `CudaError` is not a `std::error::Error`, so its `Debug` text
+/// is carried instead (`Cpu`'s error is one; the conversion is the same for both devices).
+pub trait OrDeviceError<T> {
+    /// The result, with a device error turned into the examples' [`Error`].
+    fn dev(self) -> Result<T, Error>;
+}
+
+impl<T, E: std::fmt::Debug> OrDeviceError<T> for Result<T, E> {
+    fn dev(self) -> Result<T, Error> {
+        self.map_err(|error| format!("device error: {error:?}").into())
+    }
+}

@@ -36,9 +36,11 @@
 //! | sparse | `+ λ Σ_j |z_j|` on the code | [`try_sparsity_penalty`] |
 //! | denoising | the encoder sees a corrupted `x̃`, the loss compares with the clean `x` | [`Corruption`] |
 //! | contractive | `+ λ ‖∂f(x)/∂x‖²_F` | [`try_contractive_penalty`] (one sigmoid/tanh layer, exact), [`try_contractive_penalty_estimate`] (any encoder) |
+//! | variational | a Gaussian code sampled by reparameterisation, `+ KL(q(z|x) ‖ N(0, I))`, a Bernoulli decoder | [`variational`] |
 
 mod corruption;
 mod penalty;
+pub mod variational;
 
 pub use corruption::Corruption;
 pub use penalty::{
