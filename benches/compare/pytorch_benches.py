@@ -250,6 +250,59 @@ def only(kind, name):
     del CASES[f"{other}/{name}"]
 
 
+def add_autoencoders():
+    """`train/autoencoder_…` and `train/vae_…`, as benches/autoencoder.rs: inputs uniform in
+    [0, 1], batch 128, Adam 1e-3; the deep autoencoder on MSE against its input, the VAE on the
+    Bernoulli NLL from logits (summed, per example) plus the closed-form KL, one sample."""
+
+    def deep_setup():
+        net = nn.Sequential(
+            nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 64),
+            nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 784), nn.Sigmoid(),
+        )
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        x = torch.rand(128, 784)
+
+        def step():
+            loss = F.mse_loss(net(x), x)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+
+        return step
+
+    class Vae(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = nn.Linear(784, 400)
+            self.mean = nn.Linear(400, 20)
+            self.log_variance = nn.Linear(400, 20)
+            self.decoder = nn.Sequential(nn.Linear(20, 400), nn.ReLU(), nn.Linear(400, 784))
+
+        def forward(self, x):
+            h = F.relu(self.hidden(x))
+            mu, logvar = self.mean(h), self.log_variance(h)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            nll = F.binary_cross_entropy_with_logits(self.decoder(z), x, reduction="sum") / len(x)
+            return nll + 0.5 * (mu**2 + logvar.exp() - logvar - 1).sum(1).mean()
+
+    def vae_setup():
+        net = Vae()
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        x = torch.rand(128, 784)
+
+        def step():
+            loss = net(x)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+
+        return step
+
+    CASES["train/autoencoder_784-256-64-256-784_b128"] = (deep_setup, None)
+    CASES["train/vae_784-400-20-400-784_b128"] = (vae_setup, None)
+
+
 # The cases: one line each, in the order of the Rust files.
 add_conv(batch=64, c_in=1, c_out=6, k=5, size=32, pad=0)
 add_conv(batch=32, c_in=32, c_out=32, k=3, size=32, pad=1)
@@ -274,6 +327,7 @@ add_model("lstm_t32_i64_h128_b32", lambda: ManyToOne("lstm"), (32, 64), 32)
 only("train", "lstm_t32_i64_h128_b32")
 add_model("gru_t32_i64_h128_b32", lambda: ManyToOne("gru"), (32, 64), 32)
 only("train", "gru_t32_i64_h128_b32")
+add_autoencoders()
 
 
 def measure(fn, warm_up, measurement, samples):
