@@ -14,6 +14,19 @@
 //! ```text
 //! cargo run --release --example autoencoder_variants [epochs] [seed]
 //! ```
+//!
+//! Seed 0, 10 epochs (2026-11-23, 2-core CPU, 25 s):
+//!
+//! | | plain | regularised |
+//! |---|--:|--:|
+//! | sparse (λ = 1e-4): code units below 0.01 | 37.5% | 64.6% |
+//! | sparse: mean Σ\|z_j\| per digit / test error | 219.7 / 13.89 | 30.3 / 14.97 |
+//! | denoising (30% masked): error of the reconstructions of corrupted test digits | 20.61 | 17.25 (16.3% lower; the corrupted digits themselves: 26.74) |
+//! | contractive (λ = 1e-3): mean ‖∂h/∂x‖²_F on test digits / test error | 2.06 / 42.03 | 0.65 / 44.80 |
+//!
+//! (With λ = 1e-3 the sparse code was 94.5% zeros at a test error of 35.7.) The one-layer
+//! sigmoid autoencoders of part 3 are far from converged after 10 epochs (error ≈ 42, against
+//! 13.9 for the ReLU ones): their comparison is of the Jacobian, which the penalty cuts by 3×.
 
 #[path = "common/autoencoder.rs"]
 mod autoencoder;
@@ -44,7 +57,7 @@ network! {
 }
 
 /// λ of the sparse autoencoder (the code's mean L1 norm per digit is added to the MSE).
-const SPARSITY: f64 = 1e-3;
+const SPARSITY: f64 = 1e-4;
 /// λ of the contractive autoencoder.
 const CONTRACTION: f64 = 1e-3;
 /// The denoising autoencoder's corruption, also applied to the test digits it is measured on.

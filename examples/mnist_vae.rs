@@ -16,6 +16,14 @@
 //! ```text
 //! cargo run --release --example mnist_vae [epochs] [seed]
 //! ```
+//!
+//! Seed 0, 10 epochs (2026-11-23, 2-core CPU, 48 s in all): VAE test ELBO −123.08 nats per digit
+//! (reconstruction −101.65, KL 21.43); PyTorch 2.15 with the same model and recipe
+//! (`tools/pytorch_mnist_vae.py 10 0 1`): −122.85 and −123.29 for seeds 0 and 1 — within 0.3
+//! nats. The conditional VAE (30 epochs, a 4-d code): 91.7% of 1,000 drawn digits classified as
+//! the digit asked for by a LeNet-5 that scores 97.3% on real test digits (per class 81% for 5
+//! to 99% for 8). With a 20-d code and 10 epochs it drew the asked digit only 31.5% of the time:
+//! the code carried the class and the decoder ignored the label.
 
 mod common;
 
