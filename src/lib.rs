@@ -188,6 +188,25 @@ pub use typenum;
 ///   `PARAMETERS` (equal to PyTorch's count);
 /// - dfdx's `TensorCollection` (so optimisers, `reset_params`, `to_device`, saving work) and `Module`;
 /// - `summary()`, a Keras-style table, also written into the struct's rustdoc.
+///
+/// # Composition and autoencoders
+///
+/// `pub struct Both = First -> Second;` is a struct holding both networks whose `forward` runs
+/// them in turn; that `First`'s output shape is `Second`'s input shape is a compile error naming
+/// both otherwise. `#[autoencoder] pub struct Ae = Encoder -> Decoder;` also requires the
+/// decoder to give back the encoder's input shape, and adds `encode`, `decode`, `reconstruct`
+/// (each with a `try_` form) and [`autoencoder::Autoencoder`]:
+///
+/// ```compile_fail
+/// use typednet::prelude::*;
+///
+/// network! {
+///     pub struct Encoder: [784] -> linear(32);
+///     pub struct Decoder: [32] -> linear(392); // gives back [392], not [784]
+///     #[autoencoder]
+///     pub struct Ae = Encoder -> Decoder;
+/// }
+/// ```
 pub use typednet_macros::network;
 
 pub mod activation;
