@@ -10,6 +10,7 @@ use crate::ops::conv2d::Conv2dKernel;
 use crate::ops::conv_transpose2d::ConvTranspose2dKernel;
 use crate::ops::grouped_conv2d::GroupedConv2dKernel;
 use crate::ops::pool2d::Pool2dKernel;
+use crate::ops::recurrent_sequence::RecurrentSequenceKernel;
 
 /// A dfdx device with typednet's kernels: [`dfdx::tensor::Cpu`], and `dfdx::tensor::Cuda` with
 /// the `cuda` feature. Implemented automatically for every device that has them all.
@@ -19,6 +20,7 @@ pub trait Device<E: Element>:
     + ConvTranspose2dKernel<E>
     + GroupedConv2dKernel<E>
     + Pool2dKernel<E>
+    + RecurrentSequenceKernel<E>
 {
 }
 
@@ -28,5 +30,6 @@ impl<E: Element, D> Device<E> for D where
         + ConvTranspose2dKernel<E>
         + GroupedConv2dKernel<E>
         + Pool2dKernel<E>
+        + RecurrentSequenceKernel<E>
 {
 }

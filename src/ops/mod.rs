@@ -15,6 +15,7 @@ mod local_response_norm;
 mod locally_connected2d;
 mod pad;
 pub mod pool2d;
+pub mod recurrent_sequence;
 mod reshape;
 
 pub use batch_norm::{

@@ -12,6 +12,8 @@ use dfdx::tensor_ops::{
 use super::reset_uniform;
 use super::RecurrentCell;
 use crate::network::Element;
+use crate::ops::recurrent_sequence::{cpu_kernel, try_on_cpu, SequenceRun};
+use dfdx::tensor::Cpu;
 
 /// The state of the LSTMs: the hidden output `h` and the cell state `C`, each `[B, H]`.
 #[derive(Debug, Clone)]
@@ -426,6 +428,12 @@ gated_cell! {
     /// `4·(H·I + H·H + 2H)`.
     ///
     /// PyTorch: `nn.LSTM(I, H)`, gates in its order i, f, g, o; its weights load unchanged.
+    ///
+    /// # How it runs
+    /// [`try_step`](RecurrentCell::try_step) is the step in dfdx ops. The runners
+    /// ([`try_run_sequence`](super::try_run_sequence) and the others), started from the zero
+    /// state on `Cpu`, run the whole sequence as one fused op instead
+    /// ([`crate::ops::recurrent_sequence`]), as `nn.LSTM` does; elsewhere they unroll the step.
     LstmCell, 4, "i, f, g, o"
 }
 
@@ -433,6 +441,47 @@ impl<const I: usize, const H: usize, E: Element, D: Device<E>> RecurrentCell<I, 
     for LstmCell<I, H, E, D>
 {
     lstm_state_methods!();
+
+    /// On `Cpu` (`f32` and `f64`) the fused whole-sequence kernel
+    /// ([`crate::ops::recurrent_sequence`]); elsewhere `x` is handed back to be unrolled.
+    fn try_run_fused<B: Dim, S: Dim, T: Tape<E, D>>(
+        &self,
+        x: Tensor<(B, S, Const<I>), E, D, T>,
+        reverse: bool,
+        collect: bool,
+    ) -> Result<
+        Result<
+            SequenceRun<B, S, H, E, D, Self::State<B, NoneTape>, T>,
+            Tensor<(B, S, Const<I>), E, D, T>,
+        >,
+        D::Err,
+    > {
+        macro_rules! on_cpu {
+            ($x:expr, $float:ty) => {{
+                type F = $float;
+                try_on_cpu::<
+                    Self,
+                    LstmCell<I, H, F, Cpu>,
+                    _,
+                    LstmState<B, H, F, Cpu>,
+                    B,
+                    S,
+                    I,
+                    H,
+                    E,
+                    D,
+                    T,
+                    F,
+                >(self, $x, reverse, collect, |cell, x, reverse, collect| {
+                    cpu_kernel::try_lstm_sequence(cell, x, reverse, collect)
+                })?
+            }};
+        }
+        match on_cpu!(x, f32) {
+            Ok(run) => Ok(Ok(run)),
+            Err(x) => Ok(on_cpu!(x, f64)),
+        }
+    }
 
     fn try_step<B: Dim, T: Tape<E, D>>(
         &self,
@@ -630,6 +679,10 @@ gated_cell! {
     ///
     /// PyTorch: `nn.GRU(I, H)`, gates in its order r, z, n; its weights load unchanged. See
     /// [`GruCell`] for the lecture notes' variant.
+    ///
+    /// # How it runs
+    /// As [`LstmCell`]: one fused op per sequence on `Cpu` from the zero state
+    /// ([`crate::ops::recurrent_sequence`]), the step in dfdx ops unrolled otherwise.
     TorchGruCell, 3, "r, z, n"
 }
 
@@ -637,6 +690,47 @@ impl<const I: usize, const H: usize, E: Element, D: Device<E>> RecurrentCell<I, 
     for TorchGruCell<I, H, E, D>
 {
     hidden_state_methods!();
+
+    /// On `Cpu` (`f32` and `f64`) the fused whole-sequence kernel
+    /// ([`crate::ops::recurrent_sequence`]); elsewhere `x` is handed back to be unrolled.
+    fn try_run_fused<B: Dim, S: Dim, T: Tape<E, D>>(
+        &self,
+        x: Tensor<(B, S, Const<I>), E, D, T>,
+        reverse: bool,
+        collect: bool,
+    ) -> Result<
+        Result<
+            SequenceRun<B, S, H, E, D, Self::State<B, NoneTape>, T>,
+            Tensor<(B, S, Const<I>), E, D, T>,
+        >,
+        D::Err,
+    > {
+        macro_rules! on_cpu {
+            ($x:expr, $float:ty) => {{
+                type F = $float;
+                try_on_cpu::<
+                    Self,
+                    TorchGruCell<I, H, F, Cpu>,
+                    _,
+                    Tensor<(B, Const<H>), F, Cpu>,
+                    B,
+                    S,
+                    I,
+                    H,
+                    E,
+                    D,
+                    T,
+                    F,
+                >(self, $x, reverse, collect, |cell, x, reverse, collect| {
+                    cpu_kernel::try_gru_sequence(cell, x, reverse, collect)
+                })?
+            }};
+        }
+        match on_cpu!(x, f32) {
+            Ok(run) => Ok(Ok(run)),
+            Err(x) => Ok(on_cpu!(x, f64)),
+        }
+    }
 
     fn try_step<B: Dim, T: Tape<E, D>>(
         &self,

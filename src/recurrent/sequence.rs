@@ -10,29 +10,20 @@ use dfdx::tensor_ops::{
 use dfdx::nn::modules::{ModuleVisitor, TensorCollection};
 
 use super::RecurrentCell;
-
-/// The steps of a run: every `h_t` in time order (when `collect`), the last state and the tape.
-struct Unrolled<C: RecurrentCell<I, H, E, D>, B: Dim, const I: usize, const H: usize, E, D, T>
-where
-    E: Dtype,
-    D: Device<E>,
-    T: Tape<E, D>,
-{
-    outputs: Vec<Tensor<(B, Const<H>), E, D, T>>,
-    last: C::State<B, NoneTape>,
-    tape: T,
-}
+use crate::ops::recurrent_sequence::SequenceRun;
 
 /// Runs `cell` over the time steps of `x` (forwards, or backwards when `reverse`), moving one
-/// tape through the steps. Collected outputs carry empty tapes and share their ids with the
-/// states, so every operation is recorded once, on the returned tape.
-fn unroll<C, const I: usize, const H: usize, B: Dim, S: Dim, E, D, T>(
+/// tape through the steps: the cell's own step unrolled by dfdx ops. The outputs (when
+/// `collect`) are stacked into `[B, S, H]` in time order; they and the last state carry empty
+/// tapes and share their ids with the computation, so every operation is recorded once, on the
+/// returned tape.
+pub(crate) fn unroll<C, const I: usize, const H: usize, B: Dim, S: Dim, E, D, T>(
     cell: &C,
     x: Tensor<(B, S, Const<I>), E, D, T>,
     initial_state: Option<C::State<B, T>>,
     reverse: bool,
     collect: bool,
-) -> Result<Unrolled<C, B, I, H, E, D, T>, D::Err>
+) -> Result<SequenceRun<B, S, H, E, D, C::State<B, NoneTape>, T>, D::Err>
 where
     C: RecurrentCell<I, H, E, D>,
     E: Dtype,
@@ -40,6 +31,7 @@ where
     T: Tape<E, D>,
 {
     let (batch, seq, _) = *x.shape();
+    let device = x.device().clone();
     let steps = seq.size();
     // [B, S, I] → [S, B, I] (strides only), so that x_t is a select on the first axis.
     let (xs, mut tape) = x.try_permute::<_, Axes3<1, 0, 2>>()?.split_tape();
@@ -69,11 +61,59 @@ where
     if reverse {
         outputs.reverse();
     }
-    Ok(Unrolled {
+    let outputs = if collect {
+        let (stacked, stack_tape) =
+            stack_outputs(outputs, (batch, seq), T::default(), &device)?.split_tape();
+        tape = tape.merge(stack_tape);
+        Some(stacked)
+    } else {
+        None
+    };
+    Ok(SequenceRun {
         outputs,
         last: state,
         tape,
     })
+}
+
+/// Runs `cell` over `x`: through the cell's whole-sequence kernel where it has one and starts
+/// from the zero state ([`RecurrentCell::try_run_fused`]), else unrolled step by step.
+fn run<C, const I: usize, const H: usize, B: Dim, S: Dim, E, D, T>(
+    cell: &C,
+    x: Tensor<(B, S, Const<I>), E, D, T>,
+    initial_state: Option<C::State<B, T>>,
+    reverse: bool,
+    collect: bool,
+) -> Result<SequenceRun<B, S, H, E, D, C::State<B, NoneTape>, T>, D::Err>
+where
+    C: RecurrentCell<I, H, E, D>,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+{
+    let x = match initial_state {
+        Some(state) => return unroll(cell, x, Some(state), reverse, collect),
+        None => match cell.try_run_fused(x, reverse, collect)? {
+            Ok(run) => return Ok(run),
+            Err(x) => x,
+        },
+    };
+    unroll(cell, x, None, reverse, collect)
+}
+
+/// The collected outputs of a run with `tape` on them.
+fn taped_outputs<B: Dim, S: Dim, const H: usize, E, D, State, T>(
+    run: SequenceRun<B, S, H, E, D, State, T>,
+) -> (Tensor<(B, S, Const<H>), E, D, T>, State)
+where
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+{
+    let outputs = run
+        .outputs
+        .unwrap_or_else(|| unreachable!("the outputs were collected"));
+    (outputs.put_tape(run.tape), run.last)
 }
 
 /// Stacks the outputs of a run into `[B, S, H]`, on `tape` merged with theirs.
@@ -124,11 +164,8 @@ where
     D: Device<E>,
     T: Tape<E, D>,
 {
-    let (batch, seq, _) = *x.shape();
-    let device = x.device().clone();
-    let run = unroll(cell, x, initial_state, false, true)?;
-    let outputs = stack_outputs(run.outputs, (batch, seq), run.tape, &device)?;
-    Ok((outputs, C::put_state_tape(run.last, T::default())))
+    let (outputs, last) = taped_outputs(run(cell, x, initial_state, false, true)?);
+    Ok((outputs, C::put_state_tape(last, T::default())))
 }
 
 /// Runs `cell` over a sequence and returns only the last state, which carries the gradient
@@ -145,8 +182,8 @@ where
     D: Device<E>,
     T: Tape<E, D>,
 {
-    let run = unroll(cell, x, initial_state, false, false)?;
-    Ok(C::put_state_tape(run.last, run.tape))
+    let result = run(cell, x, initial_state, false, false)?;
+    Ok(C::put_state_tape(result.last, result.tape))
 }
 
 /// Runs `cell` over a sequence from the zero state and returns the last hidden output `h_T`
@@ -254,17 +291,13 @@ where
         2 * H,
         "try_run_bidirectional: the output size H2 = {H2} must be twice the hidden size H = {H}"
     );
-    let (batch, seq, _) = *x.shape();
-    let device = x.device().clone();
     let (initial_forward, initial_backward) = match initial_states {
         Some((f, b)) => (Some(f), Some(b)),
         None => (None, None),
     };
     let x_backward = x.retaped::<T>();
-    let run_f = unroll(forward, x, initial_forward, false, true)?;
-    let run_b = unroll(backward, x_backward, initial_backward, true, true)?;
-    let out_f = stack_outputs(run_f.outputs, (batch, seq), run_f.tape, &device)?;
-    let out_b = stack_outputs(run_b.outputs, (batch, seq), run_b.tape, &device)?;
+    let (out_f, last_f) = taped_outputs(run(forward, x, initial_forward, false, true)?);
+    let (out_b, last_b) = taped_outputs(run(backward, x_backward, initial_backward, true, true)?);
     let out_f = out_f
         .try_realize::<(B, S, usize)>()
         .unwrap_or_else(|_| unreachable!("a Const dim realizes as usize"));
@@ -275,8 +308,8 @@ where
     Ok((
         joined,
         (
-            C::put_state_tape(run_f.last, T::default()),
-            C::put_state_tape(run_b.last, T::default()),
+            C::put_state_tape(last_f, T::default()),
+            C::put_state_tape(last_b, T::default()),
         ),
     ))
 }
@@ -346,8 +379,8 @@ where
         "try_run_bidirectional_last: the output size H2 = {H2} must be twice the hidden size H = {H}"
     );
     let x_backward = x.retaped::<T>();
-    let run_f = unroll(forward, x, None, false, false)?;
-    let run_b = unroll(backward, x_backward, None, true, false)?;
+    let run_f = run(forward, x, None, false, false)?;
+    let run_b = run(backward, x_backward, None, true, false)?;
     let h_f = C::into_hidden(C::put_state_tape(run_f.last, run_f.tape));
     let h_b = C::into_hidden(C::put_state_tape(run_b.last, run_b.tape));
     crate::ops::try_concat_features(h_f, h_b)

@@ -1,0 +1,863 @@
+//! The fast CPU kernel of the whole-sequence LSTM and GRU: one custom dfdx op per run, with its
+//! own backpropagation through time.
+//!
+//! # What it computes
+//! The same as `reference.rs` (the cell's step unrolled): for [`LstmCell`]
+//! `(i, f, g, o) = (σ, σ, tanh, σ)(W_ih·x_t + b_ih + W_hh·h_{t−1} + b_hh)`,
+//! `C_t = f ∗ C_{t−1} + i ∗ g`, `h_t = o ∗ tanh(C_t)`; for [`TorchGruCell`]
+//! `(r, z) = σ(W_ih·x_t + b_ih + W_hh·h_{t−1} + b_hh)` (their rows),
+//! `n = tanh(W_in·x_t + b_in + r ∗ (W_hn·h_{t−1} + b_hn))`, `h_t = n + z ∗ (h_{t−1} − n)`; and on
+//! backward `∂L/∂x` and the gradients of the four parameters, each added to the gradient
+//! already there.
+//!
+//! # Layout
+//! Everything is kept in *processing order*: row `k·B + b` holds step `k` of example `b`, where
+//! step `k` reads `x_{t(k)}` with `t(k) = k` (or `S − 1 − k` for a reversed run). The input is
+//! copied into that order once, `[S·B, I]`; the outputs and `∂L/∂x` are copied back.
+//! - Forward: `X·W_ihᵀ` for all steps in one matmul (`[S·B, G·H]`, biases added); per step one
+//!   matmul `h_{k−1}·W_hhᵀ` (`[B, G·H]`, skipped at the first step, whose state is zero) and one
+//!   pass of gate arithmetic that writes `h_k`, `C_k` and the gate activations the backward
+//!   pass needs into buffers allocated once per run. `h` (and `C`) live in `[S + 1, B, H]`
+//!   buffers whose first block is the zero initial state, so the `h_{k−1}` of every step is one
+//!   contiguous `[S·B, H]` slice.
+//! - Backward, steps in reverse: one pass of gate arithmetic gives the pre-activation gradients
+//!   of step `k` (`[B, G·H]`), and one matmul with `W_hh` carries `∂L/∂h` to step `k − 1`.
+//!   Then, over all steps at once: `∂L/∂W_ih = ∂Pᵀ·X`, `∂L/∂W_hh = ∂Pᵀ·H_prev`, the bias
+//!   gradients as column sums, and `∂L/∂X = ∂P·W_ih` — three big matmuls.
+//!
+//! The matmuls of `f32` run a register-tiled SIMD kernel of this module (`small_matmul.rs`,
+//! AVX2 + FMA chosen at run time, rows split over two rayon tasks when large enough), the
+//! recurrent weights laid out for it once per run; other types use dfdx's matmul (the `gemm`
+//! crate) on tensors without tapes. σ and tanh of `f32` are vectorised polynomials
+//! (`activations.rs`). dfdx's own matmul was measured first: per step it repacked `W_hh` and
+//! paid its dispatch, and the training step was about 1.4× slower with it (loaded machine).
+//!
+//! # Cost, `T = 32, B = 32, I = 64, H = 128` (the `train/lstm_t32_i64_h128_b32` bench)
+//! Forward about 67 MFLOP of input projection and 134 of recurrence, backward twice that;
+//! the gate arithmetic is a few percent. See `BENCHMARKS.md` for the measured step.
+
+use dfdx::shapes::{Const, Dim, HasShape};
+use dfdx::tensor::{Cpu, CpuError, Gradients, NoneTape, SplitTape, Tape, Tensor, TensorFromVec};
+use dfdx::tensor_ops::{Device, ReshapeTo, TryMatMul};
+use rayon::prelude::*;
+
+mod activations;
+mod small_matmul;
+
+use self::activations::{sigmoid_in_place, tanh_in_place};
+use self::small_matmul::Packed;
+use super::SequenceRun;
+use crate::network::Element;
+use crate::ops::conv2d::cpu_kernel::{add_into, host_copy};
+use crate::recurrent::{LstmCell, LstmState, TorchGruCell};
+
+/// The sizes of one run, in processing order.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    batch: usize,
+    steps: usize,
+    input: usize,
+    hidden: usize,
+    gates: usize,
+    reverse: bool,
+}
+
+impl Dims {
+    /// The time step read at processing step `k`.
+    fn time(&self, k: usize) -> usize {
+        if self.reverse {
+            self.steps - 1 - k
+        } else {
+            k
+        }
+    }
+
+    fn width(&self) -> usize {
+        self.gates * self.hidden
+    }
+
+    fn rows(&self) -> usize {
+        self.steps * self.batch
+    }
+
+    /// One `[B, H]` block.
+    fn block(&self) -> usize {
+        self.batch * self.hidden
+    }
+}
+
+/// Below this many gate values per step, the gate arithmetic runs on one thread.
+const PARALLEL_GATES: usize = 1 << 16;
+
+/// `c = a·b`, or `c += a·b` when `accumulate`, for row-major `a` `[m, k]`, `b` `[k, n]` and
+/// `c` `[m, n]`: the SIMD kernel of `small_matmul` for `f32`, dfdx's matmul otherwise.
+fn matmul<E: Element>(
+    dev: &Cpu,
+    a: &[E],
+    b: &[E],
+    c: &mut [E],
+    [m, k, n]: [usize; 3],
+    accumulate: bool,
+) -> Result<(), CpuError>
+where
+    Cpu: Device<E>,
+{
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        if !accumulate {
+            c.iter_mut().for_each(|v| *v = E::zero());
+        }
+        return Ok(());
+    }
+    if small_matmul::try_matmul(a, b, c, [m, k, n], accumulate) {
+        return Ok(());
+    }
+    let a = dev.try_tensor_from_vec(a[..m * k].to_vec(), (m, k))?;
+    let b = dev.try_tensor_from_vec(b[..k * n].to_vec(), (k, n))?;
+    let product = a.try_matmul(b)?;
+    if accumulate {
+        add_into(c, &product.as_vec());
+    } else {
+        product.copy_into(c);
+    }
+    Ok(())
+}
+
+/// The transpose of a row-major `[rows, cols]` matrix.
+fn transpose<E: Element>(m: &[E], rows: usize, cols: usize) -> Vec<E> {
+    let mut t = vec![E::zero(); rows * cols];
+    for (r, values) in m.chunks_exact(cols).take(rows).enumerate() {
+        for (c, &v) in values.iter().enumerate() {
+            t[c * rows + r] = v;
+        }
+    }
+    t
+}
+
+/// The input in processing order, `[S·B, I]`, from `[B, S, I]`.
+fn to_processing_order<E: Element>(dims: &Dims, x: &[E]) -> Vec<E> {
+    let Dims { batch, steps, .. } = *dims;
+    let row = dims.input;
+    let mut xs = vec![E::zero(); dims.rows() * row];
+    for k in 0..steps {
+        let t = dims.time(k);
+        for b in 0..batch {
+            let from = (b * steps + t) * row;
+            let to = (k * batch + b) * row;
+            xs[to..to + row].copy_from_slice(&x[from..from + row]);
+        }
+    }
+    xs
+}
+
+/// Blocks `1..=S` of an `[S + 1, B, H]` buffer as outputs `[B, S, H]` in time order.
+fn outputs_in_time_order<E: Element>(dims: &Dims, hs: &[E]) -> Vec<E> {
+    let Dims {
+        batch,
+        steps,
+        hidden,
+        ..
+    } = *dims;
+    let mut y = vec![E::zero(); batch * steps * hidden];
+    for k in 0..steps {
+        let t = dims.time(k);
+        for b in 0..batch {
+            let from = ((k + 1) * batch + b) * hidden;
+            let to = (b * steps + t) * hidden;
+            y[to..to + hidden].copy_from_slice(&hs[from..from + hidden]);
+        }
+    }
+    y
+}
+
+/// Adds `∂L/∂X` in processing order (`[S·B, I]`) to the gradient of `x` (`[B, S, I]`).
+fn add_input_gradient<E: Element>(dims: &Dims, grad_xs: &[E], grad_x: &mut [E]) {
+    let Dims { batch, steps, .. } = *dims;
+    let row = dims.input;
+    for k in 0..steps {
+        let t = dims.time(k);
+        for b in 0..batch {
+            let from = (k * batch + b) * row;
+            let to = (b * steps + t) * row;
+            add_into(&mut grad_x[to..to + row], &grad_xs[from..from + row]);
+        }
+    }
+}
+
+/// `out[j] += Σ_rows m[row, j]` for a `[rows, width]` matrix.
+fn add_column_sums<E: Element>(m: &[E], width: usize, out: &mut [E]) {
+    for row in m.chunks_exact(width) {
+        add_into(out, row);
+    }
+}
+
+/// The gradient of `t`, allocated (zeros) if absent. (Outside the functions bounded by
+/// `Cpu: Device<E>`, where the compiler sees `Cpu`'s gradient storage as the `Vec` it is.)
+/// The tensor itself (a cheap clone) rather than its ghost is kept for this: dfdx's ghost type
+/// cannot be named outside it.
+fn grad<'a, S: dfdx::shapes::Shape, E: Element>(
+    grads: &'a mut Gradients<E, Cpu>,
+    t: &Tensor<S, E, Cpu, NoneTape>,
+) -> Result<&'a mut Vec<E>, CpuError> {
+    Ok(grads.get_or_alloc_mut(t)?)
+}
+
+/// Runs `f(b, ...)` for every example's rows, on the rayon pool when the step is large enough.
+fn for_each_example<A: Send, F>(dims: &Dims, rows: Vec<A>, f: F)
+where
+    F: Fn(usize, A) + Sync + Send,
+{
+    if dims.batch * dims.width() >= PARALLEL_GATES {
+        rows.into_par_iter()
+            .enumerate()
+            .for_each(|(b, row)| f(b, row));
+    } else {
+        rows.into_iter().enumerate().for_each(|(b, row)| f(b, row));
+    }
+}
+
+/// The parameters of a gated cell as row-major host copies, the weights also transposed.
+struct Weights<E: Element> {
+    dev: Cpu,
+    /// `W_ih` `[G·H, I]` and `W_ihᵀ` `[I, G·H]`.
+    w_ih: Vec<E>,
+    w_ih_t: Vec<E>,
+    /// `W_hh` `[G·H, H]` and `W_hhᵀ` `[H, G·H]`.
+    w_hh: Vec<E>,
+    w_hh_t: Vec<E>,
+    b_ih: Vec<E>,
+    b_hh: Vec<E>,
+    /// `W_hhᵀ` and `W_hh` packed for the SIMD kernel (`f32`), read by every step.
+    w_hh_t_packed: Option<Packed>,
+    w_hh_packed: Option<Packed>,
+}
+
+/// The tensors a run reads, split from their tapes, with the merged tape.
+struct Inputs<B: Dim, S: Dim, const I: usize, const G: usize, const H: usize, E: Element, T> {
+    x: Tensor<(B, S, Const<I>), E, Cpu>,
+    weight_ih: Tensor<(Const<G>, Const<H>, Const<I>), E, Cpu>,
+    weight_hh: Tensor<(Const<G>, Const<H>, Const<H>), E, Cpu>,
+    bias_ih: Tensor<(Const<G>, Const<H>), E, Cpu>,
+    bias_hh: Tensor<(Const<G>, Const<H>), E, Cpu>,
+    tape: T,
+}
+
+#[allow(clippy::type_complexity)]
+fn split_inputs<B: Dim, S: Dim, const I: usize, const G: usize, const H: usize, E, T>(
+    x: Tensor<(B, S, Const<I>), E, Cpu, T>,
+    weight_ih: &Tensor<(Const<G>, Const<H>, Const<I>), E, Cpu>,
+    weight_hh: &Tensor<(Const<G>, Const<H>, Const<H>), E, Cpu>,
+    bias_ih: &Tensor<(Const<G>, Const<H>), E, Cpu>,
+    bias_hh: &Tensor<(Const<G>, Const<H>), E, Cpu>,
+) -> Result<Inputs<B, S, I, G, H, E, T>, CpuError>
+where
+    E: Element,
+    Cpu: Device<E>,
+    T: Tape<E, Cpu>,
+{
+    // `try_contiguous` is free for a contiguous tensor and otherwise copies with a backward op
+    // of its own, so `copy_into` reads the logical order and the gradients are laid out as it.
+    let (x, tape) = x.try_contiguous()?.split_tape();
+    // The parameters join the input's tape, which holds the gradients they accumulate into.
+    let (weight_ih, t1) = weight_ih.retaped::<T>().try_contiguous()?.split_tape();
+    let (weight_hh, t2) = weight_hh.retaped::<T>().try_contiguous()?.split_tape();
+    let (bias_ih, t3) = bias_ih.retaped::<T>().try_contiguous()?.split_tape();
+    let (bias_hh, t4) = bias_hh.retaped::<T>().try_contiguous()?.split_tape();
+    Ok(Inputs {
+        x,
+        weight_ih,
+        weight_hh,
+        bias_ih,
+        bias_hh,
+        tape: tape.merge(t1).merge(t2).merge(t3).merge(t4),
+    })
+}
+
+impl<B: Dim, S: Dim, const I: usize, const G: usize, const H: usize, E: Element, T>
+    Inputs<B, S, I, G, H, E, T>
+where
+    Cpu: Device<E>,
+{
+    fn dims(&self, reverse: bool) -> Dims {
+        let (batch, seq, _) = *self.x.shape();
+        Dims {
+            batch: batch.size(),
+            steps: seq.size(),
+            input: I,
+            hidden: H,
+            gates: G,
+            reverse,
+        }
+    }
+
+    fn weights(&self) -> Weights<E> {
+        let w_ih = host_copy(&self.weight_ih);
+        let w_hh = host_copy(&self.weight_hh);
+        let w_hh_t = transpose(&w_hh, G * H, H);
+        Weights {
+            w_hh_t_packed: Packed::new(&w_hh_t, H, G * H),
+            w_hh_packed: Packed::new(&w_hh, G * H, H),
+            dev: self.x.device().clone(),
+            w_ih_t: transpose(&w_ih, G * H, I),
+            w_hh_t,
+            w_ih,
+            w_hh,
+            b_ih: host_copy(&self.bias_ih),
+            b_hh: host_copy(&self.bias_hh),
+        }
+    }
+
+    /// The input in processing order, `[S·B, I]`, and `X·W_ihᵀ + b_ih` (plus `b_hh` when
+    /// `both_biases`), `[S·B, G·H]`.
+    fn project_input(
+        &self,
+        dims: &Dims,
+        weights: &Weights<E>,
+        both_biases: bool,
+    ) -> Result<(Vec<E>, Vec<E>), CpuError> {
+        let mut x = vec![E::zero(); dims.rows() * I];
+        self.x.copy_into(&mut x);
+        let xs = to_processing_order(dims, &x);
+        let mut xp = vec![E::zero(); dims.rows() * dims.width()];
+        let sizes = [dims.rows(), I, dims.width()];
+        matmul(&weights.dev, &xs, &weights.w_ih_t, &mut xp, sizes, false)?;
+        let mut bias = weights.b_ih.clone();
+        if both_biases {
+            add_into(&mut bias, &weights.b_hh);
+        }
+        for row in xp.chunks_exact_mut(dims.width()) {
+            add_into(row, &bias);
+        }
+        Ok((xs, xp))
+    }
+}
+
+/// `h_{k−1}·W_hhᵀ` into `hp` (`[B, G·H]`), or zeros at the first step.
+fn project_hidden<E: Element>(
+    dims: &Dims,
+    weights: &Weights<E>,
+    hs: &[E],
+    k: usize,
+    hp: &mut [E],
+) -> Result<(), CpuError>
+where
+    Cpu: Device<E>,
+{
+    if k == 0 {
+        hp.iter_mut().for_each(|v| *v = E::zero());
+        return Ok(());
+    }
+    let block = dims.block();
+    let h = &hs[k * block..(k + 1) * block];
+    if let Some(packed) = &weights.w_hh_t_packed {
+        if small_matmul::try_matmul_packed(h, packed, hp, dims.batch, false) {
+            return Ok(());
+        }
+    }
+    let sizes = [dims.batch, dims.hidden, dims.width()];
+    matmul(&weights.dev, h, &weights.w_hh_t, hp, sizes, false)
+}
+
+/// `∂P_k·W_hh` (`[B, H]`) added to `dh`, the gradient carried to step `k − 1`.
+fn carry_hidden_gradient<E: Element>(
+    dims: &Dims,
+    weights: &Weights<E>,
+    dp: &[E],
+    dh: &mut [E],
+) -> Result<(), CpuError>
+where
+    Cpu: Device<E>,
+{
+    if let Some(packed) = &weights.w_hh_packed {
+        if small_matmul::try_matmul_packed(dp, packed, dh, dims.batch, true) {
+            return Ok(());
+        }
+    }
+    let sizes = [dims.batch, dims.width(), dims.hidden];
+    matmul(&weights.dev, dp, &weights.w_hh, dh, sizes, true)
+}
+
+/// The gradients over all steps from the pre-activation gradients (`[S·B, G·H]` each):
+/// `∂W_ih = ∂P_xᵀ·X`, `∂W_hh = ∂P_hᵀ·H_prev`, `∂X = ∂P_x·W_ih`; returned as
+/// `(∂W_ih, ∂W_hh, ∂X)`. The weight gradients are computed transposed (`Xᵀ·∂P_x`), so that
+/// the big `∂P` is read row by row as it lies.
+#[allow(clippy::type_complexity)]
+fn weight_gradients<E: Element>(
+    dims: &Dims,
+    weights: &Weights<E>,
+    xs: &[E],
+    hs: &[E],
+    dp_x: &[E],
+    dp_h: &[E],
+) -> Result<(Vec<E>, Vec<E>, Vec<E>), CpuError>
+where
+    Cpu: Device<E>,
+{
+    let dev = &weights.dev;
+    let (rows, width, hidden, input) = (dims.rows(), dims.width(), dims.hidden, dims.input);
+    let mut grad_w_ih_t = vec![E::zero(); input * width];
+    let xs_t = transpose(xs, rows, input);
+    matmul(
+        dev,
+        &xs_t,
+        dp_x,
+        &mut grad_w_ih_t,
+        [input, rows, width],
+        false,
+    )?;
+    // Step 0 reads the zero state: its rows add nothing to `∂W_hh`.
+    let mut grad_w_hh_t = vec![E::zero(); hidden * width];
+    let (batch, later) = (dims.batch, rows.saturating_sub(dims.batch));
+    let h_prev_t = transpose(&hs[batch * hidden..(batch + later) * hidden], later, hidden);
+    let dp_h = &dp_h[batch.min(rows) * width..];
+    matmul(
+        dev,
+        &h_prev_t,
+        dp_h,
+        &mut grad_w_hh_t,
+        [hidden, later, width],
+        false,
+    )?;
+    let mut grad_xs = vec![E::zero(); rows * input];
+    matmul(
+        dev,
+        dp_x,
+        &weights.w_ih,
+        &mut grad_xs,
+        [rows, width, input],
+        false,
+    )?;
+    Ok((
+        transpose(&grad_w_ih_t, input, width),
+        transpose(&grad_w_hh_t, hidden, width),
+        grad_xs,
+    ))
+}
+
+/// [`LstmCell`] over `x` from the zero state, as one op.
+#[allow(clippy::type_complexity)]
+pub(crate) fn try_lstm_sequence<B: Dim, S: Dim, const I: usize, const H: usize, E, T>(
+    cell: &LstmCell<I, H, E, Cpu>,
+    x: Tensor<(B, S, Const<I>), E, Cpu, T>,
+    reverse: bool,
+    collect: bool,
+) -> Result<SequenceRun<B, S, H, E, Cpu, LstmState<B, H, E, Cpu>, T>, CpuError>
+where
+    E: Element,
+    Cpu: Device<E>,
+    T: Tape<E, Cpu>,
+{
+    let (batch, seq, _) = *x.shape();
+    let inputs = split_inputs(
+        x,
+        &cell.weight_ih,
+        &cell.weight_hh,
+        &cell.bias_ih,
+        &cell.bias_hh,
+    )?;
+    let dims = inputs.dims(reverse);
+    let weights = inputs.weights();
+    let (xs, xp) = inputs.project_input(&dims, &weights, true)?;
+    let forward = lstm_forward(&dims, &weights, &xp)?;
+
+    let dev = inputs.x.device().clone();
+    let block = dims.block();
+    let last = dims.steps * block..(dims.steps + 1) * block;
+    let h = dev.try_tensor_from_vec(forward.hs[last.clone()].to_vec(), (batch, Const::<H>))?;
+    let c = dev.try_tensor_from_vec(forward.cs[last].to_vec(), (batch, Const::<H>))?;
+    let outputs = if collect {
+        let y = outputs_in_time_order(&dims, &forward.hs);
+        Some(dev.try_tensor_from_vec(y, (batch, seq, Const::<H>))?)
+    } else {
+        None
+    };
+
+    let mut tape = inputs.tape;
+    if T::OWNS_TAPE {
+        let x = inputs.x.clone();
+        let params = (
+            inputs.weight_ih.clone(),
+            inputs.weight_hh.clone(),
+            inputs.bias_ih.clone(),
+            inputs.bias_hh.clone(),
+        );
+        let out = outputs.clone();
+        let (h_ghost, c_ghost) = (h.clone(), c.clone());
+        tape.add_backward_op(move |grads| {
+            let dy = match &out {
+                Some(out) => std::mem::take(grad(grads, out)?),
+                None => Vec::new(),
+            };
+            let dh_last = grad(grads, &h_ghost)?.clone();
+            let dc_last = grad(grads, &c_ghost)?.clone();
+            let dp = lstm_backward(&dims, &weights, &forward, &dy, dh_last, dc_last)?;
+            if let Some(out) = &out {
+                *grad(grads, out)? = dy;
+            }
+            let width = dims.width();
+            let mut grad_b = vec![E::zero(); width];
+            add_column_sums(&dp, width, &mut grad_b);
+            let (grad_w_ih, grad_w_hh, grad_xs) =
+                weight_gradients(&dims, &weights, &xs, &forward.hs, &dp, &dp)?;
+            add_input_gradient(&dims, &grad_xs, grad(grads, &x)?);
+            add_into(grad(grads, &params.0)?, &grad_w_ih);
+            add_into(grad(grads, &params.1)?, &grad_w_hh);
+            add_into(grad(grads, &params.2)?, &grad_b);
+            add_into(grad(grads, &params.3)?, &grad_b);
+            Ok(())
+        });
+    }
+    Ok(SequenceRun {
+        outputs,
+        last: LstmState { h, c },
+        tape,
+    })
+}
+
+/// What the LSTM's forward pass keeps for the backward pass, in processing order.
+struct LstmForward<E> {
+    /// `h`, `[S + 1, B, H]`, block 0 the zero initial state.
+    hs: Vec<E>,
+    /// `C`, `[S + 1, B, H]`, likewise.
+    cs: Vec<E>,
+    /// `tanh(C_k)`, `[S, B, H]`.
+    tanh_cs: Vec<E>,
+    /// The gate activations `(i, f, g, o)`, `[S, B, 4H]`.
+    gates: Vec<E>,
+}
+
+fn lstm_forward<E: Element>(
+    dims: &Dims,
+    weights: &Weights<E>,
+    xp: &[E],
+) -> Result<LstmForward<E>, CpuError>
+where
+    Cpu: Device<E>,
+{
+    let (hidden, width, block) = (dims.hidden, dims.width(), dims.block());
+    let mut hs = vec![E::zero(); (dims.steps + 1) * block];
+    let mut cs = vec![E::zero(); (dims.steps + 1) * block];
+    let mut tanh_cs = vec![E::zero(); dims.steps * block];
+    let mut gates = vec![E::zero(); dims.rows() * width];
+    let mut hp = vec![E::zero(); dims.batch * width];
+    for k in 0..dims.steps {
+        project_hidden(dims, weights, &hs, k, &mut hp)?;
+        let h_k = &mut hs[(k + 1) * block..(k + 2) * block];
+        let (c_done, c_next) = cs.split_at_mut((k + 1) * block);
+        let c_prev = &c_done[k * block..];
+        let c_k = &mut c_next[..block];
+        let tc_k = &mut tanh_cs[k * block..(k + 1) * block];
+        let gates_k = &mut gates[k * block * 4..(k + 1) * block * 4];
+        let xp_k = &xp[k * dims.batch * width..(k + 1) * dims.batch * width];
+        let rows: Vec<_> = h_k
+            .chunks_mut(hidden)
+            .zip(c_k.chunks_mut(hidden))
+            .zip(tc_k.chunks_mut(hidden))
+            .zip(gates_k.chunks_mut(width))
+            .collect();
+        let hp = &hp;
+        for_each_example(dims, rows, |b, (((h, c), tc), act)| {
+            let x_row = &xp_k[b * width..(b + 1) * width];
+            let h_row = &hp[b * width..(b + 1) * width];
+            let c_prev = &c_prev[b * hidden..(b + 1) * hidden];
+            for ((a, &x), &h) in act.iter_mut().zip(x_row).zip(h_row) {
+                *a = x + h;
+            }
+            sigmoid_in_place(&mut act[..2 * hidden]);
+            tanh_in_place(&mut act[2 * hidden..3 * hidden]);
+            sigmoid_in_place(&mut act[3 * hidden..]);
+            let (i, rest) = act.split_at(hidden);
+            let (f, rest) = rest.split_at(hidden);
+            let (g, o) = rest.split_at(hidden);
+            for j in 0..hidden {
+                c[j] = f[j] * c_prev[j] + i[j] * g[j];
+            }
+            tc.copy_from_slice(c);
+            tanh_in_place(tc);
+            for j in 0..hidden {
+                h[j] = o[j] * tc[j];
+            }
+        });
+    }
+    Ok(LstmForward {
+        hs,
+        cs,
+        tanh_cs,
+        gates,
+    })
+}
+
+/// The pre-activation gradients of every step, `[S·B, 4H]` in processing order, from the
+/// gradients of the outputs (`[B, S, H]` in time order, or empty when not collected) and of
+/// the last `h` and `C`.
+fn lstm_backward<E: Element>(
+    dims: &Dims,
+    weights: &Weights<E>,
+    forward: &LstmForward<E>,
+    dy: &[E],
+    mut dh: Vec<E>,
+    mut dc: Vec<E>,
+) -> Result<Vec<E>, CpuError>
+where
+    Cpu: Device<E>,
+{
+    let (hidden, width, block, steps) = (dims.hidden, dims.width(), dims.block(), dims.steps);
+    let mut dp = vec![E::zero(); dims.rows() * width];
+    for k in (0..steps).rev() {
+        let t = dims.time(k);
+        let c_prev = &forward.cs[k * block..(k + 1) * block];
+        let tc_k = &forward.tanh_cs[k * block..(k + 1) * block];
+        let gates_k = &forward.gates[k * block * 4..(k + 1) * block * 4];
+        let dp_k = &mut dp[k * block * 4..(k + 1) * block * 4];
+        let rows: Vec<_> = dp_k
+            .chunks_mut(width)
+            .zip(dh.chunks_mut(hidden))
+            .zip(dc.chunks_mut(hidden))
+            .collect();
+        for_each_example(dims, rows, |b, ((dp, dh), dc)| {
+            let act = &gates_k[b * width..(b + 1) * width];
+            let tc = &tc_k[b * hidden..(b + 1) * hidden];
+            let c_prev = &c_prev[b * hidden..(b + 1) * hidden];
+            if !dy.is_empty() {
+                let at = (b * steps + t) * hidden;
+                add_into(dh, &dy[at..at + hidden]);
+            }
+            let (i, rest) = act.split_at(hidden);
+            let (f, rest) = rest.split_at(hidden);
+            let (g, o) = rest.split_at(hidden);
+            let (dp_i, rest) = dp.split_at_mut(hidden);
+            let (dp_f, rest) = rest.split_at_mut(hidden);
+            let (dp_g, dp_o) = rest.split_at_mut(hidden);
+            let one = E::one();
+            for j in 0..hidden {
+                let (i, f, g, o, tc, dh_j) = (i[j], f[j], g[j], o[j], tc[j], dh[j]);
+                let dc_j = dc[j] + dh_j * o * (one - tc * tc);
+                dp_i[j] = dc_j * g * i * (one - i);
+                dp_f[j] = dc_j * c_prev[j] * f * (one - f);
+                dp_g[j] = dc_j * i * (one - g * g);
+                dp_o[j] = dh_j * tc * o * (one - o);
+                dc[j] = dc_j * f;
+                dh[j] = E::zero();
+            }
+        });
+        if k > 0 {
+            carry_hidden_gradient(
+                dims,
+                weights,
+                &dp[k * block * 4..(k + 1) * block * 4],
+                &mut dh,
+            )?;
+        }
+    }
+    Ok(dp)
+}
+
+/// [`TorchGruCell`] over `x` from the zero state, as one op.
+#[allow(clippy::type_complexity)]
+pub(crate) fn try_gru_sequence<B: Dim, S: Dim, const I: usize, const H: usize, E, T>(
+    cell: &TorchGruCell<I, H, E, Cpu>,
+    x: Tensor<(B, S, Const<I>), E, Cpu, T>,
+    reverse: bool,
+    collect: bool,
+) -> Result<SequenceRun<B, S, H, E, Cpu, Tensor<(B, Const<H>), E, Cpu>, T>, CpuError>
+where
+    E: Element,
+    Cpu: Device<E>,
+    T: Tape<E, Cpu>,
+{
+    let (batch, seq, _) = *x.shape();
+    let inputs = split_inputs(
+        x,
+        &cell.weight_ih,
+        &cell.weight_hh,
+        &cell.bias_ih,
+        &cell.bias_hh,
+    )?;
+    let dims = inputs.dims(reverse);
+    let weights = inputs.weights();
+    let (xs, xp) = inputs.project_input(&dims, &weights, false)?;
+    let forward = gru_forward(&dims, &weights, &xp)?;
+
+    let dev = inputs.x.device().clone();
+    let block = dims.block();
+    let last = dims.steps * block..(dims.steps + 1) * block;
+    let h = dev.try_tensor_from_vec(forward.hs[last].to_vec(), (batch, Const::<H>))?;
+    let outputs = if collect {
+        let y = outputs_in_time_order(&dims, &forward.hs);
+        Some(dev.try_tensor_from_vec(y, (batch, seq, Const::<H>))?)
+    } else {
+        None
+    };
+
+    let mut tape = inputs.tape;
+    if T::OWNS_TAPE {
+        let x = inputs.x.clone();
+        let params = (
+            inputs.weight_ih.clone(),
+            inputs.weight_hh.clone(),
+            inputs.bias_ih.clone(),
+            inputs.bias_hh.clone(),
+        );
+        let out = outputs.clone();
+        let h_ghost = h.clone();
+        tape.add_backward_op(move |grads| {
+            let dy = match &out {
+                Some(out) => std::mem::take(grad(grads, out)?),
+                None => Vec::new(),
+            };
+            let dh_last = grad(grads, &h_ghost)?.clone();
+            let (dp_x, dp_h) = gru_backward(&dims, &weights, &forward, &dy, dh_last)?;
+            if let Some(out) = &out {
+                *grad(grads, out)? = dy;
+            }
+            let width = dims.width();
+            let mut grad_b_ih = vec![E::zero(); width];
+            add_column_sums(&dp_x, width, &mut grad_b_ih);
+            let mut grad_b_hh = vec![E::zero(); width];
+            add_column_sums(&dp_h, width, &mut grad_b_hh);
+            let (grad_w_ih, grad_w_hh, grad_xs) =
+                weight_gradients(&dims, &weights, &xs, &forward.hs, &dp_x, &dp_h)?;
+            add_input_gradient(&dims, &grad_xs, grad(grads, &x)?);
+            add_into(grad(grads, &params.0)?, &grad_w_ih);
+            add_into(grad(grads, &params.1)?, &grad_w_hh);
+            add_into(grad(grads, &params.2)?, &grad_b_ih);
+            add_into(grad(grads, &params.3)?, &grad_b_hh);
+            Ok(())
+        });
+    }
+    Ok(SequenceRun {
+        outputs,
+        last: h,
+        tape,
+    })
+}
+
+/// What the GRU's forward pass keeps for the backward pass, in processing order.
+struct GruForward<E> {
+    /// `h`, `[S + 1, B, H]`, block 0 the zero initial state.
+    hs: Vec<E>,
+    /// The gate activations `(r, z, n)`, `[S, B, 3H]`.
+    gates: Vec<E>,
+    /// `W_hn·h_{k−1} + b_hn`, `[S, B, H]`.
+    hn: Vec<E>,
+}
+
+fn gru_forward<E: Element>(
+    dims: &Dims,
+    weights: &Weights<E>,
+    xp: &[E],
+) -> Result<GruForward<E>, CpuError>
+where
+    Cpu: Device<E>,
+{
+    let (hidden, width, block) = (dims.hidden, dims.width(), dims.block());
+    let mut hs = vec![E::zero(); (dims.steps + 1) * block];
+    let mut hn = vec![E::zero(); dims.steps * block];
+    let mut gates = vec![E::zero(); dims.rows() * width];
+    let mut hp = vec![E::zero(); dims.batch * width];
+    let b_hh = &weights.b_hh;
+    for k in 0..dims.steps {
+        project_hidden(dims, weights, &hs, k, &mut hp)?;
+        let (h_done, h_next) = hs.split_at_mut((k + 1) * block);
+        let h_prev = &h_done[k * block..];
+        let h_k = &mut h_next[..block];
+        let hn_k = &mut hn[k * block..(k + 1) * block];
+        let gates_k = &mut gates[k * block * 3..(k + 1) * block * 3];
+        let xp_k = &xp[k * dims.batch * width..(k + 1) * dims.batch * width];
+        let rows: Vec<_> = h_k
+            .chunks_mut(hidden)
+            .zip(hn_k.chunks_mut(hidden))
+            .zip(gates_k.chunks_mut(width))
+            .collect();
+        let hp = &hp;
+        for_each_example(dims, rows, |b, ((h, hn), act)| {
+            let x_row = &xp_k[b * width..(b + 1) * width];
+            let h_row = &hp[b * width..(b + 1) * width];
+            let h_prev = &h_prev[b * hidden..(b + 1) * hidden];
+            for j in 0..2 * hidden {
+                act[j] = x_row[j] + h_row[j] + b_hh[j];
+            }
+            sigmoid_in_place(&mut act[..2 * hidden]);
+            for j in 0..hidden {
+                hn[j] = h_row[2 * hidden + j] + b_hh[2 * hidden + j];
+                act[2 * hidden + j] = x_row[2 * hidden + j] + act[j] * hn[j];
+            }
+            tanh_in_place(&mut act[2 * hidden..]);
+            for j in 0..hidden {
+                let (z, n) = (act[hidden + j], act[2 * hidden + j]);
+                h[j] = n + z * (h_prev[j] - n);
+            }
+        });
+    }
+    Ok(GruForward { hs, gates, hn })
+}
+
+/// The pre-activation gradients of every step in processing order, `[S·B, 3H]` each: of the
+/// input projection `(∂r, ∂z, ∂n)` and of the recurrent one `(∂r, ∂z, ∂(W_hn·h + b_hn))`.
+fn gru_backward<E: Element>(
+    dims: &Dims,
+    weights: &Weights<E>,
+    forward: &GruForward<E>,
+    dy: &[E],
+    mut dh: Vec<E>,
+) -> Result<(Vec<E>, Vec<E>), CpuError>
+where
+    Cpu: Device<E>,
+{
+    let (hidden, width, block, steps) = (dims.hidden, dims.width(), dims.block(), dims.steps);
+    let mut dp_x = vec![E::zero(); dims.rows() * width];
+    let mut dp_h = vec![E::zero(); dims.rows() * width];
+    for k in (0..steps).rev() {
+        let t = dims.time(k);
+        let h_prev = &forward.hs[k * block..(k + 1) * block];
+        let hn_k = &forward.hn[k * block..(k + 1) * block];
+        let gates_k = &forward.gates[k * block * 3..(k + 1) * block * 3];
+        let dp_x_k = &mut dp_x[k * block * 3..(k + 1) * block * 3];
+        let dp_h_k = &mut dp_h[k * block * 3..(k + 1) * block * 3];
+        let rows: Vec<_> = dp_x_k
+            .chunks_mut(width)
+            .zip(dp_h_k.chunks_mut(width))
+            .zip(dh.chunks_mut(hidden))
+            .collect();
+        for_each_example(dims, rows, |b, ((dpx, dph), dh)| {
+            let act = &gates_k[b * width..(b + 1) * width];
+            let h_prev = &h_prev[b * hidden..(b + 1) * hidden];
+            let hn = &hn_k[b * hidden..(b + 1) * hidden];
+            if !dy.is_empty() {
+                let at = (b * steps + t) * hidden;
+                add_into(dh, &dy[at..at + hidden]);
+            }
+            let (r, rest) = act.split_at(hidden);
+            let (z, n) = rest.split_at(hidden);
+            let (dpx_r, rest) = dpx.split_at_mut(hidden);
+            let (dpx_z, dpx_n) = rest.split_at_mut(hidden);
+            let (dph_r, rest) = dph.split_at_mut(hidden);
+            let (dph_z, dph_n) = rest.split_at_mut(hidden);
+            let one = E::one();
+            for j in 0..hidden {
+                let (r, z, n, dh_j) = (r[j], z[j], n[j], dh[j]);
+                let dn = dh_j * (one - z) * (one - n * n);
+                let dr = dn * hn[j] * r * (one - r);
+                let dz = dh_j * (h_prev[j] - n) * z * (one - z);
+                dpx_r[j] = dr;
+                dpx_z[j] = dz;
+                dpx_n[j] = dn;
+                dph_r[j] = dr;
+                dph_z[j] = dz;
+                dph_n[j] = dn * r;
+                dh[j] = dh_j * z;
+            }
+        });
+        if k > 0 {
+            carry_hidden_gradient(
+                dims,
+                weights,
+                &dp_h[k * block * 3..(k + 1) * block * 3],
+                &mut dh,
+            )?;
+        }
+    }
+    Ok((dp_x, dp_h))
+}
