@@ -211,6 +211,7 @@ pub use typednet_macros::network;
 
 pub mod activation;
 pub mod autoencoder;
+pub mod boltzmann;
 pub mod data;
 pub mod device;
 pub mod gradcheck;
