@@ -7,7 +7,10 @@
 /// # Panics
 /// If `n > 24` (16 million states is past what exact enumeration is meant for).
 pub fn binary_states(n: usize) -> impl Iterator<Item = Vec<f64>> {
-    assert!(n <= 24, "binary_states: 2^{n} states are too many to enumerate");
+    assert!(
+        n <= 24,
+        "binary_states: 2^{n} states are too many to enumerate"
+    );
     (0..1usize << n).map(move |k| (0..n).map(|i| ((k >> i) & 1) as f64).collect())
 }
 
@@ -26,11 +29,21 @@ pub fn log_sum_exp(values: &[f64]) -> f64 {
 /// # Panics
 /// If the two distributions have different lengths.
 pub fn kl_divergence(p: &[f64], q: &[f64]) -> f64 {
-    assert_eq!(p.len(), q.len(), "kl_divergence: distributions of different lengths");
+    assert_eq!(
+        p.len(),
+        q.len(),
+        "kl_divergence: distributions of different lengths"
+    );
     p.iter()
         .zip(q)
         .filter(|(&pi, _)| pi > 0.0)
-        .map(|(&pi, &qi)| if qi > 0.0 { pi * (pi / qi).ln() } else { f64::INFINITY })
+        .map(|(&pi, &qi)| {
+            if qi > 0.0 {
+                pi * (pi / qi).ln()
+            } else {
+                f64::INFINITY
+            }
+        })
         .sum()
 }
 
@@ -41,7 +54,11 @@ pub fn kl_divergence(p: &[f64], q: &[f64]) -> f64 {
 /// # Panics
 /// If the slices differ in length.
 pub fn chi_square(observed: &[usize], expected_probabilities: &[f64]) -> (f64, usize) {
-    assert_eq!(observed.len(), expected_probabilities.len(), "chi_square: lengths differ");
+    assert_eq!(
+        observed.len(),
+        expected_probabilities.len(),
+        "chi_square: lengths differ"
+    );
     let total: usize = observed.iter().sum();
     let total = total as f64;
     let (mut statistic, mut cells) = (0.0, 0usize);
@@ -77,19 +94,34 @@ pub fn chi_square_critical(degrees_of_freedom: usize, significance: f64) -> f64 
 /// below 1.2e-9), for 0 < p < 1.
 fn standard_normal_upper_quantile(p: f64) -> f64 {
     const A: [f64; 6] = [
-        -3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2,
-        -3.066479806614716e1, 2.506628277459239,
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383577518672690e2,
+        -3.066479806614716e1,
+        2.506628277459239,
     ];
     const B: [f64; 5] = [
-        -5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1,
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
         -1.328068155288572e1,
     ];
     const C: [f64; 6] = [
-        -7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734,
-        4.374664141464968, 2.938163982698783,
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
     ];
-    const D: [f64; 4] =
-        [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
     // Lower-tail quantile of q = 1 − p, then the upper tail is its value.
     let q = 1.0 - p;
     let tail = |t: f64| {
@@ -116,7 +148,15 @@ mod tests {
     #[test]
     fn states_are_enumerated_with_unit_i_as_bit_i() {
         let states: Vec<_> = binary_states(2).collect();
-        assert_eq!(states, vec![vec![0.0, 0.0], vec![1.0, 0.0], vec![0.0, 1.0], vec![1.0, 1.0]]);
+        assert_eq!(
+            states,
+            vec![
+                vec![0.0, 0.0],
+                vec![1.0, 0.0],
+                vec![0.0, 1.0],
+                vec![1.0, 1.0]
+            ]
+        );
         assert_eq!(binary_states(10).count(), 1024);
     }
 

@@ -43,7 +43,10 @@ pub struct FullyVisibleGradient<const N: usize> {
 
 impl<const N: usize> Default for FullyVisibleBm<N> {
     fn default() -> Self {
-        Self { coupling: [[0.0; N]; N], bias: [0.0; N] }
+        Self {
+            coupling: [[0.0; N]; N],
+            bias: [0.0; N],
+        }
     }
 }
 
@@ -64,7 +67,10 @@ impl<const N: usize> FullyVisibleBm<N> {
                 }
             }
         }
-        Self { coupling: symmetric, bias }
+        Self {
+            coupling: symmetric,
+            bias,
+        }
     }
 
     /// E(x) = −xᵀUx − bᵀx.
@@ -88,7 +94,9 @@ impl<const N: usize> FullyVisibleBm<N> {
     /// p(x) for every state, in the order of [`binary_states`] (unit i is bit i of the index).
     pub fn exact_distribution(&self) -> Vec<f64> {
         let log_partition = self.exact_log_partition();
-        states::<N>().map(|x| (-self.energy(&x) - log_partition).exp()).collect()
+        states::<N>()
+            .map(|x| (-self.energy(&x) - log_partition).exp())
+            .collect()
     }
 
     /// The mean log-likelihood (1/m) Σ log p(x⁽ᵏ⁾) of binary data, exact.
@@ -107,7 +115,11 @@ impl<const N: usize> FullyVisibleBm<N> {
 
     /// The gradient with the model statistics estimated from `samples` (e.g. the states of
     /// persistent Gibbs chains from [`Self::try_gibbs_sample`]) instead of enumerated.
-    pub fn sampled_gradient(&self, data: &[[f64; N]], samples: &[[f64; N]]) -> FullyVisibleGradient<N> {
+    pub fn sampled_gradient(
+        &self,
+        data: &[[f64; N]],
+        samples: &[[f64; N]],
+    ) -> FullyVisibleGradient<N> {
         let weights = vec![1.0 / samples.len() as f64; samples.len()];
         statistics_difference(data, samples, &weights)
     }
@@ -133,14 +145,21 @@ impl<const N: usize> FullyVisibleBm<N> {
         sweeps: usize,
     ) -> Result<Tensor<Rank2<B, N>, E, D>, D::Err> {
         let cast = |v: f64| E::from(v).expect("a parameter fits the element type");
-        let coupling: Vec<E> = self.coupling.iter().flatten().map(|&u| cast(2.0 * u)).collect();
+        let coupling: Vec<E> = self
+            .coupling
+            .iter()
+            .flatten()
+            .map(|&u| cast(2.0 * u))
+            .collect();
         let twice_coupling: Tensor<Rank2<N, N>, E, D> =
             device.try_tensor_from_vec(coupling, (Const::<N>, Const::<N>))?;
-        let bias: Tensor<Rank1<N>, E, D> =
-            device.try_tensor_from_vec(self.bias.iter().map(|&b| cast(b)).collect(), (Const::<N>,))?;
+        let bias: Tensor<Rank1<N>, E, D> = device
+            .try_tensor_from_vec(self.bias.iter().map(|&b| cast(b)).collect(), (Const::<N>,))?;
         let mut chains = match start {
             Some(states) => states,
-            None => super::try_sample_bernoulli(&device.try_ones::<Rank2<B, N>>()?.try_mul(cast(0.5))?)?,
+            None => {
+                super::try_sample_bernoulli(&device.try_ones::<Rank2<B, N>>()?.try_mul(cast(0.5))?)?
+            }
         };
         let unit_masks: Vec<Tensor<Rank2<B, N>, E, D>> = (0..N)
             .map(|i| {
@@ -155,7 +174,10 @@ impl<const N: usize> FullyVisibleBm<N> {
             for mask in &unit_masks {
                 // The field of every unit; only unit i's is used. U's zero diagonal keeps xᵢ out
                 // of its own field.
-                let field = chains.clone().try_matmul(twice_coupling.clone())?.try_add(bias.clone().try_broadcast()?)?;
+                let field = chains
+                    .clone()
+                    .try_matmul(twice_coupling.clone())?
+                    .try_add(bias.clone().try_broadcast()?)?;
                 let draw = super::try_sample_bernoulli(&field.try_sigmoid()?)?;
                 let keep = mask.clone().try_negate()?.try_add(E::one())?;
                 chains = chains.try_mul(keep)?.try_add(draw.try_mul(mask.clone())?)?;
@@ -181,7 +203,10 @@ fn statistics_difference<const N: usize>(
     model_states: &[[f64; N]],
     model_weights: &[f64],
 ) -> FullyVisibleGradient<N> {
-    let mut gradient = FullyVisibleGradient { coupling: [[0.0; N]; N], bias: [0.0; N] };
+    let mut gradient = FullyVisibleGradient {
+        coupling: [[0.0; N]; N],
+        bias: [0.0; N],
+    };
     let mut accumulate = |x: &[f64; N], weight: f64| {
         for i in 0..N {
             gradient.bias[i] += weight * x[i];
@@ -194,7 +219,10 @@ fn statistics_difference<const N: usize>(
     };
     let data_weight = 1.0 / data.len() as f64;
     data.iter().for_each(|x| accumulate(x, data_weight));
-    model_states.iter().zip(model_weights).for_each(|(x, &w)| accumulate(x, -w));
+    model_states
+        .iter()
+        .zip(model_weights)
+        .for_each(|(x, &w)| accumulate(x, -w));
     gradient
 }
 
@@ -251,7 +279,11 @@ mod tests {
     #[test]
     fn exact_gradient_matches_finite_differences_of_the_log_likelihood() {
         let bm = teacher();
-        let data = [[1.0, 1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 1.0, 1.0]];
+        let data = [
+            [1.0, 1.0, 0.0, 0.0, 1.0],
+            [0.0, 1.0, 1.0, 1.0, 0.0],
+            [1.0, 0.0, 0.0, 1.0, 1.0],
+        ];
         let gradient = bm.exact_gradient(&data);
         let h = 1e-6;
         for i in 0..5 {
@@ -259,8 +291,13 @@ mod tests {
             let mut minus = bm.clone();
             plus.bias[i] += h;
             minus.bias[i] -= h;
-            let numeric = (plus.exact_log_likelihood(&data) - minus.exact_log_likelihood(&data)) / (2.0 * h);
-            assert!((numeric - gradient.bias[i]).abs() < 1e-8, "b{i}: {numeric} vs {}", gradient.bias[i]);
+            let numeric =
+                (plus.exact_log_likelihood(&data) - minus.exact_log_likelihood(&data)) / (2.0 * h);
+            assert!(
+                (numeric - gradient.bias[i]).abs() < 1e-8,
+                "b{i}: {numeric} vs {}",
+                gradient.bias[i]
+            );
             for j in (i + 1)..5 {
                 // Uᵢⱼ and Uⱼᵢ move together: they are one parameter.
                 let (mut plus, mut minus) = (bm.clone(), bm.clone());
@@ -268,9 +305,14 @@ mod tests {
                 plus.coupling[j][i] += h;
                 minus.coupling[i][j] -= h;
                 minus.coupling[j][i] -= h;
-                let numeric = (plus.exact_log_likelihood(&data) - minus.exact_log_likelihood(&data)) / (2.0 * h);
+                let numeric = (plus.exact_log_likelihood(&data)
+                    - minus.exact_log_likelihood(&data))
+                    / (2.0 * h);
                 let analytic = gradient.coupling[i][j];
-                assert!((numeric - analytic).abs() < 1e-8, "U{i}{j}: {numeric} vs {analytic}");
+                assert!(
+                    (numeric - analytic).abs() < 1e-8,
+                    "U{i}{j}: {numeric} vs {analytic}"
+                );
             }
         }
     }
@@ -287,7 +329,10 @@ mod tests {
         let (statistic, dof) = chi_square(&counts, &bm.exact_distribution());
         let critical = chi_square_critical(dof, 0.001);
         eprintln!("Gibbs vs exact: χ² {statistic:.1} on {dof} dof (critical {critical:.1})");
-        assert!(statistic < critical, "χ² {statistic:.1} on {dof} dof ≥ {critical:.1}");
+        assert!(
+            statistic < critical,
+            "χ² {statistic:.1} on {dof} dof ≥ {critical:.1}"
+        );
     }
 
     #[test]
@@ -296,7 +341,11 @@ mod tests {
         // it up to sampling error: KL(teacher ‖ fitted) ≈ (parameters)/(2·samples) ≈ 4e-4.
         let target = teacher();
         let dev = TestDevice::seed_from_u64(5);
-        let data = rows(&target.try_gibbs_sample::<20_000, f64, _>(&dev, None, 30).unwrap());
+        let data = rows(
+            &target
+                .try_gibbs_sample::<20_000, f64, _>(&dev, None, 30)
+                .unwrap(),
+        );
         let mut student = FullyVisibleBm::<5>::new();
         let initial = kl_divergence(&target.exact_distribution(), &student.exact_distribution());
         for _ in 0..2000 {
@@ -306,7 +355,10 @@ mod tests {
         let fitted = kl_divergence(&target.exact_distribution(), &student.exact_distribution());
         eprintln!("exact-gradient fit: KL {initial:.4} -> {fitted:.5}");
         assert!(initial > 0.3, "initial KL {initial}");
-        assert!(fitted < 3e-3, "KL after fitting {fitted} (initial {initial})");
+        assert!(
+            fitted < 3e-3,
+            "KL after fitting {fitted} (initial {initial})"
+        );
     }
 
     #[test]
@@ -314,11 +366,17 @@ mod tests {
         // The large-N path: model statistics from 2,000 persistent chains, no enumeration.
         let target = teacher();
         let dev = TestDevice::seed_from_u64(9);
-        let data = rows(&target.try_gibbs_sample::<5000, f64, _>(&dev, None, 30).unwrap());
+        let data = rows(
+            &target
+                .try_gibbs_sample::<5000, f64, _>(&dev, None, 30)
+                .unwrap(),
+        );
         let mut student = FullyVisibleBm::<5>::new();
         let mut chains = None;
         for _ in 0..300 {
-            let states = student.try_gibbs_sample::<2000, f64, _>(&dev, chains.take(), 1).unwrap();
+            let states = student
+                .try_gibbs_sample::<2000, f64, _>(&dev, chains.take(), 1)
+                .unwrap();
             let gradient = student.sampled_gradient(&data, &rows(&states));
             student.ascend(&gradient, 0.1);
             chains = Some(states);

@@ -33,9 +33,7 @@ mod tests {
             dev.tensor([[0.0, 0.3, 1.0]; 20_000]);
         let samples = try_sample_bernoulli(&probabilities).unwrap().as_vec();
         assert!(samples.iter().all(|&s| s == 0.0 || s == 1.0));
-        let mean = |column: usize| {
-            samples.iter().skip(column).step_by(3).sum::<f64>() / 20_000.0
-        };
+        let mean = |column: usize| samples.iter().skip(column).step_by(3).sum::<f64>() / 20_000.0;
         assert_eq!(mean(0), 0.0);
         assert_eq!(mean(2), 1.0);
         // Standard error of the mean is √(0.3·0.7/20,000) ≈ 0.0032; allow five of them.
