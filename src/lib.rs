@@ -214,6 +214,7 @@ pub mod autoencoder;
 pub mod boltzmann;
 pub mod data;
 pub mod device;
+pub mod gan;
 pub mod gradcheck;
 pub mod layers;
 // Small dense linear algebra in `f64`: symmetric eigendecomposition, Gram–Schmidt, principal angles.

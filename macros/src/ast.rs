@@ -43,8 +43,19 @@ pub struct Header {
     pub exact_fit: bool,
     /// `#[autoencoder]` on a composition `= Encoder -> Decoder`, with the attribute's span.
     pub autoencoder: Option<proc_macro2::Span>,
+    /// `#[gan]` or `#[gan(condition = C)]` on a composition `= Generator -> Discriminator`.
+    pub gan: Option<GanAttr>,
     pub vis: Visibility,
     pub name: Ident,
+}
+
+/// `#[gan]`, or `#[gan(condition = C)]` for a conditional GAN whose generator takes the noise
+/// followed by a `C`-way one-hot condition and whose discriminator takes the sample followed by
+/// the same condition.
+pub struct GanAttr {
+    pub span: Span,
+    /// `C` and the span of its literal.
+    pub condition: Option<(usize, Span)>,
 }
 
 pub enum Body {
@@ -195,6 +206,7 @@ pub const LAYER_KINDS: &[&str] = &[
     "torch_gru",
     "mgu",
     "relu",
+    "leaky_relu",
     "sigmoid",
     "tanh",
     "softmax",
@@ -372,6 +384,7 @@ fn parse_header(input: ParseStream) -> syn::Result<Header> {
     let mut other_attrs = Vec::new();
     let mut exact_fit = false;
     let mut autoencoder = None;
+    let mut gan = None;
     for attr in attrs {
         if attr.path().is_ident("doc") {
             docs.push(attr);
@@ -381,6 +394,8 @@ fn parse_header(input: ParseStream) -> syn::Result<Header> {
         } else if attr.path().is_ident("autoencoder") {
             attr.meta.require_path_only()?;
             autoencoder = Some(attr.path().span());
+        } else if attr.path().is_ident("gan") {
+            gan = Some(parse_gan_attr(&attr)?);
         } else {
             other_attrs.push(attr);
         }
@@ -396,9 +411,39 @@ fn parse_header(input: ParseStream) -> syn::Result<Header> {
         other_attrs,
         exact_fit,
         autoencoder,
+        gan,
         vis,
         name,
     })
+}
+
+/// `#[gan]` or `#[gan(condition = 10)]`.
+fn parse_gan_attr(attr: &Attribute) -> syn::Result<GanAttr> {
+    let span = attr.path().span();
+    if let syn::Meta::Path(_) = attr.meta {
+        return Ok(GanAttr {
+            span,
+            condition: None,
+        });
+    }
+    let mut condition = None;
+    attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("condition") {
+            let literal: LitInt = meta.value()?.parse()?;
+            let classes: usize = literal.base10_parse()?;
+            if classes == 0 {
+                return Err(syn::Error::new(
+                    literal.span(),
+                    "a conditional GAN needs at least one condition feature",
+                ));
+            }
+            condition = Some((classes, literal.span()));
+            Ok(())
+        } else {
+            Err(meta.error("expected `condition = C`, as in `#[gan(condition = 10)]`"))
+        }
+    })?;
+    Ok(GanAttr { span, condition })
 }
 
 fn parse_body(input: ParseStream, name: &Ident) -> syn::Result<Body> {

@@ -780,6 +780,7 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths, mutable: boo
         }
         Op::Dropout(p) => quote!(#typednet::ops::try_dropout(x, #p)?),
         Op::Relu => quote!(x.try_relu()?),
+        Op::LeakyRelu(slope) => quote!(#typednet::ops::try_leaky_relu(x, #slope)?),
         Op::Sigmoid => quote!(x.try_sigmoid()?),
         Op::Tanh => quote!(x.try_tanh()?),
         // Over the features of a vector or of every step of a sequence; over the channels of
@@ -1013,10 +1014,17 @@ pub fn expand_composition(header: &Header, stages: &[syn::Path]) -> TokenStream 
 
     let fields = stage_field_names(stages);
     let autoencoder_items = autoencoder_items(header, stages, &fields, &paths);
+    let gan_items = gan_items(header, stages, &fields, &paths);
     let stage_types: Vec<TokenStream> = stages.iter().map(|p| quote!(#p<E, D>)).collect();
     let default_types: Vec<TokenStream> = stages.iter().map(|p| quote!(#p)).collect();
 
-    let checks = stages.windows(2).map(|pair| {
+    // A conditional GAN's discriminator takes the generator's output and the condition: its
+    // own check (in `gan_items`) replaces the plain one.
+    let conditional = header
+        .gan
+        .as_ref()
+        .is_some_and(|gan| gan.condition.is_some());
+    let checks = stages.windows(2).filter(|_| !conditional).map(|pair| {
         let (first, second) = (&pair[0], &pair[1]);
         let span = syn::spanned::Spanned::span(second);
         quote_spanned! {span=>
@@ -1229,6 +1237,7 @@ pub fn expand_composition(header: &Header, stages: &[syn::Path]) -> TokenStream 
             }
 
             #autoencoder_items
+            #gan_items
         };
     }
 }
@@ -1349,6 +1358,141 @@ fn autoencoder_items(
             }
             fn decoder_mut(&mut self) -> &mut Self::Decoder {
                 &mut self.#decoder
+            }
+        }
+    }
+}
+
+/// The extras of `#[gan] pub struct Gan = Generator -> Discriminator;`: the check that the
+/// discriminator gives one score per example (and, for `#[gan(condition = C)]`, that the
+/// generator takes noise + C features and the discriminator the sample + C features),
+/// `generate` / `discriminate`, and `typednet::gan::Gan`.
+fn gan_items(
+    header: &Header,
+    stages: &[syn::Path],
+    fields: &[Ident],
+    paths: &Paths,
+) -> TokenStream {
+    let Paths {
+        dfdx,
+        typednet,
+        core,
+    } = paths;
+    let (Some(gan), [generator_path, discriminator_path], [generator, discriminator]) =
+        (&header.gan, stages, fields)
+    else {
+        return TokenStream::new();
+    };
+    let name = &header.name;
+    let name_string = name.to_string();
+    let discriminator_span = syn::spanned::Spanned::span(discriminator_path);
+    let score_check = quote_spanned! {discriminator_span=>
+        #typednet::gan::assert_scores::<#discriminator_path>();
+    };
+    let (condition, condition_check) = match gan.condition {
+        None => (0, TokenStream::new()),
+        Some((classes, _)) => {
+            let generator_message = format!(
+                "conditional GAN `{name}`: the generator must take a vector of noise followed by \
+                 the {classes} condition features, so its input must be a vector of more than \
+                 {classes}, and it must give a vector"
+            );
+            let discriminator_message = format!(
+                "conditional GAN `{name}`: the discriminator must take the generator's output \
+                 followed by the {classes} condition features, so its input size must be the \
+                 generator's output size + {classes}"
+            );
+            let generator_span = syn::spanned::Spanned::span(generator_path);
+            // The check's call starts and ends with tokens spanned on the network at fault, so
+            // that the compiler's error underlines it rather than the whole macro call.
+            let generator_check = quote_spanned! {generator_span=>
+                const _: () = {
+                    use #typednet::gan::check_conditional_generator as __check;
+                    __check(
+                        <#generator_path as #typednet::Network>::INPUT_SHAPE,
+                        <#generator_path as #typednet::Network>::OUTPUT_SHAPE,
+                        #classes,
+                        #generator_message,
+                    )
+                };
+            };
+            let discriminator_check = quote_spanned! {discriminator_span=>
+                const _: () = {
+                    use #typednet::gan::check_conditional_discriminator as __check;
+                    __check(
+                        <#generator_path as #typednet::Network>::OUTPUT_SHAPE,
+                        <#discriminator_path as #typednet::Network>::INPUT_SHAPE,
+                        #classes,
+                        #discriminator_message,
+                    )
+                };
+            };
+            let check = quote!(#generator_check #discriminator_check);
+            (classes, check)
+        }
+    };
+    let generator_type = quote!(#generator_path<E, D>);
+    let discriminator_type = quote!(#discriminator_path<E, D>);
+    quote! {
+        const _: fn() = || {
+            #score_check
+        };
+        #condition_check
+
+        impl<E: #typednet::Element, D: #typednet::Device<E>> #name<E, D> {
+            /// The generator's output for noise `z` (one vector or a batch; for a conditional
+            /// GAN, the noise followed by the one-hot condition).
+            pub fn try_generate<Z>(&self, z: Z) -> #core::result::Result<<#generator_type as #dfdx::nn::Module<Z>>::Output, D::Err>
+            where
+                #generator_type: #dfdx::nn::Module<Z, Error = D::Err>,
+            {
+                #dfdx::nn::Module::try_forward(&self.#generator, z)
+            }
+
+            /// The generator's output; see [`try_generate`](Self::try_generate).
+            pub fn generate<Z>(&self, z: Z) -> <#generator_type as #dfdx::nn::Module<Z>>::Output
+            where
+                #generator_type: #dfdx::nn::Module<Z, Error = D::Err>,
+            {
+                match self.try_generate(z) {
+                    #core::result::Result::Ok(x) => x,
+                    #core::result::Result::Err(e) => #core::panic!("{}::generate failed: {:?}", #name_string, e),
+                }
+            }
+
+            /// The discriminator's score (a logit: positive means "real") for `x` (for a
+            /// conditional GAN, the sample followed by the one-hot condition).
+            pub fn try_discriminate<X>(&self, x: X) -> #core::result::Result<<#discriminator_type as #dfdx::nn::Module<X>>::Output, D::Err>
+            where
+                #discriminator_type: #dfdx::nn::Module<X, Error = D::Err>,
+            {
+                #dfdx::nn::Module::try_forward(&self.#discriminator, x)
+            }
+
+            /// The discriminator's score; see [`try_discriminate`](Self::try_discriminate).
+            pub fn discriminate<X>(&self, x: X) -> <#discriminator_type as #dfdx::nn::Module<X>>::Output
+            where
+                #discriminator_type: #dfdx::nn::Module<X, Error = D::Err>,
+            {
+                match self.try_discriminate(x) {
+                    #core::result::Result::Ok(y) => y,
+                    #core::result::Result::Err(e) => #core::panic!("{}::discriminate failed: {:?}", #name_string, e),
+                }
+            }
+        }
+
+        impl<E: #dfdx::shapes::Dtype, D: #dfdx::tensor::Storage<E>> #typednet::gan::Gan for #name<E, D> {
+            type Generator = #generator_type;
+            type Discriminator = #discriminator_type;
+            const CONDITION: #core::primitive::usize = #condition;
+            fn generator(&self) -> &Self::Generator {
+                &self.#generator
+            }
+            fn discriminator(&self) -> &Self::Discriminator {
+                &self.#discriminator
+            }
+            fn parts_mut(&mut self) -> (&mut Self::Generator, &mut Self::Discriminator) {
+                (&mut self.#generator, &mut self.#discriminator)
             }
         }
     }

@@ -157,6 +157,8 @@ pub enum Op {
         bidirectional: bool,
     },
     Dropout(f64),
+    /// `max(0, x) + slope·min(0, x)`.
+    LeakyRelu(f64),
     Relu,
     Sigmoid,
     Tanh,
@@ -1138,6 +1140,7 @@ fn infer_layer(ctx: &mut LayerContext, input: Option<Shape>, mode: FitMode) -> O
             None
         }
         "dropout" => infer_dropout(ctx, input),
+        "leaky_relu" => infer_leaky_relu(ctx, input),
         "rows" | "columns" => infer_rows_or_columns(ctx, input, kind == "rows"),
         _ if Cell::of_kind(&kind).is_some() => {
             let cell = Cell::of_kind(&kind)?;
@@ -1935,6 +1938,27 @@ fn infer_dropout(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Sh
         return None;
     }
     Some((Op::Dropout(p), input?))
+}
+
+/// `leaky_relu(slope)`: the slope for negative inputs, a finite number (0.2 in most GANs);
+/// PyTorch's default 0.01 when omitted.
+fn infer_leaky_relu(ctx: &mut LayerContext, input: Option<Shape>) -> Option<(Op, Shape)> {
+    let args = bind(ctx, &[&[], &["slope"]], &[]);
+    let slope = match args.get("slope") {
+        None => 0.01,
+        Some(arg) => match arg.value {
+            ArgValue::Float { value, .. } => value,
+            ArgValue::Int(n) => n.value as f64,
+            _ => {
+                ctx.error(
+                    arg.span,
+                    "the leaky ReLU's slope must be a number, e.g. `leaky_relu(0.2)`",
+                );
+                return None;
+            }
+        },
+    };
+    Some((Op::LeakyRelu(slope), input?))
 }
 
 /// `lrn(size)` with options `alpha`, `beta`, `k` (PyTorch's defaults 1e-4, 0.75, 1).

@@ -41,13 +41,18 @@ fn expand_all(input: &ast::Input) -> TokenStream2 {
                 Ok(ast::Body::Chain {
                     input: shape,
                     items,
-                }) => match header.autoencoder {
-                    Some(span) => Err(syn::Error::new(
+                }) => match (header.autoencoder, &header.gan) {
+                    (Some(span), _) => Err(syn::Error::new(
                         span,
                         "`#[autoencoder]` joins an encoder and a decoder declared apart: \
                          `#[autoencoder] pub struct Ae = Encoder -> Decoder;`",
                     )),
-                    None => infer::infer(shape, items, header.exact_fit, &input.blocks)
+                    (None, Some(gan)) => Err(syn::Error::new(
+                        gan.span,
+                        "`#[gan]` pairs a generator and a discriminator declared apart: \
+                         `#[gan] pub struct Gan = Generator -> Discriminator;`",
+                    )),
+                    (None, None) => infer::infer(shape, items, header.exact_fit, &input.blocks)
                         .map(|net| expand::expand_network(header, &net)),
                 },
                 Ok(ast::Body::Composition { stages }) => {
@@ -62,6 +67,20 @@ fn expand_all(input: &ast::Input) -> TokenStream2 {
                             format!(
                                 "an autoencoder has two stages, an encoder and a decoder \
                                  (`= Encoder -> Decoder`), not {}",
+                                stages.len()
+                            ),
+                        ))
+                    } else if let (Some(gan), Some(_)) = (&header.gan, header.autoencoder) {
+                        Err(syn::Error::new(
+                            gan.span,
+                            "a network is either `#[gan]` or `#[autoencoder]`, not both",
+                        ))
+                    } else if let Some(gan) = header.gan.as_ref().filter(|_| stages.len() != 2) {
+                        Err(syn::Error::new(
+                            gan.span,
+                            format!(
+                                "a GAN has two stages, a generator and a discriminator \
+                                 (`= Generator -> Discriminator`), not {}",
                                 stages.len()
                             ),
                         ))

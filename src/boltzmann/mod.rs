@@ -22,4 +22,4 @@ mod exact;
 mod sample;
 
 pub use exact::{binary_states, chi_square, chi_square_critical, kl_divergence, log_sum_exp};
-pub use sample::try_sample_bernoulli;
+pub use sample::{try_sample_bernoulli, try_sample_standard_normal};

@@ -22,6 +22,31 @@ pub fn try_sample_bernoulli<S: Shape, E: Element, D: Device<E>>(
     fires.try_choose(ones, zeros)
 }
 
+/// Standard normal draws of the given shape, by the Box–Muller transform from two uniform draws
+/// on the device: √(−2 ln(1 − u₁)) cos(2π u₂) with u₁, u₂ ~ U[0, 1).
+///
+/// Built from device ops like [`try_sample_bernoulli`], so it runs on every dfdx device and is
+/// reproducible from the device's seed. PyTorch equivalent: `torch.randn(shape)`.
+pub fn try_sample_standard_normal<S: Shape, E: Element, D: Device<E>>(
+    device: &D,
+    shape: S,
+) -> Result<Tensor<S, E, D>, D::Err> {
+    let unit_interval = || rand::distributions::Uniform::new(E::zero(), E::one());
+    let first = device.try_sample_like(&shape, unit_interval())?;
+    let second = device.try_sample_like(&shape, unit_interval())?;
+    let constant = |value: f64| E::from_f64(value).unwrap_or_else(E::zero);
+    let radius = first
+        .try_negate()?
+        .try_add(E::one())?
+        .try_ln()?
+        .try_mul(constant(-2.0))?
+        .try_sqrt()?;
+    let angle = second
+        .try_mul(constant(2.0 * std::f64::consts::PI))?
+        .try_cos()?;
+    radius.try_mul(angle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,6 +63,25 @@ mod tests {
         assert_eq!(mean(2), 1.0);
         // Standard error of the mean is √(0.3·0.7/20,000) ≈ 0.0032; allow five of them.
         assert!((mean(1) - 0.3).abs() < 0.016, "mean {}", mean(1));
+    }
+
+    #[test]
+    fn normal_draws_have_mean_zero_variance_one_and_normal_tails() {
+        let dev = Cpu::seed_from_u64(11);
+        let draws = try_sample_standard_normal::<_, f64, _>(&dev, (40_000usize,))
+            .unwrap()
+            .as_vec();
+        let n = draws.len() as f64;
+        let mean = draws.iter().sum::<f64>() / n;
+        let variance = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        let beyond_two = draws.iter().filter(|x| x.abs() > 2.0).count() as f64 / n;
+        // Standard errors: 0.005 for the mean, 0.007 for the variance, 0.001 for P(|x| > 2).
+        assert!(mean.abs() < 0.025, "mean {mean}");
+        assert!((variance - 1.0).abs() < 0.035, "variance {variance}");
+        assert!(
+            (beyond_two - 0.0455).abs() < 0.005,
+            "P(|x| > 2) = {beyond_two}"
+        );
     }
 
     #[test]

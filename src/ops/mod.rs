@@ -6,7 +6,7 @@
 //! `reference.rs`: the readable composition of dfdx ops every fast kernel is tested against).
 
 mod batch_norm;
-mod concat;
+pub(crate) mod concat;
 pub mod conv2d;
 mod conv2d_no_bias;
 pub mod conv_transpose2d;
@@ -35,5 +35,5 @@ pub use pool2d::{
     avg_pool2d, max_pool2d, try_avg_pool2d, try_max_pool2d, Pool2dGeometry, Pool2dKernel, Reduction,
 };
 pub use reshape::{
-    try_columns, try_dropout, try_flatten, try_global_avg_pool2d, try_reshape, try_rows,
+    try_columns, try_dropout, try_flatten, try_leaky_relu, try_global_avg_pool2d, try_reshape, try_rows,
 };

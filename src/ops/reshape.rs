@@ -123,6 +123,17 @@ pub fn try_reshape<S: Shape, Dst: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     x.try_reshape_like(&dst)
 }
 
+/// Leaky ReLU, `max(0, x) + slope·min(0, x)` element-wise.
+///
+/// PyTorch: `nn.LeakyReLU(slope)`.
+pub fn try_leaky_relu<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    x: Tensor<S, E, D, T>,
+    slope: f64,
+) -> Result<Tensor<S, E, D, T>, D::Err> {
+    let slope = E::from_f64(slope).unwrap_or_else(E::default);
+    dfdx::tensor_ops::TryPReLU::try_prelu(x, slope)
+}
+
 /// Inverted dropout with probability `p`, applied only while a gradient tape is attached
 /// (training); without a tape (inference) it is the identity, so evaluation is deterministic.
 ///
