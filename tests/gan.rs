@@ -21,6 +21,159 @@ network! {
     pub struct CondDiscriminator: [3] -> linear(32) -> leaky_relu(0.2) -> linear(32) -> leaky_relu(0.2) -> linear(1);
     #[gan(condition = 2)]
     pub struct CondGan = CondGenerator -> CondDiscriminator;
+
+    /// The networks of `tools/reference_gan_steps.py`.
+    pub struct SmallGenerator: [4] -> linear(8) -> leaky_relu(0.2) -> linear(6) -> sigmoid;
+    pub struct SmallDiscriminator: [6] -> linear(8) -> leaky_relu(0.2) -> linear(1);
+    #[gan]
+    pub struct SmallGan = SmallGenerator -> SmallDiscriminator;
+}
+
+/// Knuth's MMIX LCG, as in `tools/reference_gan_steps.py`; `uniform` keeps 24 bits, exact in
+/// `f32` and `f64`.
+struct Lcg(u64);
+
+impl Lcg {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 40) as f64 / (1u64 << 24) as f64
+    }
+
+    /// `len` values uniform in `±1/√fan_in`, rounded to `f32`.
+    fn parameter(&mut self, len: usize, fan_in: usize) -> Vec<f32> {
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        (0..len)
+            .map(|_| ((2.0 * self.uniform() - 1.0) * bound) as f32)
+            .collect()
+    }
+
+    /// `n` rows of `F` values, uniform in [0, 1) or in [−1, 1).
+    fn rows<const F: usize>(
+        &mut self,
+        n: usize,
+        signed: bool,
+    ) -> Tensor<(usize, Const<F>), f32, Cpu> {
+        let values = (0..n * F)
+            .map(|_| {
+                let u = self.uniform();
+                (if signed { 2.0 * u - 1.0 } else { u }) as f32
+            })
+            .collect();
+        Cpu::default().tensor_from_vec(values, (n, Const))
+    }
+}
+
+/// The reference's `round` lines and `(name, Σw, Σ|w|)` lines.
+fn gan_reference() -> (Vec<(f64, f64)>, Vec<(String, f64, f64)>) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gan_steps.txt");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let (mut rounds, mut parameters) = (Vec::new(), Vec::new());
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let [name, a, b] = fields[..] else {
+            panic!("{path}: bad line {line:?}")
+        };
+        let (a, b) = (a.parse().unwrap(), b.parse().unwrap());
+        if name == "round" {
+            rounds.push((a, b));
+        } else {
+            parameters.push((name.to_string(), a, b));
+        }
+    }
+    (rounds, parameters)
+}
+
+#[test]
+fn ten_gan_rounds_match_pytorch() {
+    let (rounds, parameters) = gan_reference();
+    assert_eq!(rounds.len(), 10);
+    let dev = Cpu::default();
+    let mut gan = SmallGan::<f32, Cpu>::new(&dev);
+    let mut rng = Lcg(2026);
+    gan.small_generator
+        .linear1
+        .weight
+        .copy_from(&rng.parameter(8 * 4, 4));
+    gan.small_generator
+        .linear1
+        .bias
+        .copy_from(&rng.parameter(8, 4));
+    gan.small_generator
+        .linear2
+        .weight
+        .copy_from(&rng.parameter(6 * 8, 8));
+    gan.small_generator
+        .linear2
+        .bias
+        .copy_from(&rng.parameter(6, 8));
+    gan.small_discriminator
+        .linear1
+        .weight
+        .copy_from(&rng.parameter(8 * 6, 6));
+    gan.small_discriminator
+        .linear1
+        .bias
+        .copy_from(&rng.parameter(8, 6));
+    gan.small_discriminator
+        .linear2
+        .weight
+        .copy_from(&rng.parameter(8, 8));
+    gan.small_discriminator
+        .linear2
+        .bias
+        .copy_from(&rng.parameter(1, 8));
+    let mut trainer = GanTrainer::new(
+        &dev,
+        Adam::new(&gan.small_generator, adam(1e-2)),
+        Adam::new(&gan.small_discriminator, adam(1e-2)),
+        GanConfig::default(),
+    )
+    .unwrap();
+    for (round, &(d_expected, g_expected)) in rounds.iter().enumerate() {
+        let real = rng.rows::<6>(5, false);
+        let d_noise = rng.rows::<4>(5, true);
+        let g_noise = rng.rows::<4>(5, true);
+        let (generator, discriminator) = typednet::gan::Gan::parts_mut(&mut gan);
+        let d_loss = trainer
+            .try_discriminator_step_with_noise(generator, discriminator, real, d_noise)
+            .unwrap()
+            .loss;
+        let g_loss = trainer
+            .try_generator_step_with_noise(generator, discriminator, g_noise)
+            .unwrap();
+        for (what, got, expected) in [("D", d_loss, d_expected), ("G", g_loss, g_expected)] {
+            assert!(
+                (got - expected).abs() <= 1e-5 * expected.abs(),
+                "round {round}: {what} loss {got}, PyTorch {expected}"
+            );
+        }
+    }
+    let ours = [
+        gan.small_generator.linear1.weight.as_vec(),
+        gan.small_generator.linear1.bias.as_vec(),
+        gan.small_generator.linear2.weight.as_vec(),
+        gan.small_generator.linear2.bias.as_vec(),
+        gan.small_discriminator.linear1.weight.as_vec(),
+        gan.small_discriminator.linear1.bias.as_vec(),
+        gan.small_discriminator.linear2.weight.as_vec(),
+        gan.small_discriminator.linear2.bias.as_vec(),
+    ];
+    assert_eq!(ours.len(), parameters.len());
+    for (values, (name, sum, abs)) in ours.iter().zip(&parameters) {
+        let got_sum: f64 = values.iter().map(|&v| f64::from(v)).sum();
+        let got_abs: f64 = values.iter().map(|&v| f64::from(v).abs()).sum();
+        assert!(
+            (got_abs - abs).abs() <= 1e-5 * abs,
+            "{name}: Σ|w| {got_abs}, PyTorch {abs}"
+        );
+        assert!(
+            (got_sum - sum).abs() <= 1e-4 * abs,
+            "{name}: Σw {got_sum}, PyTorch {sum}"
+        );
+    }
 }
 
 fn sigmoid(x: f64) -> f64 {

@@ -303,6 +303,53 @@ def add_autoencoders():
     CASES["train/vae_784-400-20-400-784_b128"] = (vae_setup, None)
 
 
+def add_generative():
+    """`train/rbm_cd1_…` and `train/gan_…`, as benches/generative.rs."""
+
+    def rbm_setup():
+        w = torch.randn(784, 256) * 0.01
+        b, c = torch.zeros(784), torch.zeros(256)
+        v0 = torch.bernoulli(torch.full((64, 784), 0.5))
+
+        def step():
+            # CD-1 as in typednet: binary samples along the chain, hidden probabilities for the
+            # statistics, each averaged over the batch.
+            h0 = torch.sigmoid(v0 @ w + c)
+            v1 = torch.bernoulli(torch.sigmoid(torch.bernoulli(h0) @ w.T + b))
+            h1 = torch.sigmoid(v1 @ w + c)
+            w.add_((v0.T @ h0 - v1.T @ h1) * (0.05 / 64))
+            b.add_((v0 - v1).mean(0) * 0.05)
+            c.add_((h0 - h1).mean(0) * 0.05)
+
+        return step
+
+    def gan_setup():
+        g = nn.Sequential(nn.Linear(64, 256), nn.LeakyReLU(0.2), nn.Linear(256, 784), nn.Sigmoid())
+        d = nn.Sequential(nn.Linear(784, 256), nn.LeakyReLU(0.2), nn.Linear(256, 1))
+        g_opt = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        d_opt = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        real = torch.rand(64, 784)
+        ones, zeros = torch.ones(64, 1), torch.zeros(64, 1)
+
+        def step():
+            with torch.no_grad():
+                fake = g(torch.randn(64, 64))
+            d_loss = F.binary_cross_entropy_with_logits(d(real), ones) + \
+                F.binary_cross_entropy_with_logits(d(fake), zeros)
+            d_opt.zero_grad()
+            d_loss.backward()
+            d_opt.step()
+            g_loss = F.binary_cross_entropy_with_logits(d(g(torch.randn(64, 64))), ones)
+            g_opt.zero_grad()
+            g_loss.backward()
+            g_opt.step()
+
+        return step
+
+    CASES["train/rbm_cd1_784x256_b64"] = (rbm_setup, None)
+    CASES["train/gan_g64-256-784_d784-256-1_b64"] = (gan_setup, None)
+
+
 # The cases: one line each, in the order of the Rust files.
 add_conv(batch=64, c_in=1, c_out=6, k=5, size=32, pad=0)
 add_conv(batch=32, c_in=32, c_out=32, k=3, size=32, pad=1)
@@ -328,6 +375,7 @@ only("train", "lstm_t32_i64_h128_b32")
 add_model("gru_t32_i64_h128_b32", lambda: ManyToOne("gru"), (32, 64), 32)
 only("train", "gru_t32_i64_h128_b32")
 add_autoencoders()
+add_generative()
 
 
 def measure(fn, warm_up, measurement, samples):

@@ -354,6 +354,29 @@ impl<GO, DO, E: Element, D: crate::Device<E>> GanTrainer<GO, DO, E, D> {
         DO: Optimizer<Dn, D, E>,
     {
         let noise = try_noise::<Z, E, D>(&self.device, real.shape().0).map_err(GanError::Device)?;
+        self.try_discriminator_step_with_noise(generator, discriminator, real, noise)
+    }
+
+    /// [`try_discriminator_step`](Self::try_discriminator_step) with G's input given: `noise`
+    /// (`[B′, Z]`) rather than drawn, e.g. to reproduce another framework's step exactly.
+    pub fn try_discriminator_step_with_noise<G, Dn, const Z: usize, const X: usize>(
+        &mut self,
+        generator: &G,
+        discriminator: &mut Dn,
+        real: Batch<X, E, D>,
+        noise: Batch<Z, E, D>,
+    ) -> Result<DiscriminatorStep, GanError<D::Err>>
+    where
+        G: Network<Input = Vector<Z>>
+            + Module<Batch<Z, E, D>, Output = Batch<X, E, D>, Error = D::Err>,
+        Dn: TensorCollection<E, D>
+            + ModuleMut<
+                Batch<X, E, D, Taped<E, D>>,
+                Output = Batch<1, E, D, Taped<E, D>>,
+                Error = D::Err,
+            >,
+        DO: Optimizer<Dn, D, E>,
+    {
         let fake = generator.try_forward(noise).map_err(GanError::Device)?;
         self.discriminator_update(discriminator, real, fake)
     }
@@ -383,6 +406,32 @@ impl<GO, DO, E: Element, D: crate::Device<E>> GanTrainer<GO, DO, E, D> {
         GO: Optimizer<G, D, E>,
     {
         let noise = try_noise::<Z, E, D>(&self.device, batch).map_err(GanError::Device)?;
+        self.try_generator_step_with_noise(generator, discriminator, noise)
+    }
+
+    /// [`try_generator_step`](Self::try_generator_step) with G's input given (`[B, Z]`).
+    pub fn try_generator_step_with_noise<G, Dn, const Z: usize, const X: usize>(
+        &mut self,
+        generator: &mut G,
+        discriminator: &Dn,
+        noise: Batch<Z, E, D>,
+    ) -> Result<f64, GanError<D::Err>>
+    where
+        G: Network<Input = Vector<Z>>
+            + TensorCollection<E, D>
+            + ModuleMut<
+                Batch<Z, E, D, Taped<E, D>>,
+                Output = Batch<X, E, D, Taped<E, D>>,
+                Error = D::Err,
+            >,
+        Dn: TensorCollection<E, D>
+            + Module<
+                Batch<X, E, D, Taped<E, D>>,
+                Output = Batch<1, E, D, Taped<E, D>>,
+                Error = D::Err,
+            >,
+        GO: Optimizer<G, D, E>,
+    {
         let gradients = self.take_generator_gradients(generator)?;
         let fake = generator
             .try_forward_mut(noise.traced(gradients))
@@ -591,6 +640,41 @@ impl<GO, DO, E: Element, D: crate::Device<E>> GanTrainer<GO, DO, E, D> {
     }
 }
 
+/// The Inception score of Salimans et al. (2016) with any classifier in place of Inception:
+/// exp(E_x[KL(p(y|x) ‖ p(y))]), p(y) the mean of p(y|x) over the samples.
+///
+/// `class_probabilities` holds one row of `classes` probabilities p(y|x) per sample. The score
+/// lies in [1, classes]: near `classes` when every sample is classified with confidence and
+/// the classes are used equally (real digits), near 1 when the classifier is unsure or every
+/// sample is the same class (noise, or a collapsed generator). Returns `None` for no samples,
+/// `classes` = 0 or a row of the wrong length.
+///
+/// PyTorch: none built in; the same formula in `tools/pytorch_mnist_gan.py`.
+pub fn inception_score(class_probabilities: &[f64], classes: usize) -> Option<f64> {
+    if classes == 0 || class_probabilities.is_empty() || class_probabilities.len() % classes != 0 {
+        return None;
+    }
+    let samples = class_probabilities.len() / classes;
+    let mut marginal = vec![0.0; classes];
+    for row in class_probabilities.chunks(classes) {
+        for (m, &p) in marginal.iter_mut().zip(row) {
+            *m += p / samples as f64;
+        }
+    }
+    let mean_kl = class_probabilities
+        .chunks(classes)
+        .map(|row| {
+            row.iter()
+                .zip(&marginal)
+                .filter(|(&p, _)| p > 0.0)
+                .map(|(&p, &m)| p * (p / m).ln())
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        / samples as f64;
+    Some(mean_kl.exp())
+}
+
 /// The generator's loss on D's logits `ℓ` for its samples, averaged over the batch:
 /// mean log(1 − σ(ℓ)) for [`GeneratorLoss::Minimax`], −mean log σ(ℓ) for
 /// [`GeneratorLoss::NonSaturating`]. Its gradient with respect to each logit is −σ(ℓ)/B and
@@ -660,4 +744,32 @@ fn scalar<E: Element, D: crate::Device<E>, T>(loss: &Tensor<Rank0, E, D, T>) -> 
 
 fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inception_score_spans_one_to_the_number_of_classes() {
+        // Confident and balanced over 4 classes: the score is 4.
+        let mut confident = Vec::new();
+        for k in 0..8 {
+            let mut row = vec![0.0; 4];
+            row[k % 4] = 1.0;
+            confident.extend(row);
+        }
+        assert!((inception_score(&confident, 4).unwrap() - 4.0).abs() < 1e-12);
+        // Unsure (uniform rows), or confident but always the same class: 1.
+        assert!((inception_score(&[0.25; 16], 4).unwrap() - 1.0).abs() < 1e-12);
+        let collapsed: Vec<f64> = (0..4).flat_map(|_| [0.0, 1.0, 0.0, 0.0]).collect();
+        assert!((inception_score(&collapsed, 4).unwrap() - 1.0).abs() < 1e-12);
+        // A hand-worked case: rows (0.9, 0.1) and (0.2, 0.8), p(y) = (0.55, 0.45).
+        let kl = |p: [f64; 2]| p[0] * (p[0] / 0.55).ln() + p[1] * (p[1] / 0.45).ln();
+        let expected = ((kl([0.9, 0.1]) + kl([0.2, 0.8])) / 2.0).exp();
+        let score = inception_score(&[0.9, 0.1, 0.2, 0.8], 2).unwrap();
+        assert!((score - expected).abs() < 1e-12, "{score} vs {expected}");
+        assert_eq!(inception_score(&[0.5; 3], 2), None);
+        assert_eq!(inception_score(&[], 2), None);
+    }
 }
