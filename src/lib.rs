@@ -65,6 +65,7 @@ pub use typenum;
 /// | `reshape(d, …)` | any shape with the same number of elements | `x.reshape(B, d, …)` |
 /// | `dropout(p)` | inverted dropout, active only while a gradient tape is attached | `nn.Dropout(p)` |
 /// | `relu`, `sigmoid`, `tanh` | element-wise | `nn.ReLU()`, … |
+/// | `leaky_relu(slope)`, `leaky_relu` (slope 0.01) | `max(0, x) + slope·min(0, x)` | `nn.LeakyReLU(slope)` |
 /// | `softmax`, `log_softmax` | over features (channels for images; at every step of a sequence) | `nn.Softmax(dim=1)` (`dim=2` for `[B, T, F]`) |
 ///
 /// # Recurrent layers
@@ -205,6 +206,26 @@ pub use typenum;
 ///     pub struct Decoder: [32] -> linear(392); // gives back [392], not [784]
 ///     #[autoencoder]
 ///     pub struct Ae = Encoder -> Decoder;
+/// }
+/// ```
+///
+/// # GANs
+///
+/// `#[gan] pub struct Gan = Generator -> Discriminator;` pairs a generator with its
+/// discriminator: G's output must be D's input, and D must give one score per example
+/// (`linear(1)`, a logit). `#[gan(condition = C)]` declares a conditional GAN: G takes noise
+/// followed by a `C`-way condition, D the sample followed by the condition, and the sizes are
+/// checked when compiling. It adds `generate`, `discriminate` and [`gan::Gan`]; training is in
+/// [`gan::GanTrainer`].
+///
+/// ```compile_fail
+/// use typednet::prelude::*;
+///
+/// network! {
+///     pub struct Generator: [74] -> linear(256) -> relu -> linear(784) -> tanh;
+///     pub struct Discriminator: [784] -> linear(256) -> leaky_relu(0.2) -> linear(1);
+///     #[gan(condition = 10)] // D must take the sample and its condition: 784 + 10 = 794
+///     pub struct ConditionalGan = Generator -> Discriminator;
 /// }
 /// ```
 pub use typednet_macros::network;

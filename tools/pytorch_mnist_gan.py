@@ -1,11 +1,12 @@
 """The GAN recipe of `examples/mnist_gan.rs` in PyTorch 2.15, on the same shipped digits: the
 reference for the classifier score of typednet's GAN samples (issue #8, part 1).
 
-GAN: G 64 -> 256 -> 512 -> 784 (leaky ReLU 0.2, sigmoid out), D 784 -> 512 -> 256 -> 1 (leaky ReLU
-0.2, a logit out); z ~ N(0, I). One discriminator step (BCE with logits: 1 for real, 0 for G's
+GAN: G 64 -> 256 -> 512 -> 1024 -> 784 (leaky ReLU 0.2, tanh out), D 784 -> 512 -> 256 -> 1 (leaky
+ReLU 0.2 and dropout 0.3 after each hidden layer, a logit out); z ~ N(0, I); pixels scaled to
+[-1, 1] for training and back to [0, 1] for the judge. One discriminator step (BCE with logits: 1 for real, 0 for G's
 samples, the two means summed) then one generator step with the non-saturating loss
 (BCE(D(G(z)), 1)); Adam 2e-4, betas (0.5, 0.999) for both; batch 64 of the first 8,000 digits
-(pixels in [0, 1]), shuffled each epoch. The conditional GAN appends the one-hot class to G's
+shuffled each epoch. The conditional GAN appends the one-hot class to G's
 noise and to D's input. PyTorch's default initialisation.
 
 Judge: LeNet-5 (conv 6@5x5 pad 2, relu, maxpool 2, conv 16@5x5, relu, maxpool 2, 120, 84, 10)
@@ -44,14 +45,15 @@ def generator(inputs):
     return nn.Sequential(
         nn.Linear(inputs, 256), nn.LeakyReLU(0.2),
         nn.Linear(256, 512), nn.LeakyReLU(0.2),
-        nn.Linear(512, 784), nn.Sigmoid(),
+        nn.Linear(512, 1024), nn.LeakyReLU(0.2),
+        nn.Linear(1024, 784), nn.Tanh(),
     )
 
 
 def discriminator(inputs):
     return nn.Sequential(
-        nn.Linear(inputs, 512), nn.LeakyReLU(0.2),
-        nn.Linear(512, 256), nn.LeakyReLU(0.2),
+        nn.Linear(inputs, 512), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+        nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.3),
         nn.Linear(256, 1),
     )
 
@@ -80,7 +82,7 @@ def train_gan(epochs, train, train_labels, conditional):
         order = torch.randperm(len(train))
         d_total, g_total, rounds = 0.0, 0.0, 0
         for i in range(0, len(train), 64):
-            real = train[order[i : i + 64]]
+            real = train[order[i : i + 64]] * 2 - 1
             y = one_hot(train_labels[order[i : i + 64]])
             b = len(real)
             z = torch.randn(b, 64)
@@ -137,13 +139,13 @@ def run(epochs, seed, images, labels):
         print(f"seed {seed}: LeNet-5 judge {100 * accuracy:.2f}% on the real test digits")
         sources = {
             "real test digits": test,
-            "GAN samples": g(torch.randn(2000, 64)),
+            "GAN samples": (g(torch.randn(2000, 64)) + 1) / 2,
             "uniform noise": torch.rand(2000, 784),
         }
         for name, x in sources.items():
             print(f"seed {seed}: classifier score of {name}: {score(F.softmax(judge(x), 1)):.2f}")
         requested = torch.arange(10).repeat_interleave(100)
-        drawn = cg(torch.cat([torch.randn(1000, 64), one_hot(requested)], 1))
+        drawn = (cg(torch.cat([torch.randn(1000, 64), one_hot(requested)], 1)) + 1) / 2
         probabilities = F.softmax(judge(drawn), 1)
         right = (probabilities.argmax(1) == requested).float()
         per_class = ", ".join(f"{k}: {100 * right[requested == k].mean():.0f}%" for k in range(10))
@@ -153,7 +155,7 @@ def run(epochs, seed, images, labels):
 
 if __name__ == "__main__":
     torch.set_num_threads(int(os.environ.get("THREADS", "2")))
-    epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 60
+    epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 30
     seeds = [int(s) for s in sys.argv[2:]] or [0]
     images, labels = load()
     for seed in seeds:

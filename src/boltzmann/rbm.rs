@@ -583,25 +583,11 @@ fn try_softplus<S: Shape, E: Element, D: Device<E>>(
     positive.try_add(tail)
 }
 
-/// Standard normal draws by the Box–Muller transform, from two uniform draws on the device:
-/// √(−2 ln(1 − u₁)) cos(2π u₂), u₁, u₂ ~ U[0, 1).
+/// Standard normal draws of a compile-time shape, from device ops.
 fn try_standard_normal<S: ConstShape, E: Element, D: Device<E>>(
     device: &D,
 ) -> Result<Tensor<S, E, D>, D::Err> {
-    let first: Tensor<S, E, D> =
-        device.try_sample(rand::distributions::Uniform::new(E::zero(), E::one()))?;
-    let second: Tensor<S, E, D> =
-        device.try_sample(rand::distributions::Uniform::new(E::zero(), E::one()))?;
-    let radius = first
-        .try_negate()?
-        .try_add(E::one())?
-        .try_ln()?
-        .try_mul(cast::<E>(-2.0))?
-        .try_sqrt()?;
-    let angle = second
-        .try_mul(cast::<E>(2.0 * std::f64::consts::PI))?
-        .try_cos()?;
-    radius.try_mul(angle)
+    super::try_sample_standard_normal(device, S::default())
 }
 
 /// Splits row-major `[B, V]` values into rows of f64.
