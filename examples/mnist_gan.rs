@@ -91,6 +91,11 @@ fn adam() -> AdamConfig {
     }
 }
 
+fn scaled(c: Batch<10>) -> Result<Batch<10>, Error> {
+    let k: f32 = std::env::var("CSCALE").map_or(1.0, |v| v.parse().unwrap());
+    c.try_mul(k).dev()
+}
+
 /// Pixels in [0, 1] → [−1, 1], the range of G's tanh.
 fn to_signed(pixels: Batch<784>) -> Result<Batch<784>, Error> {
     pixels.try_mul(2.0).and_then(|x| x.try_sub(1.0)).dev()
@@ -164,7 +169,8 @@ fn main() -> Result<(), Error> {
         GanConfig::default(),
     )?;
     let start = std::time::Instant::now();
-    for epoch in 1..=epochs {
+    let gan_epochs: usize = std::env::var("GAN_EPOCHS").map_or(epochs, |v| v.parse().unwrap());
+    for epoch in 1..=gan_epochs {
         let epoch_start = std::time::Instant::now();
         let (mut d_loss, mut g_loss, mut real_score, mut fake_score, mut rounds) =
             (0.0, 0.0, 0.0, 0.0, 0.0);
@@ -209,7 +215,7 @@ fn main() -> Result<(), Error> {
         let (mut d_loss, mut g_loss, mut rounds) = (0.0, 0.0, 0.0);
         for batch in train_set.shuffled_batches::<Rank1<784>, _>(BATCH, &mut rng)? {
             let real = to_signed(batch.try_to_tensor(&dev).dev()?)?;
-            let condition = try_one_hot::<10, f32, Device>(&dev, &batch.labels()).dev()?;
+            let condition = scaled(try_one_hot::<10, f32, Device>(&dev, &batch.labels()).dev()?)?;
             let (generator, discriminator) = cgan.parts_mut();
             let step = trainer.try_conditional_discriminator_step(
                 generator,
@@ -239,7 +245,7 @@ fn main() -> Result<(), Error> {
         .flat_map(|k| std::iter::repeat_n(k, SAMPLES_PER_CLASS))
         .collect();
     let noise = try_noise::<64, f32, Device>(&dev, requested.len()).dev()?;
-    let condition = try_one_hot::<10, f32, Device>(&dev, &requested).dev()?;
+    let condition = scaled(try_one_hot::<10, f32, Device>(&dev, &requested).dev()?)?;
     let input: Batch<74> = try_concat_features(noise, condition).dev()?;
     let cgan_samples = to_unit(cgan.try_generate(input).dev()?)?;
     let first_ten: Vec<f32> = (0..10)

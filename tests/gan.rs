@@ -66,8 +66,12 @@ impl Lcg {
     }
 }
 
-/// The reference's `round` lines and `(name, Σw, Σ|w|)` lines.
-fn gan_reference() -> (Vec<(f64, f64)>, Vec<(String, f64, f64)>) {
+/// `(D's loss, G's loss)` of each round, from the reference's `round` lines.
+type RoundLosses = Vec<(f64, f64)>;
+/// `(name, Σw, Σ|w|)` of each parameter after the last round.
+type ParameterSums = Vec<(String, f64, f64)>;
+
+fn gan_reference() -> (RoundLosses, ParameterSums) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gan_steps.txt");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let (mut rounds, mut parameters) = (Vec::new(), Vec::new());

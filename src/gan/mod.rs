@@ -651,7 +651,10 @@ impl<GO, DO, E: Element, D: crate::Device<E>> GanTrainer<GO, DO, E, D> {
 ///
 /// PyTorch: none built in; the same formula in `tools/pytorch_mnist_gan.py`.
 pub fn inception_score(class_probabilities: &[f64], classes: usize) -> Option<f64> {
-    if classes == 0 || class_probabilities.is_empty() || class_probabilities.len() % classes != 0 {
+    if classes == 0
+        || class_probabilities.is_empty()
+        || !class_probabilities.len().is_multiple_of(classes)
+    {
         return None;
     }
     let samples = class_probabilities.len() / classes;
