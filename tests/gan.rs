@@ -261,6 +261,7 @@ fn a_gan_learns_a_gaussian() {
     let config = GanConfig {
         discriminator_steps: 2,
         generator_loss: GeneratorLoss::NonSaturating,
+        mismatched_conditions: false,
     };
     let mut trainer = GanTrainer::new(
         &dev,

@@ -138,14 +138,23 @@ pub struct GanConfig {
     pub discriminator_steps: usize,
     /// The generator's loss.
     pub generator_loss: GeneratorLoss,
+    /// For a conditional GAN, D also learns to reject real samples paired with a wrong
+    /// condition (the matching-aware discriminator of Reed et al., 2016): its loss becomes
+    /// −mean log D(x, y) − ½ mean log(1 − D(G(z, y), y)) − ½ mean log(1 − D(x, ŷ)), ŷ ≠ y. D
+    /// must then check that a sample fits its condition from the first step, rather than
+    /// once G's samples look real, and the conditioning is learnt much sooner. Ignored by a
+    /// plain GAN.
+    pub mismatched_conditions: bool,
 }
 
 impl Default for GanConfig {
-    /// One discriminator step per generator step with the non-saturating loss.
+    /// One discriminator step per generator step with the non-saturating loss, no mismatched
+    /// conditions.
     fn default() -> Self {
         Self {
             discriminator_steps: 1,
             generator_loss: GeneratorLoss::NonSaturating,
+            mismatched_conditions: false,
         }
     }
 }
@@ -198,6 +207,9 @@ pub struct DiscriminatorStep {
     pub real_score: f64,
     /// Mean D(G(z)) over the generated examples.
     pub fake_score: f64,
+    /// Mean D(x, ŷ) over real examples with a wrong condition, when
+    /// [`GanConfig::mismatched_conditions`] is on.
+    pub mismatched_score: Option<f64>,
 }
 
 /// A batch of `batch` standard-normal noise vectors `[batch, Z]`, drawn on the device.
@@ -378,7 +390,7 @@ impl<GO, DO, E: Element, D: crate::Device<E>> GanTrainer<GO, DO, E, D> {
         DO: Optimizer<Dn, D, E>,
     {
         let fake = generator.try_forward(noise).map_err(GanError::Device)?;
-        self.discriminator_update(discriminator, real, fake)
+        self.discriminator_update(discriminator, real, fake, None)
     }
 
     /// One generator step on `batch` fresh noise vectors (D is read, not updated); returns the
@@ -473,11 +485,19 @@ impl<GO, DO, E: Element, D: crate::Device<E>> GanTrainer<GO, DO, E, D> {
         let input = try_noise_then::<C, GZ, E, D>(&self.device, condition.clone())
             .map_err(GanError::Device)?;
         let fake = generator.try_forward(input).map_err(GanError::Device)?;
+        let mismatched = if self.config.mismatched_conditions {
+            let wrong = self.try_wrong_conditions(&condition)?;
+            let pairs: Batch<DX, E, D> =
+                try_concat_features(real.clone(), wrong).map_err(GanError::Device)?;
+            Some(pairs)
+        } else {
+            None
+        };
         let real: Batch<DX, E, D> =
             try_concat_features(real, condition.clone()).map_err(GanError::Device)?;
         let fake: Batch<DX, E, D> =
             try_concat_features(fake, condition).map_err(GanError::Device)?;
-        self.discriminator_update(discriminator, real, fake)
+        self.discriminator_update(discriminator, real, fake, mismatched)
     }
 
     /// One generator step of a conditional GAN, asked for the conditions in `condition`
@@ -537,12 +557,44 @@ impl<GO, DO, E: Element, D: crate::Device<E>> GanTrainer<GO, DO, E, D> {
         }
     }
 
-    /// D's step on `real` (target 1) and `fake` (target 0), stacked into one batch.
+    /// Each row of `condition` (`[B, C]`, one-hot times any scale) with its value moved to
+    /// another class: row i's class k goes to (k + 1 + i mod (C − 1)) mod C, so every row is
+    /// wrong and the wrong classes vary.
+    fn try_wrong_conditions<const C: usize>(
+        &self,
+        condition: &Batch<C, E, D>,
+    ) -> Result<Batch<C, E, D>, GanError<D::Err>> {
+        if C < 2 {
+            return Err(GanError::InvalidSetting(format!(
+                "mismatched conditions need at least 2 classes, not {C}"
+            )));
+        }
+        let values = condition.as_vec();
+        let mut wrong = vec![E::zero(); values.len()];
+        for (i, (row, out)) in values.chunks(C).zip(wrong.chunks_mut(C)).enumerate() {
+            let class = (0..C)
+                .max_by(|&a, &b| {
+                    row[a]
+                        .partial_cmp(&row[b])
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                })
+                .unwrap_or(0);
+            out[(class + 1 + i % (C - 1)) % C] = row[class];
+        }
+        self.device
+            .try_tensor_from_vec(wrong, (values.len() / C, Const::<C>))
+            .map_err(GanError::Device)
+    }
+
+    /// D's step on `real` (target 1), `fake` (target 0) and, if given, `mismatched` real
+    /// samples with wrong conditions (target 0, and the fakes' weight halved), stacked into one
+    /// batch.
     fn discriminator_update<Dn, const X: usize>(
         &mut self,
         discriminator: &mut Dn,
         real: Batch<X, E, D>,
         fake: Batch<X, E, D>,
+        mismatched: Option<Batch<X, E, D>>,
     ) -> Result<DiscriminatorStep, GanError<D::Err>>
     where
         Dn: TensorCollection<E, D>
@@ -554,24 +606,48 @@ impl<GO, DO, E: Element, D: crate::Device<E>> GanTrainer<GO, DO, E, D> {
         DO: Optimizer<Dn, D, E>,
     {
         let (real_count, fake_count) = (real.shape().0, fake.shape().0);
+        let mismatched_count = mismatched.as_ref().map_or(0, |m| m.shape().0);
         if real_count == 0 {
             return Err(GanError::InvalidSetting("the real batch is empty".into()));
         }
-        let both = (real, fake)
+        let mut stacked = (real, fake)
             .try_concat_along(Axis::<0>)
             .map_err(GanError::Device)?;
+        if let Some(mismatched) = mismatched {
+            stacked = (stacked, mismatched)
+                .try_concat_along(Axis::<0>)
+                .map_err(GanError::Device)?;
+        }
+        let total = real_count + fake_count + mismatched_count;
         let mut targets = vec![E::one(); real_count];
-        targets.resize(real_count + fake_count, E::zero());
+        targets.resize(total, E::zero());
+        // Each group's loss is its mean over its own rows; with mismatched pairs the two kinds
+        // of negative share the weight of one (½ each), as in Reed et al.
+        let negative_weight = if mismatched_count > 0 { 0.5 } else { 1.0 };
+        let mut weights = vec![cast::<E>(1.0 / real_count as f64); real_count];
+        weights.extend(std::iter::repeat_n(
+            cast::<E>(negative_weight / fake_count.max(1) as f64),
+            fake_count,
+        ));
+        weights.extend(std::iter::repeat_n(
+            cast::<E>(negative_weight / mismatched_count.max(1) as f64),
+            mismatched_count,
+        ));
+        let shape = (total, Const::<1>);
         let targets = self
             .device
-            .try_tensor_from_vec(targets, (real_count + fake_count, Const::<1>))
+            .try_tensor_from_vec(targets, shape)
+            .map_err(GanError::Device)?;
+        let weights = self
+            .device
+            .try_tensor_from_vec(weights, shape)
             .map_err(GanError::Device)?;
         let gradients = match self.discriminator_gradients.take() {
             Some(gradients) => gradients,
             None => discriminator.try_alloc_grads().map_err(GanError::Device)?,
         };
         let logits = discriminator
-            .try_forward_mut(both.traced(gradients))
+            .try_forward_mut(stacked.traced(gradients))
             .map_err(GanError::Device)?;
         let probabilities: Vec<f64> = logits
             .retaped::<NoneTape>()
@@ -580,11 +656,11 @@ impl<GO, DO, E: Element, D: crate::Device<E>> GanTrainer<GO, DO, E, D> {
             .map(|logit| sigmoid(to_f64(logit)))
             .collect();
         let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len().max(1) as f64;
-        // The mean over 2B examples, doubled: mean −log D(x) + mean −log(1 − D(G(z))) = −V.
+        // Σ weight · BCE: mean −log D(x) + mean −log(1 − D(G(z))) = −V without mismatched pairs.
         let loss = logits
             .try_bce_with_logits(targets)
-            .and_then(|l| l.try_mean::<Rank0, _>())
-            .and_then(|l| l.try_mul(cast::<E>(2.0)))
+            .and_then(|l| l.try_mul(weights))
+            .and_then(|l| l.try_sum::<Rank0, _>())
             .map_err(GanError::Device)?;
         let value = scalar(&loss);
         if !value.is_finite() {
@@ -603,7 +679,9 @@ impl<GO, DO, E: Element, D: crate::Device<E>> GanTrainer<GO, DO, E, D> {
         Ok(DiscriminatorStep {
             loss: value,
             real_score: mean(&probabilities[..real_count]),
-            fake_score: mean(&probabilities[real_count..]),
+            fake_score: mean(&probabilities[real_count..real_count + fake_count]),
+            mismatched_score: (mismatched_count > 0)
+                .then(|| mean(&probabilities[real_count + fake_count..])),
         })
     }
 
