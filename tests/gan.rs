@@ -344,15 +344,28 @@ fn a_round_takes_one_real_batch_per_discriminator_step() {
 
 #[test]
 fn a_conditional_gan_draws_the_requested_mode() {
+    conditional_gan_draws_the_requested_mode(false);
+}
+
+#[test]
+fn a_conditional_gan_with_a_matching_aware_discriminator_draws_the_requested_mode() {
+    conditional_gan_draws_the_requested_mode(true);
+}
+
+fn conditional_gan_draws_the_requested_mode(mismatched_conditions: bool) {
     let dev = Cpu::seed_from_u64(2);
     let mut gan = CondGan::<f32, Cpu>::new(&dev);
     let mut trainer = GanTrainer::new(
         &dev,
         Adam::new(&gan.cond_generator, adam(1e-3)),
         Adam::new(&gan.cond_discriminator, adam(1e-3)),
-        GanConfig::default(),
+        GanConfig {
+            mismatched_conditions,
+            ..Default::default()
+        },
     )
     .unwrap();
+    let mut last = None;
     const MEANS: [f32; 2] = [-2.0, 2.0];
     let labels: Vec<usize> = (0..64).map(|i| i % 2).collect();
     for _ in 0..2000 {
@@ -366,12 +379,26 @@ fn a_conditional_gan_draws_the_requested_mode() {
         let real = dev.tensor_from_vec(real, (labels.len(), Const::<1>));
         let condition = try_one_hot::<2, f32, Cpu>(&dev, &labels).unwrap();
         let (generator, discriminator) = typednet::gan::Gan::parts_mut(&mut gan);
-        trainer
-            .try_conditional_discriminator_step(generator, discriminator, real, condition.clone())
-            .unwrap();
+        last = Some(
+            trainer
+                .try_conditional_discriminator_step(
+                    generator,
+                    discriminator,
+                    real,
+                    condition.clone(),
+                )
+                .unwrap(),
+        );
         trainer
             .try_conditional_generator_step(generator, discriminator, condition)
             .unwrap();
+    }
+    let last = last.unwrap();
+    println!("last discriminator step: {last:?}");
+    match last.mismatched_score {
+        // D has learnt to reject a real sample with the other condition.
+        Some(score) => assert!(score < 0.2 && mismatched_conditions, "{last:?}"),
+        None => assert!(!mismatched_conditions),
     }
     for (label, &target) in MEANS.iter().enumerate() {
         let condition = try_one_hot::<2, f32, Cpu>(&dev, &[label; 2000]).unwrap();
