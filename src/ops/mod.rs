@@ -35,5 +35,6 @@ pub use pool2d::{
     avg_pool2d, max_pool2d, try_avg_pool2d, try_max_pool2d, Pool2dGeometry, Pool2dKernel, Reduction,
 };
 pub use reshape::{
-    try_columns, try_dropout, try_flatten, try_leaky_relu, try_global_avg_pool2d, try_reshape, try_rows,
+    try_columns, try_dropout, try_flatten, try_global_avg_pool2d, try_leaky_relu, try_reshape,
+    try_rows,
 };
