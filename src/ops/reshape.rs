@@ -1,6 +1,6 @@
 use dfdx::shapes::{Axes2, Axes4, Const, Dim, Dtype, HasShape, Shape};
-use dfdx::tensor::{Tape, Tensor};
-use dfdx::tensor_ops::{Device, MeanTo, PermuteTo, ReshapeTo};
+use dfdx::tensor::{PutTape, SplitTape, Tape, Tensor};
+use dfdx::tensor_ops::{Device, MeanTo, PermuteTo, ReshapeTo, TryMul};
 
 /// `[B, C, H, W]` → `[B, C·H·W]`, row-major like PyTorch's `nn.Flatten()`.
 ///
@@ -125,13 +125,20 @@ pub fn try_reshape<S: Shape, Dst: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
 
 /// Leaky ReLU, `max(0, x) + slope·min(0, x)` element-wise.
 ///
-/// PyTorch: `nn.LeakyReLU(slope)`.
+/// PyTorch: `nn.LeakyReLU(slope)` (the same gradient except at exactly 0, see the body).
 pub fn try_leaky_relu<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     x: Tensor<S, E, D, T>,
     slope: f64,
 ) -> Result<Tensor<S, E, D, T>, D::Err> {
-    let slope = E::from_f64(slope).unwrap_or_else(E::default);
-    dfdx::tensor_ops::TryPReLU::try_prelu(x, slope)
+    let scale = E::from_f64(slope).unwrap_or_else(E::default);
+    if !(0.0..=1.0).contains(&slope) {
+        return dfdx::tensor_ops::TryPReLU::try_prelu(x, scale);
+    }
+    // For 0 ≤ slope ≤ 1 it is max(slope·x, x): two element-wise ops, where dfdx's `prelu`
+    // takes five (a broadcast scalar, a product, a comparison and a select). The gradient is
+    // PyTorch's except at exactly x = 0, where `maximum` splits it: (1 + slope)/2, not slope.
+    let (x, tape) = x.split_tape();
+    x.clone().put_tape(tape).try_mul(scale)?.try_maximum(x)
 }
 
 /// Inverted dropout with probability `p`, applied only while a gradient tape is attached
@@ -146,5 +153,35 @@ pub fn try_dropout<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
         x.try_dropout(p)
     } else {
         Ok(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dfdx::tensor::{AsArray, Cpu, TensorFrom, Trace};
+    use dfdx::tensor_ops::{Backward, SumTo};
+
+    /// Values and gradients of the two paths (max for slopes in [0, 1], dfdx's prelu
+    /// otherwise) against `max(0, x) + slope·min(0, x)` and its derivative.
+    #[test]
+    fn leaky_relu_values_and_gradients() {
+        let dev = Cpu::default();
+        let points = [-2.0f64, -0.5, 0.25, 3.0];
+        for slope in [0.0, 0.2, 1.0, 1.5, -0.3] {
+            let x = dev.tensor(points);
+            let y = try_leaky_relu(x.leaky_trace(), slope).unwrap();
+            let values = y.array();
+            let gradient = y.sum::<dfdx::shapes::Rank0, _>().backward().get(&x).array();
+            for (i, &p) in points.iter().enumerate() {
+                let expected = p.max(0.0) + slope * p.min(0.0);
+                let derivative = if p > 0.0 { 1.0 } else { slope };
+                assert!((values[i] - expected).abs() < 1e-12, "slope {slope} at {p}");
+                assert!(
+                    (gradient[i] - derivative).abs() < 1e-12,
+                    "slope {slope} at {p}"
+                );
+            }
+        }
     }
 }
