@@ -19,7 +19,7 @@
 //!
 //! ([`Dbm::try_mean_field`]), and estimates the model statistics with persistent Gibbs chains:
 //! the gradient of the variational lower bound on the log-likelihood is
-//! ∂/∂W¹ = E_data[vμ¹ᵀ] − E_model[v(h¹)ᵀ] and likewise for every weight and bias
+//! ∂/∂W¹ = E_data\[vμ¹ᵀ\] − E_model\[v(h¹)ᵀ\] and likewise for every weight and bias
 //! ([`Dbm::try_joint_training_step`]). Before that, the layers are pretrained greedily as RBMs
 //! ([`Dbm::try_pretrain`], composed by [`Dbm::from_rbms`]). For tiny machines log Z, the exact
 //! log-likelihood and the joint distribution are computed by enumeration

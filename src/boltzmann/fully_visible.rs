@@ -8,8 +8,8 @@
 //! The log-likelihood of data x⁽¹⁾…x⁽ᵐ⁾ has the gradient of the notes, data statistics minus
 //! model statistics:
 //!
-//! ∂/∂bᵢ (1/m) Σ log p(x⁽ᵏ⁾) = E_data[xᵢ] − E_model[xᵢ]
-//! ∂/∂Uᵢⱼ (1/m) Σ log p(x⁽ᵏ⁾) = 2 (E_data[xᵢxⱼ] − E_model[xᵢxⱼ])   (Uᵢⱼ = Uⱼᵢ one parameter)
+//! ∂/∂bᵢ (1/m) Σ log p(x⁽ᵏ⁾) = E_data\[xᵢ\] − E_model\[xᵢ\]
+//! ∂/∂Uᵢⱼ (1/m) Σ log p(x⁽ᵏ⁾) = 2 (E_data\[xᵢxⱼ\] − E_model\[xᵢxⱼ\])   (Uᵢⱼ = Uⱼᵢ one parameter)
 //!
 //! For small N the model statistics and Z are exact by enumerating all 2ᴺ states
 //! ([`FullyVisibleBm::exact_gradient`]); otherwise they are estimated from Gibbs chains run on a
