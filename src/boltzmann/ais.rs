@@ -38,6 +38,7 @@
 //! PyTorch has no AIS; `tools/pytorch_mnist_rbm.py` writes the same loop by hand.
 
 use super::exact::log_sum_exp;
+use super::numeric::{cast, softplus, to_f64, try_softplus};
 use super::rbm::Rbm;
 use super::sample::try_sample_bernoulli;
 use crate::network::Element;
@@ -359,33 +360,6 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
         let mean = free_energy.into_iter().map(to_f64).sum::<f64>() / B.max(1) as f64;
         Ok(-mean - estimate.log_partition)
     }
-}
-
-/// ln(1 + eˣ) without overflow.
-fn softplus(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
-}
-
-/// Elementwise softplus on the device: max(x, 0) + ln(1 + e^(−|x|)).
-fn try_softplus<S: Shape, E: Element, D: Device<E>>(
-    x: Tensor<S, E, D>,
-) -> Result<Tensor<S, E, D>, D::Err> {
-    let positive = x.clone().try_relu()?;
-    let tail = x
-        .try_abs()?
-        .try_negate()?
-        .try_exp()?
-        .try_add(E::one())?
-        .try_ln()?;
-    positive.try_add(tail)
-}
-
-fn cast<E: Element>(value: f64) -> E {
-    <E as num_traits::NumCast>::from(value).unwrap_or_else(E::zero)
-}
-
-fn to_f64<E: Element>(value: E) -> f64 {
-    value.to_f64().unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]

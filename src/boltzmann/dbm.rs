@@ -34,6 +34,7 @@
 //! hand-written one keeps the same tensors and calls `torch.sigmoid` and `torch.bernoulli` as here.
 
 use super::exact::{binary_states, log_sum_exp};
+use super::numeric::{cast, softplus, to_f64};
 use super::rbm::{PersistentChains, Rbm, MAX_ENUMERATED_UNITS};
 use super::sample::try_sample_bernoulli;
 use crate::network::Element;
@@ -964,19 +965,6 @@ fn check_enumerable(quantity: &'static str, units: usize) -> Result<(), DbmError
     } else {
         Err(DbmError::TooManyStates { quantity, units })
     }
-}
-
-/// ln(1 + eˣ) without overflow.
-fn softplus(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
-}
-
-fn cast<E: Element>(value: f64) -> E {
-    <E as num_traits::NumCast>::from(value).unwrap_or_else(E::zero)
-}
-
-fn to_f64<E: Element>(value: E) -> f64 {
-    value.to_f64().unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@
 //! hand.
 
 use super::exact::{binary_states, log_sum_exp};
+use super::numeric::{cast, to_f64};
 use super::sample::try_sample_bernoulli;
 use crate::network::Element;
 use dfdx::prelude::*;
@@ -694,14 +695,6 @@ fn joint_states<const V: usize, const H: usize>(
         h.copy_from_slice(&x[V..]);
         (v, h)
     }))
-}
-
-fn cast<E: Element>(value: f64) -> E {
-    <E as num_traits::NumCast>::from(value).unwrap_or_else(E::nan)
-}
-
-fn to_f64<E: Element>(value: E) -> f64 {
-    value.to_f64().unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]

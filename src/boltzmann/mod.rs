@@ -19,6 +19,7 @@ pub mod latent;
 pub mod rbm;
 
 mod exact;
+pub(crate) mod numeric;
 mod sample;
 
 pub use exact::{binary_states, chi_square, chi_square_critical, kl_divergence, log_sum_exp};

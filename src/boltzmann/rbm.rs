@@ -22,6 +22,7 @@
 //! computes `torch.sigmoid(c + v @ W)` and `torch.sigmoid(b + h @ W.T)`, as here.
 
 use super::exact::{binary_states, log_sum_exp};
+use super::numeric::{cast, softplus, to_f64, try_softplus};
 use super::sample::try_sample_bernoulli;
 use crate::network::Element;
 use dfdx::prelude::*;
@@ -564,25 +565,6 @@ impl HostRbm {
     }
 }
 
-/// ln(1 + eˣ) without overflow.
-fn softplus(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
-}
-
-/// Elementwise softplus on the device: max(x, 0) + ln(1 + e^(−|x|)).
-fn try_softplus<S: Shape, E: Element, D: Device<E>>(
-    x: Tensor<S, E, D>,
-) -> Result<Tensor<S, E, D>, D::Err> {
-    let positive = x.clone().try_relu()?;
-    let tail = x
-        .try_abs()?
-        .try_negate()?
-        .try_exp()?
-        .try_add(E::one())?
-        .try_ln()?;
-    positive.try_add(tail)
-}
-
 /// Standard normal draws of a compile-time shape, from device ops.
 fn try_standard_normal<S: ConstShape, E: Element, D: Device<E>>(
     device: &D,
@@ -596,14 +578,6 @@ fn rows<const V: usize, E: Element>(values: &[E]) -> Vec<Vec<f64>> {
         .chunks(V.max(1))
         .map(|row| row.iter().map(|&x| to_f64(x)).collect())
         .collect()
-}
-
-fn cast<E: Element>(value: f64) -> E {
-    <E as num_traits::NumCast>::from(value).unwrap_or_else(E::zero)
-}
-
-fn to_f64<E: Element>(value: E) -> f64 {
-    value.to_f64().unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]

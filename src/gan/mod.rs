@@ -48,6 +48,7 @@
 //! PyTorch has no GAN module; the usual loop is two optimisers and `BCEWithLogitsLoss`, which is
 //! what [`GanTrainer`] does (see `tools/pytorch_mnist_gan.py`).
 
+use crate::boltzmann::numeric::{cast, to_f64};
 use crate::network::{Element, Network, Vector};
 use crate::ops::concat::relabel;
 use crate::ops::try_concat_features;
@@ -806,14 +807,6 @@ fn check_condition_sizes<DeviceError>(
         )));
     }
     Ok(())
-}
-
-fn cast<E: Element>(value: f64) -> E {
-    E::from_f64(value).unwrap_or_else(E::zero)
-}
-
-fn to_f64<E: Element>(value: E) -> f64 {
-    value.to_f64().unwrap_or(f64::NAN)
 }
 
 /// The value of a scalar (copied from the device).
