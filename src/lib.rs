@@ -22,9 +22,62 @@
 //! ```
 //!
 //! See `docs/DESIGN.md` for how the pieces fit, and the [`network!`] documentation for the language.
+//!
+//! # A tour
+//!
+//! Every model family of the lecture notes is declared with [`network!`] and trained with dfdx's
+//! tape and optimisers; the modules below add what the families need beyond a forward pass.
+//! Each row names an example (`cargo run --release --example NAME`) that trains it on the MNIST
+//! digits shipped in `data/`.
+//!
+//! | family | declared as | module | example |
+//! |---|---|---|---|
+//! | multilayer perceptron | `[784] -> linear(256) -> relu -> … -> linear(10)` | [`train`] (the mini-batch loop), [`loss`], [`regularize`] | `mnist_mlp`, `mnist_losses`, `vanishing_gradients` |
+//! | convolutional network | `[1, 28, 28] -> conv(6, 5, pad = 2) -> relu -> maxpool(2) -> …` | [`ops`] (the kernels), [`layers`], [`shape`] (the arithmetic) | `mnist_lenet` (the main job), `mnist_resnet`, `zoo_summary` |
+//! | the CNN zoo | LeNet-5, AlexNet, ZFNet, VGG-16, GoogLeNet, ResNet-18/50 with `block`, `residual`, `concat`, `head` | — | `zoo_summary` |
+//! | recurrent network | `[_, F] -> lstm(h) -> linear(k)`; `rnn`, `lstm_no_forget`, `peephole_lstm`, `gru`, `torch_gru`, `mgu`; `bidirectional`, `output = last` | [`recurrent`] (cells, grid and graph topologies) | `mnist_lstm`, `adding_problem`, `reber`, `seq2seq_reverse` |
+//! | autoencoders, PCA | `#[autoencoder] pub struct Ae = Encoder -> Decoder;` | [`autoencoder`] (sparse, contractive, denoising, [`autoencoder::variational`]), [`pca`] | `mnist_autoencoders`, `autoencoder_variants`, `autoencoder_uses`, `mnist_vae` |
+//! | GANs | `#[gan] pub struct Gan = G -> D;`, `#[gan(condition = 10)]` | [`gan`] | `mnist_gan` |
+//! | Boltzmann machines | weights as tensors, no `network!` (no feed-forward pass) | [`boltzmann`]: [`boltzmann::fully_visible`], [`boltzmann::latent`], [`boltzmann::rbm`], [`boltzmann::ais`], [`boltzmann::dbm`] | `mnist_rbm`, `mnist_dbm` |
+//!
+//! Around them: [`data`] loads IDX/MNIST files and batches them (seeded shuffles), [`plot`]
+//! writes PNG figures, [`gradcheck`] checks any gradient against finite differences, and
+//! [`testing`] holds the device-generic test helpers.
+//!
+//! A training step is dfdx's: trace the input, run the network, take a loss, call `backward`,
+//! and let an optimiser update every parameter the network's `TensorCollection` lists:
+//!
+//! ```
+//! use typednet::dfdx::optim::{Adam, AdamConfig, Optimizer};
+//! use typednet::prelude::*;
+//!
+//! network! {
+//!     /// An XOR learner.
+//!     pub struct Xor: [2] -> linear(8) -> tanh -> linear(2);
+//! }
+//!
+//! let dev = Cpu::seed_from_u64(0);
+//! let mut net = Xor::<f32, Cpu>::new(&dev);
+//! let mut opt = Adam::new(&net, AdamConfig { lr: 0.05, ..Default::default() });
+//! let x = dev.tensor([[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]);
+//! let y = dev.tensor([[1.0f32, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]]);
+//! let mut grads = net.alloc_grads();
+//! for _ in 0..300 {
+//!     let logits = net.forward(x.trace(grads));
+//!     let loss = cross_entropy_with_logits_loss(logits, y.clone());
+//!     grads = loss.backward();
+//!     opt.update(&mut net, &grads).unwrap();
+//!     net.zero_grads(&mut grads);
+//! }
+//! let predicted: Vec<usize> = net.forward(x).array().iter()
+//!     .map(|p| if p[1] > p[0] { 1 } else { 0 })
+//!     .collect();
+//! assert_eq!(predicted, [0, 1, 1, 0]);
+//! ```
 
 // dfdx tensor types with their shapes, dtype, device and tape are long by nature.
 #![allow(clippy::type_complexity)]
+#![warn(missing_docs)]
 
 // Lets code inside this crate (unit tests, doctests) use the macro, which names `::typednet`.
 extern crate self as typednet;

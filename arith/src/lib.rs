@@ -10,6 +10,8 @@
 //! spell the arithmetic out with exact values, which are computed in `i128`/`u128` where the
 //! `usize` result could not hold them.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 
 /// How an output size is rounded when the windows do not tile the (padded) input.

@@ -6,6 +6,8 @@
 //! the fallback type (`fallback.rs`) next to the `compile_error!`. No stage panics: every
 //! mistake is a `syn::Error` with a span, and all of a declaration's errors come in one pass.
 
+#![warn(missing_docs)]
+
 mod ast;
 mod expand;
 mod fallback;
@@ -16,6 +18,8 @@ use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use typednet_arith as arith;
 
+/// Declares networks whose shapes are checked at compile time; documented where it is
+/// re-exported, as `typednet::network!`.
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
     match syn::parse::<ast::Input>(input) {

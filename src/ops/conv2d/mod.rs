@@ -25,7 +25,9 @@ use crate::network::Element;
 /// Stride and zero padding of a convolution, `[height, width]` each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conv2dGeometry {
+    /// Step between windows (PyTorch `stride`).
     pub stride: [usize; 2],
+    /// Zeros added on both sides of the input (PyTorch `padding`).
     pub padding: [usize; 2],
 }
 

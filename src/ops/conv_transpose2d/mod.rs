@@ -34,8 +34,11 @@ use crate::network::Element;
 /// its transpose can map between the same sizes. PyTorch requires `output_padding < stride`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvTranspose2dGeometry {
+    /// Step of the convolution this transposes (PyTorch `stride`).
     pub stride: [usize; 2],
+    /// Cells cropped from both sides of the full output (PyTorch `padding`).
     pub padding: [usize; 2],
+    /// Cells added at the bottom and right of the output (PyTorch `output_padding`).
     pub output_padding: [usize; 2],
 }
 

@@ -22,7 +22,9 @@ use crate::ops::conv2d::{assert_output_size, WindowGeometry};
 /// Window and stride of a pooling layer, `[height, width]` each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pool2dGeometry {
+    /// Window size (PyTorch `kernel_size`).
     pub window: [usize; 2],
+    /// Step between windows (PyTorch `stride`).
     pub stride: [usize; 2],
 }
 
