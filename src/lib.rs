@@ -106,7 +106,7 @@ pub use typenum;
 /// | layer | meaning | PyTorch |
 /// |---|---|---|
 /// | `linear(out)`, `linear(in, out)` | `y = x·Wᵀ + b`; on a sequence, at every step | `nn.Linear(in, out)` |
-/// | `conv(out, k)`, `conv(in, out, k)`, options `stride = s`, `pad = p` or `pad = same`, `bias = false`, `groups = g`; `k`, `s`, `p` may be `(h, w)` pairs | 2-d convolution; with `g` groups each filter sees `in/g` channels (`g` divides `in` and `out`) | `nn.Conv2d(in, out, k, s, p, bias=…, groups=g)` |
+/// | `conv(out, k)`, `conv(in, out, k)`, options `stride = s`, `pad = p` or `pad = same`, `bias = false`, `groups = g`, `dilation = d`; `k`, `s`, `p`, `d` may be `(h, w)` pairs | 2-d convolution; with `g` groups each filter sees `in/g` channels (`g` divides `in` and `out`); with dilation `d` the taps are `d` apart, so the kernel spans `d·(k − 1) + 1` cells (not yet with groups or `bias = false`) | `nn.Conv2d(in, out, k, s, p, dilation=d, groups=g, bias=…)` |
 /// | `locally_connected(out, k)`, options `stride`, `pad` | a convolution whose filters are not shared: one bank (and bias) per output position, `O_H·O_W·(in·k_h·k_w + 1)·out` parameters | Keras `LocallyConnected2D`; `nn.Unfold` + a matmul per position |
 /// | `conv_transpose(out, k)`, `conv_transpose(in, out, k)`, options `stride`, `pad`, `output_pad` | transposed convolution, output `(w − 1)·s − 2p + k + q` | `nn.ConvTranspose2d(in, out, k, s, p, q)` |
 /// | `maxpool(f)`, `maxpool(f, s)`, `maxpool(f, stride = s)`, option `pad = p` (at most `f/2`, padded with −∞) | max over each window (stride defaults to `f`) | `nn.MaxPool2d(f, s, p)` |

@@ -619,6 +619,27 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths, mutable: boo
     let value = match &layer.op {
         Op::Linear { .. } => quote!(#dfdx::nn::Module::try_forward(&self.#field, x)?),
         Op::Conv {
+            kernel,
+            stride,
+            padding,
+            dilation,
+            ..
+        } if *dilation != [1, 1] => {
+            let [sh, sw] = stride;
+            let [ph, pw] = padding;
+            let [dh, dw] = dilation;
+            // The dilated extents d·(k − 1) + 1 are const generics the arguments cannot infer.
+            let [eh, ew] = [0, 1].map(|a| dilation[a] * (kernel[a] - 1) + 1);
+            quote!(#typednet::ops::try_dilated_conv2d::<
+                _, _, _, _, _, _, _, #eh, #ew, _, _, _, _, _
+            >(
+                x,
+                &self.#field,
+                #typednet::ops::Conv2dGeometry { stride: [#sh, #sw], padding: [#ph, #pw] },
+                [#dh, #dw],
+            )?)
+        }
+        Op::Conv {
             stride,
             padding,
             bias,

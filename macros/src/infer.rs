@@ -92,6 +92,8 @@ pub enum Op {
         bias: bool,
         /// `conv(…, groups = G)`: each filter sees `input_channels / groups` channels.
         groups: usize,
+        /// `conv(…, dilation = d)`: the filter taps are `d` apart (1: adjacent).
+        dilation: [usize; 2],
     },
     /// A locally-connected layer: a convolution whose filters are not shared, one bank per
     /// output position.
@@ -1359,7 +1361,7 @@ fn infer_conv(
     weights: Weights,
 ) -> Option<(Op, Shape)> {
     let options: &[&'static str] = match weights {
-        Weights::Shared => &["stride", "pad", "bias", "groups"],
+        Weights::Shared => &["stride", "pad", "bias", "groups", "dilation"],
         Weights::PerPosition => &["stride", "pad"],
     };
     let args = bind(
@@ -1403,6 +1405,26 @@ fn infer_conv(
         Some(a) => pair(ctx, a, "the stride"),
         None => Some([one(), one()]),
     };
+    let dilation = match args.get("dilation") {
+        Some(a) => pair(ctx, a, "the dilation").filter(|d| {
+            let ok = d
+                .iter()
+                .all(|n| positive(ctx, *n, "the dilation").is_some());
+            if ok && d.iter().any(|n| n.value > 1) {
+                let unsupported = match (groups.map(|g| g.value), bias) {
+                    (Some(g), _) if g > 1 => Some("groups"),
+                    (_, false) => Some("`bias = false`"),
+                    _ => None,
+                };
+                if let Some(what) = unsupported {
+                    ctx.error(a.span, format!("dilation with {what} is not supported yet"));
+                    return false;
+                }
+            }
+            ok
+        }),
+        None => Some([one(), one()]),
+    };
     let same_padding = matches!(
         args.get("pad").map(|a| &a.value),
         Some(ArgValue::Word(w)) if w == "same"
@@ -1427,13 +1449,33 @@ fn infer_conv(
     if let (Some(groups), Some(c), Some(out)) = (groups, c, output_channels) {
         check_groups(ctx, groups, c, out, bias);
     }
+    let dilation = dilation?;
+    // A dilated filter spans d·(k − 1) + 1 cells: the window arithmetic below uses that extent.
     let kernel = kernel?;
+    let dilated_kernel = {
+        let mut extent = kernel;
+        for axis in 0..2 {
+            let (k, d) = (kernel[axis].value, dilation[axis].value);
+            match k
+                .checked_sub(1)
+                .and_then(|k| k.checked_mul(d))
+                .and_then(|e| e.checked_add(1))
+            {
+                Some(value) => extent[axis].value = value,
+                None => {
+                    ctx.error(ctx.layer.span, "is too large: its sizes overflow a usize");
+                    return None;
+                }
+            }
+        }
+        extent
+    };
     let stride = stride?;
     let padding = if same_padding {
         let mut p = [zero(); 2];
         let pad_span = args.get("pad").map_or(ctx.layer.span, |a| a.span);
         for axis in 0..2 {
-            match arith::same_padding(kernel[axis].value, stride[axis].value) {
+            match arith::same_padding(dilated_kernel[axis].value, stride[axis].value) {
                 Ok(v) => {
                     p[axis] = Number {
                         value: v,
@@ -1452,7 +1494,22 @@ fn infer_conv(
     };
     let output_channels = output_channels?;
     let groups = groups?.value;
-    let (out_h, out_w) = window_axes(ctx, [h, w], kernel, stride, padding, mode, "kernel")?;
+    // A dilated kernel's errors show how its extent arises, e.g. `4·(3 − 1) + 1 = 9`.
+    let extents = [0, 1].map(|axis| {
+        let (k, d) = (kernel[axis].value, dilation[axis].value);
+        (d > 1).then(|| format!("{d}·({k} − 1) + 1"))
+    });
+    let (out_h, out_w) = window_axes(
+        ctx,
+        [h, w],
+        dilated_kernel,
+        stride,
+        padding,
+        mode,
+        "kernel",
+        &extents,
+    )?;
+    let dilation = [dilation[0].value, dilation[1].value];
     let input_channels = c.or(stated_input.map(|n| n.value).filter(|v| *v > 0))?;
     let [kernel, stride, padding] = [kernel, stride, padding].map(|p| [p[0].value, p[1].value]);
     let op = match weights {
@@ -1464,6 +1521,7 @@ fn infer_conv(
             padding,
             bias,
             groups,
+            dilation,
         },
         Weights::PerPosition => Op::LocallyConnected {
             input_channels,
@@ -1723,7 +1781,16 @@ fn infer_pool(
             break;
         }
     }
-    let (out_h, out_w) = window_axes(ctx, [h, w], window, stride, padding, mode, "window")?;
+    let (out_h, out_w) = window_axes(
+        ctx,
+        [h, w],
+        window,
+        stride,
+        padding,
+        mode,
+        "window",
+        &[None, None],
+    )?;
     if !padding_ok {
         return None;
     }
@@ -1758,6 +1825,8 @@ fn infer_pool(
 
 /// Output height and width of a sliding window, with one error per failing axis (one for both
 /// when they fail the same way).
+// Each argument is one part of the window's arithmetic; bundling them would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn window_axes(
     ctx: &mut LayerContext,
     input: [Option<usize>; 2],
@@ -1766,6 +1835,7 @@ fn window_axes(
     padding: [Number; 2],
     mode: FitMode,
     window_word: &str,
+    dilated_extents: &[Option<String>; 2],
 ) -> Option<(usize, usize)> {
     let mut out = [None, None];
     let mut reported: Vec<String> = Vec::new();
@@ -1811,7 +1881,25 @@ fn window_axes(
                     arith::AxisError::Inexact(_) => stride[axis].span,
                     _ => kernel[axis].span,
                 };
-                let message = describe_axis_error(&error, &geometry, &axis_label, window_word);
+                let mut message = describe_axis_error(&error, &geometry, &axis_label, window_word);
+                if let Some(extent) = &dilated_extents[axis] {
+                    let plain = format!("kernel {} ", geometry.kernel);
+                    if message.starts_with(&plain) {
+                        let dilated = format!("dilated kernel {extent} = {} ", geometry.kernel);
+                        message = message.replacen(&plain, &dilated, 1);
+                    } else {
+                        // A suggested kernel size is an extent the dilated kernel must span.
+                        if let Some(at) = message.find("to fit exactly, use ") {
+                            let fixes =
+                                message[at..].replace("kernel ", "a dilated kernel spanning ");
+                            message.replace_range(at.., &fixes);
+                        }
+                        message = format!(
+                            "{message} (the dilated kernel spans {extent} = {})",
+                            geometry.kernel
+                        );
+                    }
+                }
                 if !reported.contains(&message) {
                     ctx.error_at(span, &message);
                     reported.push(message);

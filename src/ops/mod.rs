@@ -22,7 +22,7 @@ pub use batch_norm::{
     try_batch_norm1d, try_batch_norm1d_mut, try_batch_norm2d, try_batch_norm2d_mut,
 };
 pub use concat::{try_concat_channels, try_concat_features, try_concat_sequence_features};
-pub use conv2d::{conv2d, try_conv2d, Conv2dGeometry, Conv2dKernel};
+pub use conv2d::{conv2d, try_conv2d, try_dilated_conv2d, Conv2dGeometry, Conv2dKernel};
 pub use conv2d_no_bias::try_conv2d_no_bias;
 pub use conv_transpose2d::{
     conv_transpose2d, try_conv_transpose2d, ConvTranspose2dGeometry, ConvTranspose2dKernel,

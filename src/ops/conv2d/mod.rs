@@ -8,9 +8,11 @@
 //! - `Cuda`: a composition of dfdx ops (`reference.rs`), whose kernels dfdx already has there.
 //!
 //! The composition is also the readable reference the CPU kernel is tested against, on many
-//! geometries, besides PyTorch's numbers and finite differences.
+//! geometries, besides PyTorch's numbers and finite differences. Dilated convolution
+//! ([`try_dilated_conv2d`]) spreads the filters and runs the composition, on both devices.
 
 pub(crate) mod cpu_kernel;
+mod dilated;
 // Without CUDA the reference runs in the tests only, as the truth the CPU kernel is held to.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 pub(crate) mod reference;
@@ -21,6 +23,8 @@ use dfdx::tensor_ops::Device;
 
 use crate::layers::Conv2d;
 use crate::network::Element;
+
+pub use dilated::try_dilated_conv2d;
 
 /// Stride and zero padding of a convolution, `[height, width]` each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
