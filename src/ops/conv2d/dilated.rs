@@ -60,7 +60,7 @@ pub(crate) fn spread_indices(
 /// use typednet::prelude::*;
 ///
 /// let dev = Cpu::default();
-/// let layer: Conv2d<1, 4, 3, 3, f32, Cpu> = dev.build_module();
+/// let layer = Conv2d::<1, 4, 3, 3, f32, Cpu>::build(&dev);
 /// let x: Tensor<Rank4<2, 1, 16, 16>, f32, Cpu> = dev.sample_normal();
 /// let geometry = Conv2dGeometry { stride: [1, 1], padding: [0, 0] };
 /// // A 3×3 filter with taps 2 apart spans 5×5: 16 − 5 + 1 = 12.
