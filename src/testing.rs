@@ -1,5 +1,6 @@
 //! Helpers for device-generic tests: the same suite runs on the CPU, and on CUDA when the
-//! `cuda` feature is on.
+//! `cuda` feature is on. Tests get their device from [`test_device!`](crate::test_device), which
+//! skips the test (returns early, printing why) when built for CUDA on a machine without a GPU.
 
 /// The device tests run on: [`dfdx::tensor::Cpu`], or `dfdx::tensor::Cuda` with `--features cuda`.
 #[cfg(not(feature = "cuda"))]
@@ -7,6 +8,66 @@ pub type TestDevice = dfdx::tensor::Cpu;
 /// The device tests run on: [`dfdx::tensor::Cpu`], or `dfdx::tensor::Cuda` with `--features cuda`.
 #[cfg(feature = "cuda")]
 pub type TestDevice = dfdx::tensor::Cuda;
+
+/// The device for a device-generic test, seeded with `seed`, or `None` when there is none to run
+/// on: always `Some` on the CPU; with `--features cuda`, `None` when the driver reports no CUDA
+/// device ([`crate::device::cuda_device_count`], a probe that never panics), after printing one
+/// line, `skipping <test>: no CUDA device (<reason>)`, to stderr. The test then returns early and
+/// counts as passed; the line is visible with `--nocapture`, and in the log of a failed run.
+///
+/// A device that the driver reports but dfdx cannot open (out of memory, cuBLAS failing to load)
+/// is a real failure, and panics naming the error. Most tests use [`test_device!`](crate::test_device),
+/// which returns from the test for them.
+pub fn test_device_seeded(seed: u64) -> Option<TestDevice> {
+    #[cfg(not(feature = "cuda"))]
+    {
+        Some(TestDevice::seed_from_u64(seed))
+    }
+    #[cfg(feature = "cuda")]
+    {
+        let reason = match crate::device::cuda_device_count() {
+            Ok(0) => "the driver reports 0 devices".to_string(),
+            Ok(_) => {
+                return Some(TestDevice::try_build(0, seed).unwrap_or_else(|e| {
+                    panic!("a CUDA device is present but dfdx cannot open it: {e:?}")
+                }))
+            }
+            Err(reason) => reason,
+        };
+        skip(&format!("no CUDA device ({reason})"));
+        None
+    }
+}
+
+/// [`test_device_seeded`] with seed 0, the seed of dfdx's `Default` devices.
+pub fn test_device() -> Option<TestDevice> {
+    test_device_seeded(0)
+}
+
+/// Prints `skipping <test>: <why>` to stderr, the test named by its thread (libtest names each
+/// test's thread after the test).
+pub fn skip(why: &str) {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("this test");
+    eprintln!("skipping {test}: {why}");
+}
+
+/// The device for a device-generic test, or `return` from the enclosing function (the test)
+/// when there is none: `let dev = test_device!();`, or `test_device!(seed)` for a seeded one.
+/// See [`testing::test_device_seeded`](crate::testing::test_device_seeded). The enclosing
+/// function must return `()`.
+#[macro_export]
+macro_rules! test_device {
+    () => {
+        $crate::test_device!(0)
+    };
+    ($seed:expr) => {
+        match $crate::testing::test_device_seeded($seed) {
+            ::core::option::Option::Some(dev) => dev,
+            ::core::option::Option::None => return,
+        }
+    };
+}
 
 /// Asserts that two sequences of floats are equal within an absolute-plus-relative tolerance,
 /// naming the first index that differs.
