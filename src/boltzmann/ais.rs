@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn ais_matches_the_exact_log_partition_of_a_small_coupled_rbm() {
-        let dev = TestDevice::seed_from_u64(17);
+        let dev = crate::test_device!(17);
         let rbm = coupled_rbm(&dev);
         let exact = rbm.exact_log_partition();
         let base: Tensor<Rank1<12>, f64, TestDevice> = dev.zeros();
@@ -403,7 +403,7 @@ mod tests {
 
     #[test]
     fn ais_log_likelihood_matches_the_exact_one() {
-        let dev = TestDevice::seed_from_u64(23);
+        let dev = crate::test_device!(23);
         let rbm = coupled_rbm(&dev);
         // 64 data rows drawn from the model itself by a long Gibbs chain.
         let start: Tensor<Rank2<64, 12>, f64, TestDevice> = dev.zeros();
@@ -423,7 +423,7 @@ mod tests {
     fn the_base_rate_model_is_estimated_without_error() {
         // W = 0, c = 0, b = b_A: every intermediate distribution is the base rate, so each
         // weight is exactly 1 and log Ẑ = log Z₀ = H log 2 + Σ softplus(b_A).
-        let dev = TestDevice::seed_from_u64(1);
+        let dev = crate::test_device!(1);
         let data = dev.tensor([
             [1.0, 0.0, 1.0],
             [1.0, 1.0, 0.0],
@@ -450,8 +450,10 @@ mod tests {
 
     #[test]
     fn ais_is_reproducible_from_the_seed() {
+        // Skips the test when built for CUDA without a GPU; the closure then opens seeded devices.
+        let _ = crate::test_device!();
         let run = |seed| {
-            let dev = TestDevice::seed_from_u64(seed);
+            let dev = crate::testing::test_device_seeded(seed).expect("probed above");
             let rbm = Rbm::<6, 4, f64, TestDevice>::try_new(&dev, 1.0).unwrap();
             let base: Tensor<Rank1<6>, f64, TestDevice> = dev.zeros();
             rbm.try_ais_log_partition::<8>(&base, &AisSchedule::uniform(20))

@@ -1060,7 +1060,7 @@ mod tests {
     #[test]
     fn mean_field_reaches_its_fixed_point() {
         const B: usize = 16;
-        let dev = TestDevice::seed_from_u64(4);
+        let dev = crate::test_device!(4);
         let dbm = random_dbm::<12, 10, 8, 6>(&dev, 0.5);
         let visible: Tensor<Rank2<B, 12>, f64, TestDevice> = try_coin_flips(&dev).unwrap();
         let config = MeanFieldConfig {
@@ -1113,7 +1113,7 @@ mod tests {
 
     #[test]
     fn exact_log_partition_matches_brute_force_enumeration() {
-        let dev = TestDevice::seed_from_u64(8);
+        let dev = crate::test_device!(8);
         let dbm: Dbm<3, 3, 2, 2, f64, TestDevice> = random_dbm(&dev, 1.0);
         let terms: Vec<f64> = binary_states(10)
             .map(|x| {
@@ -1161,7 +1161,7 @@ mod tests {
     #[test]
     fn gibbs_samples_match_the_exact_joint_distribution() {
         const CHAINS: usize = 20_000;
-        let dev = TestDevice::seed_from_u64(21);
+        let dev = crate::test_device!(21);
         let dbm: Tiny = random_dbm(&dev, 1.0);
         let exact = dbm.exact_joint_distribution().unwrap();
         let start = DbmState::<CHAINS, 3, 2, 2, 2, f64, TestDevice>::try_random(&dev).unwrap();
@@ -1213,7 +1213,7 @@ mod tests {
     #[test]
     fn pretraining_and_joint_training_raise_the_exact_log_likelihood() {
         const BATCH: usize = 50;
-        let dev = TestDevice::seed_from_u64(3);
+        let dev = crate::test_device!(3);
         let values = prototype_data();
         let batches: Vec<Tensor<Rank2<BATCH, 6>, f64, TestDevice>> = values
             .chunks(BATCH * 6)
@@ -1259,8 +1259,10 @@ mod tests {
 
     #[test]
     fn sampling_and_training_are_reproducible_from_the_seed() {
+        // Skips the test when built for CUDA without a GPU; the closure then opens seeded devices.
+        let _ = crate::test_device!();
         let run = |seed| {
-            let dev = TestDevice::seed_from_u64(seed);
+            let dev = crate::testing::test_device_seeded(seed).expect("probed above");
             let mut dbm: Tiny = random_dbm(&dev, 1.0);
             let mut chains = DbmState::<8, 3, 2, 2, 2, f64, TestDevice>::try_random(&dev).unwrap();
             let data = dev.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]);

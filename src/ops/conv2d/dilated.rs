@@ -153,7 +153,7 @@ mod tests {
     /// Dilation 1 is the plain convolution: values and every gradient.
     #[test]
     fn dilation_one_is_the_plain_convolution() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer: Conv2d<2, 3, 3, 2, f64, TestDevice> = BuildModule::build(&dev);
         let x: Tensor<dfdx::shapes::Rank4<2, 2, 6, 5>, f64, TestDevice> = dev.sample_normal();
         let geometry = Conv2dGeometry {
@@ -189,7 +189,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "spans 5×5, not 4×4")]
     fn a_wrong_extent_panics_with_the_sizes() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer: Conv2d<1, 1, 3, 3, f64, TestDevice> = BuildModule::build(&dev);
         let x: Tensor<dfdx::shapes::Rank4<1, 1, 8, 8>, f64, TestDevice> = dev.sample_normal();
         let geometry = Conv2dGeometry {
