@@ -292,9 +292,8 @@ mod tests {
     #[test]
     fn a_panicking_worker_panics_the_caller() {
         let result = std::panic::catch_unwind(|| {
-            let items = (0..5).map(|i| {
+            let items = (0..5).inspect(|&i| {
                 assert!(i < 2, "the worker failed at item {i}");
-                i
             });
             prefetch(items, 1, |items| items.count())
         });

@@ -339,8 +339,11 @@ fn nice_ticks(min: f64, max: f64, whole_numbers: bool) -> Vec<(f64, String)> {
         step = step.max(1.0);
     }
     let decimals = (-step.log10().floor()).max(0.0) as usize;
-    let first = (min / step).ceil() as i64;
-    let last = (max / step).floor() as i64;
+    // A bound a rounding error away from a multiple of the step still gets its tick
+    // (1.2 / 0.2 = 5.999…).
+    let slack = 1e-9;
+    let first = (min / step - slack).ceil() as i64;
+    let last = (max / step + slack).floor() as i64;
     (first..=last)
         .map(|k| {
             let value = k as f64 * step;
@@ -502,6 +505,10 @@ mod tests {
         };
         assert_eq!(labels(1.0, 10.0, true), ["2", "4", "6", "8", "10"]);
         assert_eq!(labels(1.0, 2.0, true), ["1", "2"]);
+        assert_eq!(
+            labels(0.2, 1.2, false),
+            ["0.2", "0.4", "0.6", "0.8", "1.0", "1.2"]
+        );
         assert_eq!(
             labels(0.93, 0.987, false),
             ["0.93", "0.94", "0.95", "0.96", "0.97", "0.98"]

@@ -40,7 +40,7 @@ pub const CSV_HEADER: &str = "epoch,train_loss,train_accuracy,test_loss,test_acc
 ///     "epoch,train_loss,train_accuracy,test_loss,test_accuracy,seconds\n1,0.5,0.875,0.25,0.9375,1.5\n"
 /// );
 /// assert_eq!(read_metrics_csv(&path)?, [epoch]);
-/// # Ok::<(), typednet::train::MetricsFileError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct CsvLog {
