@@ -237,3 +237,47 @@ fn a_metrics_file_that_cannot_be_written_fails_before_training_and_names_the_fil
     );
     assert_eq!(model.weight.as_vec(), before);
 }
+
+/// A run that stops mid-epoch (here a diverging loss) returns the same error with a prefetching
+/// worker as without, and returns at all: the worker, blocked on its full channel, is released
+/// when the epoch's consumer is dropped.
+#[test]
+fn a_run_stopped_mid_epoch_with_prefetch_returns_the_same_error() {
+    let (train, test) = digits();
+    let stop = |prefetch: usize| {
+        let dev = Cpu::seed_from_u64(0);
+        let mut model = dev.build_module::<(Linear<784, 32>, ReLU, Linear<32, 10>), f32>();
+        let mut opt = Sgd::new(
+            &model,
+            SgdConfig {
+                lr: 1e30,
+                ..Default::default()
+            },
+        );
+        let err = Trainer::new(&dev)
+            .epochs(3)
+            .batch_size(10)
+            .prefetch(prefetch)
+            .verbosity(Verbosity::Silent)
+            .fit_vectors(
+                &mut model,
+                &mut opt,
+                &train,
+                &test,
+                &mut StdRng::seed_from_u64(5),
+            )
+            .unwrap_err();
+        match err {
+            TrainError::NonFiniteLoss { epoch, step, .. } => (epoch, step),
+            other => panic!("expected a non-finite loss, got {other}"),
+        }
+    };
+    let (epoch, step) = stop(0);
+    // Far from the epoch's last batch (100 of 10), so the worker is still producing.
+    assert!(
+        epoch == 1 && step < 90,
+        "stopped at epoch {epoch}, step {step}"
+    );
+    assert_eq!(stop(1), (epoch, step));
+    assert_eq!(stop(8), (epoch, step));
+}
