@@ -272,6 +272,19 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
         base_visible_bias: &Tensor<Rank1<V>, E, D>,
         schedule: &AisSchedule,
     ) -> Result<AisEstimate, D::Err> {
+        self.try_ais_log_partition_with_progress::<M>(base_visible_bias, schedule, |_, _| {})
+    }
+
+    /// [`try_ais_log_partition`](Self::try_ais_log_partition) that calls
+    /// `progress(done, steps)` after each annealing step (tens of thousands for the published
+    /// schedule), e.g. to move a [`ProgressBar`](crate::train::ProgressBar) (`tqdm` around the
+    /// loop over β); the library itself prints nothing.
+    pub fn try_ais_log_partition_with_progress<const M: usize>(
+        &self,
+        base_visible_bias: &Tensor<Rank1<V>, E, D>,
+        schedule: &AisSchedule,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<AisEstimate, D::Err> {
         let device = self.weight.device().clone();
         let base_bias_host: Vec<f64> = base_visible_bias.as_vec().into_iter().map(to_f64).collect();
         let base_log_partition = H as f64 * std::f64::consts::LN_2
@@ -339,6 +352,7 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
                     .try_add(base_rows.clone().try_mul(cast::<E>(1.0 - current))?)?;
                 visible = try_sample_bernoulli(&visible_input.try_sigmoid()?)?;
             }
+            progress(k, steps);
         }
         let log_mean_weight = log_sum_exp(&log_weights) - (M.max(1) as f64).ln();
         Ok(AisEstimate {

@@ -204,10 +204,23 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
         visible: Tensor<Rank2<B, V>, E, D>,
         steps: usize,
     ) -> Result<Tensor<Rank2<B, V>, E, D>, D::Err> {
+        self.try_gibbs_sample_with_progress(visible, steps, |_, _| {})
+    }
+
+    /// [`try_gibbs_sample`](Self::try_gibbs_sample) that calls `progress(done, steps)` after
+    /// each step, e.g. to move a [`ProgressBar`](crate::train::ProgressBar) (`tqdm` around
+    /// the chain's loop); the library itself prints nothing.
+    pub fn try_gibbs_sample_with_progress<const B: usize>(
+        &self,
+        visible: Tensor<Rank2<B, V>, E, D>,
+        steps: usize,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Tensor<Rank2<B, V>, E, D>, D::Err> {
         let mut visible = visible;
-        for _ in 0..steps {
+        for step in 1..=steps {
             let hidden = self.try_sample_hidden(&visible)?;
             visible = self.try_sample_visible(&hidden)?;
+            progress(step, steps);
         }
         Ok(visible)
     }
@@ -656,6 +669,26 @@ mod tests {
             energy -= rbm.hidden_bias[j] * h[j];
         }
         energy
+    }
+
+    #[test]
+    fn gibbs_sampling_with_progress_reports_each_step_and_draws_the_same_chain() {
+        let sample = |with_progress: bool| {
+            let dev = TestDevice::seed_from_u64(4);
+            let rbm = random_rbm(&dev);
+            let v: Tensor<Rank2<2, 4>, f64, TestDevice> = dev.zeros();
+            let mut reports = Vec::new();
+            let out = if with_progress {
+                rbm.try_gibbs_sample_with_progress(v, 5, |done, total| reports.push((done, total)))
+            } else {
+                rbm.try_gibbs_sample(v, 5)
+            };
+            (out.unwrap().as_vec(), reports)
+        };
+        let (plain, _) = sample(false);
+        let (reported, reports) = sample(true);
+        assert_eq!(reported, plain);
+        assert_eq!(reports, (1..=5).map(|k| (k, 5)).collect::<Vec<_>>());
     }
 
     #[test]
