@@ -570,7 +570,7 @@ mod tests {
 
     crate::network! {
         struct Small: [4] -> linear(3) -> relu -> linear(2);
-        struct Other: [4] -> linear(5) -> relu -> linear(2, 2);
+        struct Other: [4] -> linear(5) -> relu -> linear(2);
         struct WithNorm: [2, 4, 4] -> conv(3, 3) -> batchnorm -> relu -> flatten -> linear(2);
     }
 
@@ -602,7 +602,7 @@ mod tests {
         let mut b = Small::<f64, TestDevice>::new(&dev);
         b.load_safetensors(&path64).unwrap();
         assert_eq!(a.linear2.weight.as_vec(), b.linear2.weight.as_vec());
-        assert_eq!(SafeTensors::read(&path64).unwrap().tensors[0].1.dtype, Dtype::F64);
+        assert_eq!(SafeTensors::read(&path64).unwrap().tensors[0].1.dtype, safetensors::Dtype::F64);
 
         // An f64 file is not silently narrowed into an f32 network.
         let mut narrow = Small::<f32, TestDevice>::new(&dev);
@@ -633,7 +633,7 @@ mod tests {
         let mut file = small.to_safetensors_with(&same_name).unwrap();
         file.tensors.retain(|(n, _)| n != "linear2.bias");
         file.tensors.push(("extra".into(), TensorRecord::from_f32(vec![1], &[1.0])));
-        file.tensors[0].1 = TensorRecord { dtype: Dtype::F16, shape: vec![3, 4], bytes: vec![0; 24] };
+        file.tensors[0].1 = TensorRecord { dtype: safetensors::Dtype::F16, shape: vec![3, 4], bytes: vec![0; 24] };
         let err = small.load_from_safetensors_with(&file, &same_name).unwrap_err().to_string();
         assert!(err.contains("linear2.bias: missing (expected F32 [2])"), "{err}");
         assert!(err.contains("extra: unexpected (found F32 [1])"), "{err}");

@@ -19,13 +19,14 @@
 //! let mut opt = Adam::new(&net, AdamConfig { lr: 0.1, ..Default::default() });
 //! let x = dev.tensor([[1.0f32], [2.0]]);
 //! let y = dev.tensor([[3.0f32], [5.0]]);
+//! let before = mse_loss(net.forward(x.clone()), y.clone()).array();
 //! let mut grads = net.alloc_grads();
 //! for _ in 0..200 {
 //!     grads = mse_loss(net.forward(x.trace(grads)), y.clone()).backward();
 //!     opt.update(&mut net, &grads).unwrap();
 //!     net.zero_grads(&mut grads);
 //! }
-//! assert!((net.linear1.weight.array()[0][0] - 2.0).abs() < 0.05);
+//! assert!(mse_loss(net.forward(x), y).array() < before / 10.0);
 //! assert_eq!(opt.t(), 200);
 //! ```
 //!
@@ -432,12 +433,8 @@ mod tests {
             opt_b.update(&mut b, &gb).unwrap();
             a.zero_grads(&mut ga);
             b.zero_grads(&mut gb);
-            for (ta, tb) in [
-                (&a.linear1.weight, &b.linear1.weight),
-                (&a.linear2.weight, &b.linear2.weight),
-            ] {
-                assert_eq!(ta.as_vec(), tb.as_vec(), "step {step}");
-            }
+            assert_eq!(a.linear1.weight.as_vec(), b.linear1.weight.as_vec(), "step {step}");
+            assert_eq!(a.linear2.weight.as_vec(), b.linear2.weight.as_vec(), "step {step}");
             assert_eq!(a.linear1.bias.as_vec(), b.linear1.bias.as_vec(), "step {step}");
             assert_eq!(a.linear2.bias.as_vec(), b.linear2.bias.as_vec(), "step {step}");
             assert_eq!(a.batchnorm1.scale.as_vec(), b.batchnorm1.scale.as_vec(), "step {step}");
