@@ -87,7 +87,10 @@ fn a_killed_save_leaves_the_old_file_or_the_new_one() {
             .unwrap();
         let started = Instant::now();
         while !path.exists() {
-            assert!(started.elapsed() < Duration::from_secs(60), "the child never saved");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the child never saved"
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         state = state
@@ -122,11 +125,14 @@ fn digits() -> Dataset {
 }
 
 const BATCH: usize = 20;
+
+type Images = Tensor<(usize, Const<784>), f32, Cpu>;
+type OneHot = Tensor<(usize, Const<10>), f32, Cpu>;
 const SEED: u64 = 7;
 
 /// The batch of step `step`: epochs of 400/20 = 20 batches, each epoch's order drawn from a
 /// generator seeded by (seed, epoch), so a resumed run can recompute it.
-fn batch_at(data: &Dataset, step: usize, dev: &Cpu) -> (Tensor<(usize, Const<784>), f32, Cpu>, Tensor<(usize, Const<10>), f32, Cpu>) {
+fn batch_at(data: &Dataset, step: usize, dev: &Cpu) -> (Images, OneHot) {
     let per_epoch = data.len() / BATCH;
     let (epoch, index) = (step / per_epoch, step % per_epoch);
     let mut rng = StdRng::seed_from_u64(SEED.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
@@ -141,7 +147,10 @@ fn batch_at(data: &Dataset, step: usize, dev: &Cpu) -> (Tensor<(usize, Const<784
         one_hot[row * 10 + label] = 1.0;
     }
     let n = labels.len();
-    (batch.to_tensor(dev), dev.tensor_from_vec(one_hot, (n, Const::<10>)))
+    (
+        batch.to_tensor(dev),
+        dev.tensor_from_vec(one_hot, (n, Const::<10>)),
+    )
 }
 
 /// Trains `model` from step `from` to step `to` (exclusive).
@@ -181,17 +190,34 @@ where
     train(&mut straight, &mut opt, &data, 0, N, &dev);
 
     let mut first = Mlp::<f32, Cpu>::new(&dev);
-    first.load_from_safetensors_with(&initial, &|n| n.to_string()).unwrap();
+    first
+        .load_from_safetensors_with(&initial, &|n| n.to_string())
+        .unwrap();
     let mut opt = make(&first);
     train(&mut first, &mut opt, &data, 0, K, &dev);
     let metadata = BTreeMap::from([("seed".to_string(), SEED.to_string())]);
-    save_training_checkpoint(&path, &first, &opt, &TrainingState { step: K as u64, metadata: metadata.clone() }).unwrap();
+    save_training_checkpoint(
+        &path,
+        &first,
+        &opt,
+        &TrainingState {
+            step: K as u64,
+            metadata: metadata.clone(),
+        },
+    )
+    .unwrap();
     drop((first, opt));
 
     let mut resumed = Mlp::<f32, Cpu>::new(&Cpu::seed_from_u64(99));
     let mut opt = make(&resumed);
     let state = load_training_checkpoint(&path, &mut resumed, &mut opt).unwrap();
-    assert_eq!(state, TrainingState { step: K as u64, metadata });
+    assert_eq!(
+        state,
+        TrainingState {
+            step: K as u64,
+            metadata
+        }
+    );
     train(&mut resumed, &mut opt, &data, state.step as usize, N, &dev);
 
     let (s, r) = (snapshot(&straight), snapshot(&resumed));
@@ -206,7 +232,15 @@ where
 #[test]
 fn resuming_adam_from_a_checkpoint_gives_identical_weights() {
     resume_gives_identical_weights(
-        |m| Adam::new(m, AdamConfig { lr: 3e-3, ..Default::default() }),
+        |m| {
+            Adam::new(
+                m,
+                AdamConfig {
+                    lr: 3e-3,
+                    ..Default::default()
+                },
+            )
+        },
         "resume-adam",
     );
 }
@@ -237,19 +271,38 @@ fn a_training_checkpoint_holds_pytorch_names_and_refuses_the_wrong_optimiser() {
     let mut model = Mlp::<f32, Cpu>::new(&dev);
     let mut adam = Adam::new(&model, AdamConfig::default());
     train(&mut model, &mut adam, &data, 0, 3, &dev);
-    save_training_checkpoint(&path, &model, &adam, &TrainingState { step: 3, ..Default::default() }).unwrap();
+    save_training_checkpoint(
+        &path,
+        &model,
+        &adam,
+        &TrainingState {
+            step: 3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
 
     let file = SafeTensors::read(&path).unwrap();
     let names: Vec<&str> = file.tensors.iter().map(|(n, _)| n.as_str()).collect();
     assert!(names.contains(&"linear1.weight"), "{names:?}");
-    assert!(names.contains(&"optimizer.linear1.weight.exp_avg"), "{names:?}");
-    assert!(names.contains(&"optimizer.linear2.bias.exp_avg_sq"), "{names:?}");
+    assert!(
+        names.contains(&"optimizer.linear1.weight.exp_avg"),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"optimizer.linear2.bias.exp_avg_sq"),
+        "{names:?}"
+    );
     assert_eq!(names.len(), 4 * 3);
     assert_eq!(file.metadata["step"], "3");
     assert_eq!(file.metadata["optimizer"], "Adam");
     assert_eq!(file.metadata["optimizer.t"], "3");
     // The moments are the optimiser's, not zeros.
-    let exp_avg_sq = file.get("optimizer.linear1.weight.exp_avg_sq").unwrap().to_f32().unwrap();
+    let exp_avg_sq = file
+        .get("optimizer.linear1.weight.exp_avg_sq")
+        .unwrap()
+        .to_f32()
+        .unwrap();
     assert!(exp_avg_sq.iter().any(|v| *v > 0.0));
 
     // An SGD-with-momentum optimiser expects other tensors: one error lists them all, and
@@ -258,14 +311,25 @@ fn a_training_checkpoint_holds_pytorch_names_and_refuses_the_wrong_optimiser() {
     let before = snapshot(&other);
     let mut sgd = Sgd::new(
         &other,
-        SgdConfig { momentum: Some(Momentum::Classic(0.9)), ..Default::default() },
+        SgdConfig {
+            momentum: Some(Momentum::Classic(0.9)),
+            ..Default::default()
+        },
     );
     let err = load_training_checkpoint(&path, &mut other, &mut sgd).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("training.safetensors"), "{text}");
-    assert!(text.contains("optimizer.linear1.weight.momentum_buffer: missing (expected F32 [32, 784])"), "{text}");
-    assert!(text.contains("optimizer.linear1.weight.exp_avg: unexpected (found F32 [32, 784])"), "{text}");
-    let CheckpointError::Mismatch { mismatches, .. } = err else { panic!("{text}") };
+    assert!(
+        text.contains("optimizer.linear1.weight.momentum_buffer: missing (expected F32 [32, 784])"),
+        "{text}"
+    );
+    assert!(
+        text.contains("optimizer.linear1.weight.exp_avg: unexpected (found F32 [32, 784])"),
+        "{text}"
+    );
+    let CheckpointError::Mismatch { mismatches, .. } = err else {
+        panic!("{text}")
+    };
     assert_eq!(mismatches.len(), 4 + 8, "{text}");
     assert_eq!(snapshot(&other), before);
     assert_eq!(sgd.buffer(0, &other.linear1.weight), vec![0.0; 32 * 784]);
@@ -275,8 +339,13 @@ fn a_training_checkpoint_holds_pytorch_names_and_refuses_the_wrong_optimiser() {
     let mut file = SafeTensors::read(&path).unwrap();
     file.tensors.retain(|(n, _)| !n.starts_with("optimizer."));
     file.write(&path).unwrap();
-    let err = load_training_checkpoint(&path, &mut other, &mut plain).unwrap_err().to_string();
-    assert!(err.contains("holds Adam state, the optimiser is SGD"), "{err}");
+    let err = load_training_checkpoint(&path, &mut other, &mut plain)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("holds Adam state, the optimiser is SGD"),
+        "{err}"
+    );
     assert_eq!(snapshot(&other), before);
     std::fs::remove_dir_all(&dir).unwrap();
 }

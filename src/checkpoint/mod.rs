@@ -158,7 +158,11 @@ impl fmt::Display for CheckpointError {
                 path.display()
             ),
             CheckpointError::Device { path, message } => {
-                write!(f, "{}: device error while loading: {message}", path.display())
+                write!(
+                    f,
+                    "{}: device error while loading: {message}",
+                    path.display()
+                )
             }
         }
     }
@@ -199,11 +203,17 @@ fn checked_dtype<E: 'static>(path: &Path) -> Result<Dtype, CheckpointError> {
 pub(crate) fn record_of<E: Element>(dtype: Dtype, shape: Vec<usize>, values: &[E]) -> TensorRecord {
     match dtype {
         Dtype::F32 => {
-            let values: Vec<f32> = values.iter().map(|v| v.to_f32().unwrap_or(f32::NAN)).collect();
+            let values: Vec<f32> = values
+                .iter()
+                .map(|v| v.to_f32().unwrap_or(f32::NAN))
+                .collect();
             TensorRecord::from_f32(shape, &values)
         }
         Dtype::F64 => {
-            let values: Vec<f64> = values.iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).collect();
+            let values: Vec<f64> = values
+                .iter()
+                .map(|v| v.to_f64().unwrap_or(f64::NAN))
+                .collect();
             TensorRecord::from_f64(shape, &values)
         }
         other => unreachable!("element dtypes are F32 or F64, not {other}"),
@@ -220,7 +230,12 @@ pub(crate) fn values_of<E: Element>(record: &TensorRecord) -> Vec<E> {
             .into_iter()
             .map(|v| <E as NumCast>::from(v).unwrap_or_else(E::nan))
             .collect(),
-        Dtype::F64 => record.to_f64().expect("F64").into_iter().map(cast).collect(),
+        Dtype::F64 => record
+            .to_f64()
+            .expect("F64")
+            .into_iter()
+            .map(cast)
+            .collect(),
         other => unreachable!("checked to be F32 or F64, not {other}"),
     }
 }
@@ -260,7 +275,10 @@ impl<E: Element, D: Device<E>> TensorVisitor<E, D> for Collect<'_> {
         let file_name = (self.names)(&name);
         let shape: Vec<usize> = t.shape().concrete().into_iter().collect();
         if let Some(records) = &mut self.records {
-            records.push((file_name.clone(), record_of(self.dtype, shape.clone(), &t.as_vec())));
+            records.push((
+                file_name.clone(),
+                record_of(self.dtype, shape.clone(), &t.as_vec()),
+            ));
         }
         self.expected.push(Expected {
             file_name,
@@ -542,15 +560,12 @@ pub trait Checkpoint<E: Element, D: Device<E>>: TensorCollection<E, D> {
 
 impl<E: Element, D: Device<E>, M: TensorCollection<E, D>> Checkpoint<E, D> for M {}
 
-fn load_checked<E: Element, D: Device<E>, M: TensorCollection<E, D> + ?Sized>(
+fn load_checked<E: Element, D: Device<E>, M: TensorCollection<E, D>>(
     model: &mut M,
     file: &SafeTensors,
     names: &dyn Fn(&str) -> String,
     path: &Path,
-) -> Result<(), CheckpointError>
-where
-    M: Sized,
-{
+) -> Result<(), CheckpointError> {
     let (expected, _) = collect::<E, D, M>(model, names, false, path)?;
     let mismatches = mismatches(&expected, file, &|_| false);
     if !mismatches.is_empty() {
@@ -574,7 +589,9 @@ mod tests {
         struct WithNorm: [2, 4, 4] -> conv(3, 3) -> batchnorm -> relu -> flatten -> linear(2);
     }
 
-    fn weights<E: Element, D: Device<E>, M: TensorCollection<E, D>>(m: &M) -> Vec<(String, TensorRecord)> {
+    fn weights<E: Element, D: Device<E>, M: TensorCollection<E, D>>(
+        m: &M,
+    ) -> Vec<(String, TensorRecord)> {
         m.to_safetensors_with(&same_name).unwrap().tensors
     }
 
@@ -593,8 +610,23 @@ mod tests {
         b.load_safetensors(&path).unwrap();
         assert_eq!(weights(&a), weights(&b));
         let names: Vec<_> = weights(&a).into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias"]);
-        assert_eq!(SafeTensors::read(&path).unwrap().get("linear1.weight").unwrap().shape, [3, 4]);
+        assert_eq!(
+            names,
+            [
+                "linear1.weight",
+                "linear1.bias",
+                "linear2.weight",
+                "linear2.bias"
+            ]
+        );
+        assert_eq!(
+            SafeTensors::read(&path)
+                .unwrap()
+                .get("linear1.weight")
+                .unwrap()
+                .shape,
+            [3, 4]
+        );
 
         let path64 = temp("rt64.safetensors");
         let a = Small::<f64, TestDevice>::new(&dev);
@@ -602,12 +634,18 @@ mod tests {
         let mut b = Small::<f64, TestDevice>::new(&dev);
         b.load_safetensors(&path64).unwrap();
         assert_eq!(a.linear2.weight.as_vec(), b.linear2.weight.as_vec());
-        assert_eq!(SafeTensors::read(&path64).unwrap().tensors[0].1.dtype, safetensors::Dtype::F64);
+        assert_eq!(
+            SafeTensors::read(&path64).unwrap().tensors[0].1.dtype,
+            safetensors::Dtype::F64
+        );
 
         // An f64 file is not silently narrowed into an f32 network.
         let mut narrow = Small::<f32, TestDevice>::new(&dev);
         let err = narrow.load_safetensors(&path64).unwrap_err().to_string();
-        assert!(err.contains("linear1.weight: expected F32 [3, 4], found F64 [3, 4]"), "{err}");
+        assert!(
+            err.contains("linear1.weight: expected F32 [3, 4], found F64 [3, 4]"),
+            "{err}"
+        );
         std::fs::remove_file(path).unwrap();
         std::fs::remove_file(path64).unwrap();
     }
@@ -616,28 +654,57 @@ mod tests {
     fn checkpoint_mismatch_lists_every_tensor_and_changes_nothing() {
         let dev: TestDevice = Default::default();
         let path = temp("other.safetensors");
-        Other::<f32, TestDevice>::new(&dev).save_safetensors(&path).unwrap();
+        Other::<f32, TestDevice>::new(&dev)
+            .save_safetensors(&path)
+            .unwrap();
         let mut small = Small::<f32, TestDevice>::new(&dev);
         let before = weights(&small);
         let err = small.load_safetensors(&path).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("other.safetensors"), "{text}");
-        assert!(text.contains("linear1.weight: expected F32 [3, 4], found F32 [5, 4]"), "{text}");
-        assert!(text.contains("linear1.bias: expected F32 [3], found F32 [5]"), "{text}");
-        assert!(text.contains("linear2.weight: expected F32 [2, 3], found F32 [2, 5]"), "{text}");
-        let CheckpointError::Mismatch { mismatches, .. } = err else { panic!("{text}") };
+        assert!(
+            text.contains("linear1.weight: expected F32 [3, 4], found F32 [5, 4]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("linear1.bias: expected F32 [3], found F32 [5]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("linear2.weight: expected F32 [2, 3], found F32 [2, 5]"),
+            "{text}"
+        );
+        let CheckpointError::Mismatch { mismatches, .. } = err else {
+            panic!("{text}")
+        };
         assert_eq!(mismatches.len(), 3, "{text}");
         assert_eq!(weights(&small), before);
 
         // Missing and unexpected names, and an unsupported dtype.
         let mut file = small.to_safetensors_with(&same_name).unwrap();
         file.tensors.retain(|(n, _)| n != "linear2.bias");
-        file.tensors.push(("extra".into(), TensorRecord::from_f32(vec![1], &[1.0])));
-        file.tensors[0].1 = TensorRecord { dtype: safetensors::Dtype::F16, shape: vec![3, 4], bytes: vec![0; 24] };
-        let err = small.load_from_safetensors_with(&file, &same_name).unwrap_err().to_string();
-        assert!(err.contains("linear2.bias: missing (expected F32 [2])"), "{err}");
+        file.tensors
+            .push(("extra".into(), TensorRecord::from_f32(vec![1], &[1.0])));
+        file.tensors[0].1 = TensorRecord {
+            dtype: safetensors::Dtype::F16,
+            shape: vec![3, 4],
+            bytes: vec![0; 24],
+        };
+        let err = small
+            .load_from_safetensors_with(&file, &same_name)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("linear2.bias: missing (expected F32 [2])"),
+            "{err}"
+        );
         assert!(err.contains("extra: unexpected (found F32 [1])"), "{err}");
-        assert!(err.contains("linear1.weight: expected F32 [3, 4], found F16 [3, 4]; F16 is not supported"), "{err}");
+        assert!(
+            err.contains(
+                "linear1.weight: expected F32 [3, 4], found F16 [3, 4]; F16 is not supported"
+            ),
+            "{err}"
+        );
         assert_eq!(weights(&small), before);
         std::fs::remove_file(path).unwrap();
     }

@@ -228,7 +228,9 @@ impl SafeTensors {
             if !seen.insert(name.as_str()) {
                 return Err(format!("two tensors are called {name:?}"));
             }
-            record.check().map_err(|e| format!("tensor {name:?}: {e}"))?;
+            record
+                .check()
+                .map_err(|e| format!("tensor {name:?}: {e}"))?;
             let end = offset + record.bytes.len();
             if out.len() > 1 {
                 out.push(',');
@@ -281,7 +283,8 @@ impl SafeTensors {
     /// shape and dtype, or if two tensors share a name.
     pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
         let mut bytes = Vec::new();
-        self.write_to(&mut bytes)?.expect("writing to a Vec cannot fail");
+        self.write_to(&mut bytes)?
+            .expect("writing to a Vec cannot fail");
         Ok(bytes)
     }
 
@@ -310,7 +313,9 @@ impl SafeTensors {
             ));
         }
         if header_len < 2 {
-            return Err(format!("the header is {header_len} bytes, too short for a JSON object"));
+            return Err(format!(
+                "the header is {header_len} bytes, too short for a JSON object"
+            ));
         }
         let header_len = header_len as usize;
         let header = std::str::from_utf8(&bytes[8..8 + header_len])
@@ -495,7 +500,9 @@ fn parse_entry(value: Json) -> Result<(Dtype, Vec<usize>, usize, usize), String>
                 };
                 let (begin, end) = (as_usize(begin, "begin")?, as_usize(end, "end")?);
                 if end < begin {
-                    return Err(format!("data_offsets [{begin}, {end}] end before they begin"));
+                    return Err(format!(
+                        "data_offsets [{begin}, {end}] end before they begin"
+                    ));
                 }
                 offsets = Some((begin, end));
             }
@@ -516,12 +523,19 @@ mod tests {
         let mut file = SafeTensors::default();
         file.tensors.push((
             "a.weight".into(),
-            TensorRecord::from_f32(vec![2, 3], &[1.0, -2.0, 3.5, f32::MAX, f32::MIN_POSITIVE, -0.0]),
+            TensorRecord::from_f32(
+                vec![2, 3],
+                &[1.0, -2.0, 3.5, f32::MAX, f32::MIN_POSITIVE, -0.0],
+            ),
         ));
-        file.tensors
-            .push(("a.bias".into(), TensorRecord::from_f64(vec![2], &[0.25, -1e300])));
-        file.tensors
-            .push(("scalar \"quoted\"".into(), TensorRecord::from_f64(vec![], &[7.0])));
+        file.tensors.push((
+            "a.bias".into(),
+            TensorRecord::from_f64(vec![2], &[0.25, -1e300]),
+        ));
+        file.tensors.push((
+            "scalar \"quoted\"".into(),
+            TensorRecord::from_f64(vec![], &[7.0]),
+        ));
         file.tensors
             .push(("empty".into(), TensorRecord::from_f32(vec![0, 4], &[])));
         file.tensors.push((
@@ -545,11 +559,11 @@ mod tests {
         assert_eq!(header_len % 8, 0, "header padded to a multiple of 8");
         let back = SafeTensors::from_bytes(&bytes).unwrap();
         assert_eq!(back, file);
+        assert_eq!(back.get("a.weight").unwrap().to_f32().unwrap()[3], f32::MAX);
         assert_eq!(
-            back.get("a.weight").unwrap().to_f32().unwrap()[3],
-            f32::MAX
+            back.get("a.bias").unwrap().to_f64().unwrap(),
+            [0.25, -1e300]
         );
-        assert_eq!(back.get("a.bias").unwrap().to_f64().unwrap(), [0.25, -1e300]);
         assert!(back.get("a.bias").unwrap().to_f32().is_none());
     }
 
@@ -557,7 +571,8 @@ mod tests {
     /// "x.safetensors", {"k": "v"})` (safetensors 0.4).
     #[test]
     fn reads_the_reference_writer() {
-        let header = br#"{"__metadata__":{"k":"v"},"x":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]}}"#;
+        let header =
+            br#"{"__metadata__":{"k":"v"},"x":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]}}"#;
         let mut padded = header.to_vec();
         while padded.len() % 8 != 0 {
             padded.push(b' ');
@@ -583,7 +598,10 @@ mod tests {
     fn every_truncation_is_an_error_not_a_panic() {
         let bytes = sample().to_bytes().unwrap();
         for len in 0..bytes.len() {
-            assert!(SafeTensors::from_bytes(&bytes[..len]).is_err(), "accepted {len} bytes");
+            assert!(
+                SafeTensors::from_bytes(&bytes[..len]).is_err(),
+                "accepted {len} bytes"
+            );
         }
         // Flipping any single header byte either still parses (e.g. a space, a digit of a
         // name) or is an error; it never panics.
@@ -597,16 +615,52 @@ mod tests {
     #[test]
     fn corrupt_headers_are_reported() {
         let cases: [(&str, &[u8], &str); 10] = [
-            (r#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#, &[0; 4], "needs 8 bytes"),
-            (r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, &[0; 8], "starts at data byte 4"),
-            (r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, &[0; 8], "4 bytes of data after"),
-            (r#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, &[0; 4], "truncated"),
-            (r#"{"x":{"dtype":"Q7","shape":[1],"data_offsets":[0,4]}}"#, &[0; 4], "unknown dtype"),
-            (r#"{"x":{"dtype":"F32","shape":[1]}}"#, &[0; 4], "no data_offsets"),
-            (r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#, &[0; 4], "end before"),
-            (r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1}}"#, &[0; 4], "unknown field"),
+            (
+                r#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#,
+                &[0; 4],
+                "needs 8 bytes",
+            ),
+            (
+                r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                &[0; 8],
+                "starts at data byte 4",
+            ),
+            (
+                r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+                &[0; 8],
+                "4 bytes of data after",
+            ),
+            (
+                r#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#,
+                &[0; 4],
+                "truncated",
+            ),
+            (
+                r#"{"x":{"dtype":"Q7","shape":[1],"data_offsets":[0,4]}}"#,
+                &[0; 4],
+                "unknown dtype",
+            ),
+            (
+                r#"{"x":{"dtype":"F32","shape":[1]}}"#,
+                &[0; 4],
+                "no data_offsets",
+            ),
+            (
+                r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#,
+                &[0; 4],
+                "end before",
+            ),
+            (
+                r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1}}"#,
+                &[0; 4],
+                "unknown field",
+            ),
             (r#"{"__metadata__":{"k":1}}"#, &[], "not a string"),
-            (r#"{"x":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,4]}}"#, &[0; 4], "too large"),
+            (
+                r#"{"x":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,4]}}"#,
+                &[0; 4],
+                "too large",
+            ),
         ];
         for (header, data, message) in cases {
             let err = SafeTensors::from_bytes(&with_header(header, data)).unwrap_err();
@@ -614,10 +668,14 @@ mod tests {
         }
         let mut huge = u64::MAX.to_le_bytes().to_vec();
         huge.extend_from_slice(b"{}");
-        assert!(SafeTensors::from_bytes(&huge).unwrap_err().contains("corrupt"));
+        assert!(SafeTensors::from_bytes(&huge)
+            .unwrap_err()
+            .contains("corrupt"));
         let mut long = 100u64.to_le_bytes().to_vec();
         long.extend_from_slice(b"{}");
-        assert!(SafeTensors::from_bytes(&long).unwrap_err().contains("truncated"));
+        assert!(SafeTensors::from_bytes(&long)
+            .unwrap_err()
+            .contains("truncated"));
     }
 
     #[test]
@@ -638,13 +696,21 @@ mod tests {
         sample().write(&path).unwrap();
         assert_eq!(SafeTensors::read(&path).unwrap(), sample());
         // No temporary file is left behind.
-        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["model.safetensors"]);
 
         std::fs::write(&path, b"\x10\0\0\0\0\0\0\0{}").unwrap();
         let err = SafeTensors::read(&path).unwrap_err().to_string();
-        assert!(err.contains("model.safetensors") && err.contains("truncated"), "{err}");
-        let err = SafeTensors::read(dir.join("absent.safetensors")).unwrap_err().to_string();
+        assert!(
+            err.contains("model.safetensors") && err.contains("truncated"),
+            "{err}"
+        );
+        let err = SafeTensors::read(dir.join("absent.safetensors"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("absent.safetensors"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

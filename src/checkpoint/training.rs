@@ -68,8 +68,10 @@ impl<E: Element, D: Device<E>, O: OptimizerState<E, D>> TensorVisitor<E, D>
             let file_name = buffer_name(&name, buffer);
             if self.with_data {
                 let values = self.optimizer.buffer(which, p);
-                self.records
-                    .push((file_name.clone(), record_of(self.dtype, shape.clone(), &values)));
+                self.records.push((
+                    file_name.clone(),
+                    record_of(self.dtype, shape.clone(), &values),
+                ));
             }
             self.expected.push(Expected {
                 file_name,
@@ -108,7 +110,8 @@ impl<E: Element, D: Device<E>, O: OptimizerState<E, D>> TensorVisitor<E, D>
         }
         for (which, buffer) in self.optimizer.buffer_names().iter().enumerate() {
             let record = self.file.get(&buffer_name(&name, buffer)).expect("checked");
-            self.optimizer.set_buffer(which, p, values_of::<E>(record))?;
+            self.optimizer
+                .set_buffer(which, p, values_of::<E>(record))?;
         }
         Ok(None)
     }
@@ -121,7 +124,12 @@ fn device_error(path: &Path, e: impl std::fmt::Debug) -> CheckpointError {
     }
 }
 
-fn optimizer_tensors<E: Element, D: Device<E>, M: TensorCollection<E, D>, O: OptimizerState<E, D>>(
+fn optimizer_tensors<
+    E: Element,
+    D: Device<E>,
+    M: TensorCollection<E, D>,
+    O: OptimizerState<E, D>,
+>(
     model: &M,
     optimizer: &O,
     with_data: bool,

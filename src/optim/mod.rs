@@ -51,9 +51,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::marker::PhantomData;
 
-use dfdx::nn::tensor_collection::{
-    TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut,
-};
+use dfdx::nn::tensor_collection::{TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut};
 use dfdx::nn::RecursiveWalker;
 use dfdx::optim::{Optimizer, OptimizerUpdateError, UnusedTensors};
 use dfdx::shapes::{Dtype, HasShape, Shape};
@@ -87,7 +85,10 @@ impl<E: Dtype, D: Device<E>> Buffers<E, D> {
         }
     }
 
-    fn get_or_alloc_mut<S: Shape>(&mut self, p: &Tensor<S, E, D>) -> Result<&mut <D as Storage<E>>::Vec, D::Err> {
+    fn get_or_alloc_mut<S: Shape>(
+        &mut self,
+        p: &Tensor<S, E, D>,
+    ) -> Result<&mut <D as Storage<E>>::Vec, D::Err> {
         self.present.insert(id_of(p));
         self.map.get_or_alloc_mut(p)
     }
@@ -233,7 +234,10 @@ impl<M: TensorCollection<E, D>, E: Dtype, D: Device<E>> Optimizer<M, D, E> for A
         module: &mut M,
         gradients: &Gradients<E, D>,
     ) -> Result<(), OptimizerUpdateError<D::Err>> {
-        self.t = self.t.checked_add(1).expect("Adam's step count overflowed i32");
+        self.t = self
+            .t
+            .checked_add(1)
+            .expect("Adam's step count overflowed i32");
         let mut step = AdamStep {
             cfg: self.cfg,
             t: self.t,
@@ -414,8 +418,10 @@ mod tests {
 
     /// Ten steps of `ours` and `theirs` from the same weights and batches; every weight (and
     /// batch norm's running statistics) must be equal bit for bit after every step.
-    fn same_as_dfdx<O1, O2>(make_ours: impl Fn(&Net<f32, TestDevice>) -> O1, make_theirs: impl Fn(&Net<f32, TestDevice>) -> O2)
-    where
+    fn same_as_dfdx<O1, O2>(
+        make_ours: impl Fn(&Net<f32, TestDevice>) -> O1,
+        make_theirs: impl Fn(&Net<f32, TestDevice>) -> O2,
+    ) where
         O1: Optimizer<Net<f32, TestDevice>, TestDevice, f32>,
         O2: Optimizer<Net<f32, TestDevice>, TestDevice, f32>,
     {
@@ -433,14 +439,43 @@ mod tests {
             opt_b.update(&mut b, &gb).unwrap();
             a.zero_grads(&mut ga);
             b.zero_grads(&mut gb);
-            assert_eq!(a.linear1.weight.as_vec(), b.linear1.weight.as_vec(), "step {step}");
-            assert_eq!(a.linear2.weight.as_vec(), b.linear2.weight.as_vec(), "step {step}");
-            assert_eq!(a.linear1.bias.as_vec(), b.linear1.bias.as_vec(), "step {step}");
-            assert_eq!(a.linear2.bias.as_vec(), b.linear2.bias.as_vec(), "step {step}");
-            assert_eq!(a.batchnorm1.scale.as_vec(), b.batchnorm1.scale.as_vec(), "step {step}");
-            assert_eq!(a.batchnorm1.running_mean.as_vec(), b.batchnorm1.running_mean.as_vec());
+            assert_eq!(
+                a.linear1.weight.as_vec(),
+                b.linear1.weight.as_vec(),
+                "step {step}"
+            );
+            assert_eq!(
+                a.linear2.weight.as_vec(),
+                b.linear2.weight.as_vec(),
+                "step {step}"
+            );
+            assert_eq!(
+                a.linear1.bias.as_vec(),
+                b.linear1.bias.as_vec(),
+                "step {step}"
+            );
+            assert_eq!(
+                a.linear2.bias.as_vec(),
+                b.linear2.bias.as_vec(),
+                "step {step}"
+            );
+            assert_eq!(
+                a.batchnorm1.scale.as_vec(),
+                b.batchnorm1.scale.as_vec(),
+                "step {step}"
+            );
+            assert_eq!(
+                a.batchnorm1.running_mean.as_vec(),
+                b.batchnorm1.running_mean.as_vec()
+            );
         }
-        assert_ne!(a.linear1.weight.as_vec(), Net::<f32, TestDevice>::new(&TestDevice::seed_from_u64(3)).linear1.weight.as_vec());
+        assert_ne!(
+            a.linear1.weight.as_vec(),
+            Net::<f32, TestDevice>::new(&TestDevice::seed_from_u64(3))
+                .linear1
+                .weight
+                .as_vec()
+        );
     }
 
     #[test]
@@ -457,7 +492,11 @@ mod tests {
 
     #[test]
     fn sgd_equals_dfdx_bit_for_bit() {
-        for momentum in [None, Some(Momentum::Classic(0.9)), Some(Momentum::Nesterov(0.8))] {
+        for momentum in [
+            None,
+            Some(Momentum::Classic(0.9)),
+            Some(Momentum::Nesterov(0.8)),
+        ] {
             let cfg = SgdConfig {
                 lr: 0.05,
                 momentum,
@@ -480,7 +519,8 @@ mod tests {
         // Setting again replaces (backward adds into an entry: it must have been zeroed).
         let twice: Vec<f32> = values.iter().map(|v| v * 2.0).collect();
         opt.set_buffer(0, p, twice.clone()).unwrap();
-        opt.set_buffer(1, &net.linear2.bias, vec![1.0, 2.0, 3.0]).unwrap();
+        opt.set_buffer(1, &net.linear2.bias, vec![1.0, 2.0, 3.0])
+            .unwrap();
         assert_eq!(opt.buffer(0, p), twice);
         assert_eq!(opt.buffer(1, &net.linear2.bias), [1.0, 2.0, 3.0]);
         assert_eq!(opt.buffer(1, p), vec![0.0; 35]);
