@@ -261,7 +261,7 @@ impl SafeTensors {
         }
         out.push('}');
         // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
-        while out.len() % 8 != 0 {
+        while !out.len().is_multiple_of(8) {
             out.push(' ');
         }
         Ok((out, offset))
@@ -574,7 +574,7 @@ mod tests {
         let header =
             br#"{"__metadata__":{"k":"v"},"x":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]}}"#;
         let mut padded = header.to_vec();
-        while padded.len() % 8 != 0 {
+        while !padded.len().is_multiple_of(8) {
             padded.push(b' ');
         }
         let mut bytes = (padded.len() as u64).to_le_bytes().to_vec();
