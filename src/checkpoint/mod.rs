@@ -1,5 +1,5 @@
 //! Checkpoints: a network's tensors (and, for training, the optimiser's state and the step) in
-//! a [safetensors](safetensors) file, written atomically and read back all or nothing.
+//! a [safetensors] file, written atomically and read back all or nothing.
 //!
 //! [`Checkpoint`] is implemented for every dfdx `TensorCollection` — every [`network!`] model
 //! and composition, and dfdx's own modules — with `f32` or `f64` elements. Tensors are named as
