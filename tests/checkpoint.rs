@@ -378,3 +378,62 @@ fn truncated_and_corrupt_checkpoints_are_errors_and_change_nothing() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+typednet::network! {
+    /// Batch norm: running statistics (not trained) and two scalars (epsilon, momentum).
+    struct Normed: [6] -> linear(4) -> batchnorm -> relu -> linear(3);
+}
+
+#[test]
+fn batch_norm_scalars_and_statistics_are_saved_but_not_optimised() {
+    let dev = Cpu::seed_from_u64(0);
+    let dir = temp_dir("normed");
+    let path = dir.join("normed.safetensors");
+    let mut model = Normed::<f64, Cpu>::new(&dev);
+    let mut opt = Adam::new(&model, AdamConfig::default());
+    let mut grads = model.alloc_grads();
+    for _ in 0..3 {
+        let x: Tensor<Rank2<5, 6>, f64, Cpu> = dev.sample_normal();
+        grads = model
+            .forward_mut(x.traced(grads))
+            .square()
+            .mean()
+            .backward();
+        opt.update(&mut model, &grads).unwrap();
+        model.zero_grads(&mut grads);
+    }
+    save_training_checkpoint(&path, &model, &opt, &TrainingState::default()).unwrap();
+    let file = SafeTensors::read(&path).unwrap();
+    let epsilon = file.get("batchnorm1.epsilon").unwrap();
+    assert_eq!(
+        (epsilon.dtype, epsilon.shape.as_slice()),
+        (typednet::checkpoint::Dtype::F64, &[][..])
+    );
+    assert_eq!(file.get("batchnorm1.running_mean").unwrap().shape, [4]);
+    assert!(file.get("optimizer.batchnorm1.scale.exp_avg").is_some());
+    assert!(file
+        .get("optimizer.batchnorm1.running_mean.exp_avg")
+        .is_none());
+    assert!(file.get("optimizer.batchnorm1.epsilon.exp_avg").is_none());
+
+    // A training checkpoint loads as a plain one too (the optimiser state is skipped), scalars
+    // included.
+    let mut plain = Normed::<f64, Cpu>::new(&Cpu::seed_from_u64(9));
+    plain.load_safetensors(&path).unwrap();
+    assert_eq!(snapshot(&plain), snapshot(&model));
+    let mut edited = file.clone();
+    for (name, record) in &mut edited.tensors {
+        if name == "batchnorm1.epsilon" {
+            *record = typednet::checkpoint::TensorRecord::from_f64(vec![], &[1e-3]);
+        }
+    }
+    plain
+        .load_from_safetensors_with(&edited, &|n| n.to_string())
+        .unwrap();
+    assert_eq!(plain.batchnorm1.epsilon, 1e-3);
+    assert_eq!(
+        plain.batchnorm1.running_var.as_vec(),
+        model.batchnorm1.running_var.as_vec()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

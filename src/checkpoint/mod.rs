@@ -541,7 +541,8 @@ pub trait Checkpoint<E: Element, D: Device<E>>: TensorCollection<E, D> {
 
     /// Loads the network from `path`. Every tensor of the network must be in the file with the
     /// same shape and dtype, and the file must hold nothing else; otherwise the error lists every
-    /// offending tensor (expected and found) and the network is unchanged.
+    /// offending tensor (expected and found) and the network is unchanged. A training
+    /// checkpoint ([`save_training_checkpoint`]) loads too: its optimiser state is skipped.
     fn load_safetensors(&mut self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
         self.load_safetensors_with(path, &same_name)
     }
@@ -567,7 +568,11 @@ fn load_checked<E: Element, D: Device<E>, M: TensorCollection<E, D>>(
     path: &Path,
 ) -> Result<(), CheckpointError> {
     let (expected, _) = collect::<E, D, M>(model, names, false, path)?;
-    let mismatches = mismatches(&expected, file, &|_| false);
+    // A training checkpoint (it names its optimiser in the metadata) also loads as a plain
+    // one: its optimiser buffers are then not unexpected, just not wanted.
+    let is_training = training::is_training_checkpoint(file);
+    let optimizer_buffer = |name: &str| is_training && training::is_optimizer_buffer(name);
+    let mismatches = mismatches(&expected, file, &optimizer_buffer);
     if !mismatches.is_empty() {
         return Err(CheckpointError::Mismatch {
             path: path.to_path_buf(),

@@ -150,6 +150,16 @@ fn optimizer_tensors<
     Ok((visitor.expected, visitor.records))
 }
 
+/// Whether `file` was written by [`save_training_checkpoint`] (its metadata names an optimiser).
+pub(crate) fn is_training_checkpoint(file: &SafeTensors) -> bool {
+    file.metadata.contains_key(OPTIMIZER)
+}
+
+/// Whether `name` is an optimiser buffer's name in a training checkpoint.
+pub(crate) fn is_optimizer_buffer(name: &str) -> bool {
+    name.starts_with("optimizer.")
+}
+
 fn is_reserved(key: &str) -> bool {
     key == STEP || key == OPTIMIZER || key.starts_with("optimizer.")
 }
