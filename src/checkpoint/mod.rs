@@ -23,6 +23,7 @@
 //! [`network!`]: crate::network!
 
 mod json;
+mod names;
 pub mod safetensors;
 mod training;
 
@@ -41,6 +42,7 @@ use dfdx::tensor_ops::Device;
 use num_traits::NumCast;
 
 use crate::network::Element;
+pub use names::NameMap;
 pub use safetensors::{Dtype, SafeTensors, TensorRecord};
 pub use training::{
     load_training_checkpoint, save_training_checkpoint, OptimizerState, TrainingState,
@@ -255,7 +257,7 @@ fn fits<N: NumCast>(value: f64) -> bool {
 
 /// Visits a collection, gathering the expected tensors (with their data when `records` is on).
 struct Collect<'a> {
-    names: &'a dyn Fn(&str) -> String,
+    names: &'a NameMap,
     dtype: Dtype,
     expected: Vec<Expected>,
     records: Option<Vec<(String, TensorRecord)>>,
@@ -272,7 +274,9 @@ impl<E: Element, D: Device<E>> TensorVisitor<E, D> for Collect<'_> {
         _: TensorOptions<S, E, D>,
         (t, name): (&Tensor<S, E, D>, String),
     ) -> Result<Option<Tensor<S, E, D>>, D::Err> {
-        let file_name = (self.names)(&name);
+        let Some(file_name) = self.names.file_name(&name) else {
+            return Ok(None);
+        };
         let shape: Vec<usize> = t.shape().concrete().into_iter().collect();
         if let Some(records) = &mut self.records {
             records.push((
@@ -297,7 +301,9 @@ impl<E: Element, D: Device<E>> TensorVisitor<E, D> for Collect<'_> {
         (n, name): (&N, String),
     ) -> Result<Option<N>, D::Err> {
         // As dfdx does: a scalar field (e.g. batch norm's epsilon) is a 0-d F64 tensor.
-        let file_name = (self.names)(&name);
+        let Some(file_name) = self.names.file_name(&name) else {
+            return Ok(None);
+        };
         if let Some(records) = &mut self.records {
             let value = n.to_f64().unwrap_or(f64::NAN);
             records.push((file_name.clone(), TensorRecord::from_f64(vec![], &[value])));
@@ -316,7 +322,7 @@ impl<E: Element, D: Device<E>> TensorVisitor<E, D> for Collect<'_> {
 
 /// Copies checked records into a collection.
 struct Assign<'a> {
-    names: &'a dyn Fn(&str) -> String,
+    names: &'a NameMap,
     file: &'a SafeTensors,
 }
 
@@ -331,7 +337,10 @@ impl<E: Element, D: Device<E>> TensorVisitor<E, D> for Assign<'_> {
         _: TensorOptions<S, E, D>,
         (t, name): (&mut Tensor<S, E, D>, String),
     ) -> Result<Option<Tensor<S, E, D>>, D::Err> {
-        let record = self.file.get(&(self.names)(&name)).expect("checked");
+        let Some(file_name) = self.names.file_name(&name) else {
+            return Ok(None);
+        };
+        let record = self.file.get(&file_name).expect("checked");
         t.copy_from(&values_of::<E>(record));
         Ok(None)
     }
@@ -341,7 +350,10 @@ impl<E: Element, D: Device<E>> TensorVisitor<E, D> for Assign<'_> {
         _: ScalarOptions<N>,
         (n, name): (&mut N, String),
     ) -> Result<Option<N>, D::Err> {
-        let record = self.file.get(&(self.names)(&name)).expect("checked");
+        let Some(file_name) = self.names.file_name(&name) else {
+            return Ok(None);
+        };
+        let record = self.file.get(&file_name).expect("checked");
         let value = record.to_f64().expect("checked")[0];
         *n = N::from(value).expect("checked");
         Ok(None)
@@ -351,7 +363,7 @@ impl<E: Element, D: Device<E>> TensorVisitor<E, D> for Assign<'_> {
 /// The tensors a collection expects (and their current values when `with_data`).
 pub(crate) fn collect<E: Element, D: Device<E>, M: TensorCollection<E, D>>(
     model: &M,
-    names: &dyn Fn(&str) -> String,
+    names: &NameMap,
     with_data: bool,
     path: &Path,
 ) -> Result<(Vec<Expected>, Vec<(String, TensorRecord)>), CheckpointError> {
@@ -439,7 +451,7 @@ pub(crate) fn mismatches(
 pub(crate) fn assign<E: Element, D: Device<E>, M: TensorCollection<E, D>>(
     model: &mut M,
     file: &SafeTensors,
-    names: &dyn Fn(&str) -> String,
+    names: &NameMap,
     path: &Path,
 ) -> Result<(), CheckpointError> {
     M::iter_tensors(&mut RecursiveWalker {
@@ -451,10 +463,6 @@ pub(crate) fn assign<E: Element, D: Device<E>, M: TensorCollection<E, D>>(
         message: format!("{e:?}"),
     })?;
     Ok(())
-}
-
-fn same_name(name: &str) -> String {
-    name.to_string()
 }
 
 /// Saving and loading a network's tensors as a safetensors file.
@@ -496,12 +504,9 @@ fn same_name(name: &str) -> String {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait Checkpoint<E: Element, D: Device<E>>: TensorCollection<E, D> {
-    /// The network's tensors as an in-memory file, named by `names` (typednet name → name in
-    /// the file).
-    fn to_safetensors_with(
-        &self,
-        names: &dyn Fn(&str) -> String,
-    ) -> Result<SafeTensors, CheckpointError> {
+    /// The network's tensors as an in-memory file, named by `names` ([`NameMap`]: typednet's
+    /// names, or PyTorch's through declared renames; fields it skips are left out).
+    fn to_safetensors_with(&self, names: &NameMap) -> Result<SafeTensors, CheckpointError> {
         let (_, tensors) = collect::<E, D, Self>(self, names, true, Path::new(IN_MEMORY))?;
         Ok(SafeTensors {
             tensors,
@@ -509,26 +514,29 @@ pub trait Checkpoint<E: Element, D: Device<E>>: TensorCollection<E, D> {
         })
     }
 
-    /// Loads an in-memory file whose tensor names are given by `names` (typednet name → name in
-    /// the file): all of it after checking all of it, or nothing (see [`Checkpoint::load_safetensors`]).
+    /// Loads an in-memory file whose tensor names are given by `names` ([`NameMap`]): all of it
+    /// after checking all of it, or nothing (see [`Checkpoint::load_safetensors`]). Fields
+    /// `names` skips keep their values.
     fn load_from_safetensors_with(
         &mut self,
         file: &SafeTensors,
-        names: &dyn Fn(&str) -> String,
+        names: &NameMap,
     ) -> Result<(), CheckpointError> {
         load_checked(self, file, names, Path::new(IN_MEMORY))
     }
 
     /// Saves the network to `path` (atomically: a crash leaves the old file or the new one).
     fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
-        self.save_safetensors_with(path, &same_name)
+        self.save_safetensors_with(path, &NameMap::identity())
     }
 
-    /// Saves the network to `path`, each tensor under `names(typednet name)`.
+    /// Saves the network to `path`, each tensor under the name `names` gives it, e.g. in
+    /// PyTorch's naming (`NameMap::pytorch()` plus layer renames), so that PyTorch's
+    /// `load_state_dict(strict=True)` accepts the file.
     fn save_safetensors_with(
         &self,
         path: impl AsRef<Path>,
-        names: &dyn Fn(&str) -> String,
+        names: &NameMap,
     ) -> Result<(), CheckpointError> {
         let path = path.as_ref();
         let (_, tensors) = collect::<E, D, Self>(self, names, true, path)?;
@@ -544,14 +552,16 @@ pub trait Checkpoint<E: Element, D: Device<E>>: TensorCollection<E, D> {
     /// offending tensor (expected and found) and the network is unchanged. A training
     /// checkpoint ([`save_training_checkpoint`]) loads too: its optimiser state is skipped.
     fn load_safetensors(&mut self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
-        self.load_safetensors_with(path, &same_name)
+        self.load_safetensors_with(path, &NameMap::identity())
     }
 
-    /// Loads the network from `path`, reading each tensor under `names(typednet name)`.
+    /// Loads the network from `path`, reading each tensor under the name `names` gives it, e.g.
+    /// a PyTorch `state_dict()` saved as safetensors (see `tests/pytorch_interop.rs` for
+    /// LeNet-5 and torchvision's ResNet-18).
     fn load_safetensors_with(
         &mut self,
         path: impl AsRef<Path>,
-        names: &dyn Fn(&str) -> String,
+        names: &NameMap,
     ) -> Result<(), CheckpointError> {
         let path = path.as_ref();
         let file = SafeTensors::read(path)?;
@@ -564,7 +574,7 @@ impl<E: Element, D: Device<E>, M: TensorCollection<E, D>> Checkpoint<E, D> for M
 fn load_checked<E: Element, D: Device<E>, M: TensorCollection<E, D>>(
     model: &mut M,
     file: &SafeTensors,
-    names: &dyn Fn(&str) -> String,
+    names: &NameMap,
     path: &Path,
 ) -> Result<(), CheckpointError> {
     let (expected, _) = collect::<E, D, M>(model, names, false, path)?;
@@ -597,7 +607,7 @@ mod tests {
     fn weights<E: Element, D: Device<E>, M: TensorCollection<E, D>>(
         m: &M,
     ) -> Vec<(String, TensorRecord)> {
-        m.to_safetensors_with(&same_name).unwrap().tensors
+        m.to_safetensors_with(&NameMap::identity()).unwrap().tensors
     }
 
     fn temp(name: &str) -> PathBuf {
@@ -686,7 +696,7 @@ mod tests {
         assert_eq!(weights(&small), before);
 
         // Missing and unexpected names, and an unsupported dtype.
-        let mut file = small.to_safetensors_with(&same_name).unwrap();
+        let mut file = small.to_safetensors_with(&NameMap::identity()).unwrap();
         file.tensors.retain(|(n, _)| n != "linear2.bias");
         file.tensors
             .push(("extra".into(), TensorRecord::from_f32(vec![1], &[1.0])));
@@ -696,7 +706,7 @@ mod tests {
             bytes: vec![0; 24],
         };
         let err = small
-            .load_from_safetensors_with(&file, &same_name)
+            .load_from_safetensors_with(&file, &NameMap::identity())
             .unwrap_err()
             .to_string();
         assert!(
@@ -718,11 +728,15 @@ mod tests {
     fn checkpoint_name_mapping() {
         let dev: TestDevice = Default::default();
         let a = Small::<f32, TestDevice>::new(&dev);
-        let torch = |name: &str| name.replace("linear1", "net.0").replace("linear2", "net.2");
+        let torch = NameMap::identity()
+            .layer("linear1", "net.0")
+            .layer("linear2", "net.2");
         let file = a.to_safetensors_with(&torch).unwrap();
         assert!(file.get("net.0.weight").is_some() && file.get("net.2.bias").is_some());
         let mut b = Small::<f32, TestDevice>::new(&dev);
-        assert!(b.load_from_safetensors_with(&file, &same_name).is_err());
+        assert!(b
+            .load_from_safetensors_with(&file, &NameMap::identity())
+            .is_err());
         b.load_from_safetensors_with(&file, &torch).unwrap();
         assert_eq!(weights(&a), weights(&b));
     }
@@ -733,11 +747,12 @@ mod tests {
         let mut a = WithNorm::<f32, TestDevice>::new(&dev);
         let x: Tensor<Rank4<3, 2, 4, 4>, f32, _> = dev.sample_normal();
         let _ = a.forward_mut(x.leaky_trace());
-        let file = a.to_safetensors_with(&same_name).unwrap();
+        let file = a.to_safetensors_with(&NameMap::identity()).unwrap();
         let names: Vec<&str> = file.tensors.iter().map(|(n, _)| n.as_str()).collect();
         assert!(names.contains(&"batchnorm1.running_mean"), "{names:?}");
         let mut b = WithNorm::<f32, TestDevice>::new(&dev);
-        b.load_from_safetensors_with(&file, &same_name).unwrap();
+        b.load_from_safetensors_with(&file, &NameMap::identity())
+            .unwrap();
         assert_eq!(weights(&a), weights(&b));
     }
 }

@@ -12,8 +12,8 @@ use dfdx::tensor::Tensor;
 use dfdx::tensor_ops::Device;
 
 use super::{
-    assign, checked_dtype, collect, mismatches, record_of, same_name, values_of, CheckpointError,
-    Expected, SafeTensors, TensorRecord, TensorSpec,
+    assign, checked_dtype, collect, mismatches, record_of, values_of, CheckpointError, Expected,
+    NameMap, SafeTensors, TensorRecord, TensorSpec,
 };
 use crate::network::Element;
 pub use crate::optim::OptimizerState;
@@ -195,7 +195,7 @@ where
             reason: format!("the metadata key {key:?} is reserved for the checkpoint itself"),
         });
     }
-    let (_, mut tensors) = collect::<E, D, M>(model, &same_name, true, path)?;
+    let (_, mut tensors) = collect::<E, D, M>(model, &NameMap::identity(), true, path)?;
     let (_, buffers) = optimizer_tensors(model, optimizer, true, path)?;
     tensors.extend(buffers);
     let mut metadata = state.metadata.clone();
@@ -237,7 +237,7 @@ where
     };
 
     // Check everything first.
-    let (mut expected, _) = collect::<E, D, M>(model, &same_name, false, path)?;
+    let (mut expected, _) = collect::<E, D, M>(model, &NameMap::identity(), false, path)?;
     let (buffers, _) = optimizer_tensors(model, optimizer, false, path)?;
     expected.extend(buffers);
     let found = mismatches(&expected, &file, &|_| false);
@@ -276,7 +276,7 @@ where
     // `set_scalars` checks before it changes anything; after it nothing can fail but the device.
     optimizer.set_scalars(&scalars).map_err(format)?;
 
-    assign::<E, D, M>(model, &file, &same_name, path)?;
+    assign::<E, D, M>(model, &file, &NameMap::identity(), path)?;
     M::iter_tensors(&mut RecursiveWalker {
         m: (&*model, String::new()),
         f: &mut RestoreOptimizer {
