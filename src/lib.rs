@@ -286,6 +286,7 @@ pub use typednet_macros::network;
 pub mod activation;
 pub mod autoencoder;
 pub mod boltzmann;
+pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod gan;
@@ -296,6 +297,7 @@ pub mod linalg;
 pub mod loss;
 pub mod network;
 pub mod ops;
+pub mod optim;
 // Principal component analysis, the linear baseline for autoencoders.
 pub mod pca;
 // PNG figures without an image crate: digit grids and labelled scatter plots.
@@ -311,6 +313,7 @@ pub use network::{Element, ForwardError, LayerInfo, Network, NetworkInput, SameS
 
 /// Everything a typical user needs: the macro, the traits, and dfdx's prelude.
 pub mod prelude {
+    pub use crate::checkpoint::Checkpoint;
     pub use crate::network;
     pub use crate::network::{Element, Network, NetworkInput};
     pub use dfdx::prelude::*;
