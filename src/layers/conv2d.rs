@@ -22,6 +22,23 @@ use crate::network::Element;
 /// PyTorch: `nn.Conv2d(C_IN, C_OUT, (K_H, K_W), stride, padding)`, initialised the same way
 /// (weight and bias uniform in `±1/√(C_IN·K_H·K_W)`), with the same `[C_OUT, C_IN, K_H, K_W]`
 /// weight layout.
+///
+/// ```
+/// use typednet::layers::Conv2d;
+/// use typednet::prelude::*;
+///
+/// network! {
+///     pub struct Net: [3, 32, 32] -> conv(16, 3, stride = 2, pad = 1);
+/// }
+/// let dev = Cpu::default();
+/// let net = Net::<f32, Cpu>::new(&dev);
+/// let layer: &Conv2d<3, 16, 3, 3, f32, Cpu> = &net.conv1;
+/// assert_eq!(layer.weight.shape().concrete(), [16, 3, 3, 3]);
+/// assert_eq!(Net::PARAMETERS, 16 * 3 * 3 * 3 + 16);
+/// // ⌊(32 − 3 + 2·1)/2⌋ + 1 = 16
+/// let y: Tensor<Rank4<2, 16, 16, 16>, f32, Cpu> = net.forward(dev.zeros::<Rank4<2, 3, 32, 32>>());
+/// # let _ = y;
+/// ```
 #[derive(Debug, Clone)]
 pub struct Conv2d<
     const C_IN: usize,
@@ -79,6 +96,19 @@ impl<
 /// As [`Conv2d`]; parameters: `C_OUT·C_IN·K_H·K_W`.
 ///
 /// PyTorch: `nn.Conv2d(C_IN, C_OUT, (K_H, K_W), stride, padding, bias=False)`.
+///
+/// ```
+/// use typednet::layers::Conv2dNoBias;
+/// use typednet::prelude::*;
+///
+/// network! {
+///     pub struct Net: [64, 8, 8] -> conv(64, 3, pad = 1, bias = false) -> batchnorm;
+/// }
+/// let net = Net::<f32, Cpu>::new(&Cpu::default());
+/// let layer: &Conv2dNoBias<64, 64, 3, 3, f32, Cpu> = &net.conv1;
+/// assert_eq!(layer.weight.shape().concrete(), [64, 64, 3, 3]);
+/// assert_eq!(Net::PARAMETERS, 64 * 64 * 9 + 2 * 64);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Conv2dNoBias<
     const C_IN: usize,

@@ -25,6 +25,22 @@ use crate::network::Element;
 /// same initialisation: weight and bias uniform in `±1/√(C_OUT·K_H·K_W)`. (PyTorch computes the
 /// fan-in of any conv weight from its dimension 1, which for a transposed convolution is
 /// `C_OUT`, not `C_IN`.)
+///
+/// ```
+/// use typednet::layers::ConvTranspose2d;
+/// use typednet::prelude::*;
+///
+/// network! {
+///     pub struct Up: [16, 8, 8] -> conv_transpose(3, 4, stride = 2, pad = 1);
+/// }
+/// let dev = Cpu::default();
+/// let net = Up::<f32, Cpu>::new(&dev);
+/// let layer: &ConvTranspose2d<16, 3, 4, 4, f32, Cpu> = &net.conv_transpose1;
+/// assert_eq!(layer.weight.shape().concrete(), [16, 3, 4, 4]);
+/// // (8 − 1)·2 − 2·1 + 4 = 16
+/// let y: Tensor<Rank4<2, 3, 16, 16>, f32, Cpu> = net.forward(dev.zeros::<Rank4<2, 16, 8, 8>>());
+/// # let _ = y;
+/// ```
 #[derive(Debug, Clone)]
 pub struct ConvTranspose2d<
     const C_IN: usize,

@@ -29,6 +29,20 @@ use crate::network::Element;
 /// PyTorch: `nn.Conv2d(C_IN, C_OUT, (K_H, K_W), stride, padding, groups=G)`, initialised the
 /// same way (weight and bias uniform in `±1/√(C_IN/G·K_H·K_W)`), with the same
 /// `[C_OUT, C_IN/G, K_H, K_W]` weight layout, so weights copy across unchanged.
+///
+/// ```
+/// use typednet::layers::GroupedConv2d;
+/// use typednet::prelude::*;
+///
+/// network! {
+///     /// AlexNet's second layer: two towers of 48 channels each.
+///     pub struct Towers: [96, 27, 27] -> conv(256, 5, pad = 2, groups = 2);
+/// }
+/// let net = Towers::<f32, Cpu>::new(&Cpu::default());
+/// let layer: &GroupedConv2d<48, 256, 2, 5, 5, f32, Cpu> = &net.conv1;
+/// assert_eq!(layer.weight.shape().concrete(), [256, 48, 5, 5]);
+/// assert_eq!(Towers::PARAMETERS, 307_456);
+/// ```
 #[derive(Debug, Clone)]
 pub struct GroupedConv2d<
     const C_IN_PER_GROUP: usize,
