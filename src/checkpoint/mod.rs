@@ -616,7 +616,7 @@ mod tests {
 
     #[test]
     fn checkpoint_round_trip_f32_and_f64() {
-        let dev: TestDevice = Default::default();
+        let dev = crate::test_device!();
         let path = temp("rt32.safetensors");
         let a = Small::<f32, TestDevice>::new(&dev);
         a.save_safetensors(&path).unwrap();
@@ -667,7 +667,7 @@ mod tests {
 
     #[test]
     fn checkpoint_mismatch_lists_every_tensor_and_changes_nothing() {
-        let dev: TestDevice = Default::default();
+        let dev = crate::test_device!();
         let path = temp("other.safetensors");
         Other::<f32, TestDevice>::new(&dev)
             .save_safetensors(&path)
@@ -726,7 +726,7 @@ mod tests {
 
     #[test]
     fn checkpoint_name_mapping() {
-        let dev: TestDevice = Default::default();
+        let dev = crate::test_device!();
         let a = Small::<f32, TestDevice>::new(&dev);
         let torch = NameMap::identity()
             .layer("linear1", "net.0")
@@ -743,7 +743,7 @@ mod tests {
 
     #[test]
     fn checkpoint_batch_norm_running_statistics() {
-        let dev: TestDevice = Default::default();
+        let dev = crate::test_device!();
         let mut a = WithNorm::<f32, TestDevice>::new(&dev);
         let x: Tensor<Rank4<3, 2, 4, 4>, f32, _> = dev.sample_normal();
         let _ = a.forward_mut(x.leaky_trace());

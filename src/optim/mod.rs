@@ -425,7 +425,7 @@ mod tests {
         O1: Optimizer<Net<f32, TestDevice>, TestDevice, f32>,
         O2: Optimizer<Net<f32, TestDevice>, TestDevice, f32>,
     {
-        let dev = TestDevice::seed_from_u64(3);
+        let dev = crate::test_device!(3);
         let mut a = Net::<f32, TestDevice>::new(&dev);
         let mut b = a.clone();
         let (mut opt_a, mut opt_b) = (make_ours(&a), make_theirs(&b));
@@ -508,7 +508,7 @@ mod tests {
 
     #[test]
     fn buffers_are_restored_exactly() {
-        let dev: TestDevice = Default::default();
+        let dev = crate::test_device!();
         let net = Net::<f32, TestDevice>::new(&dev);
         let mut opt = Adam::new(&net, AdamConfig::default());
         let p = &net.linear1.weight;
