@@ -48,6 +48,7 @@ use typednet::recurrent::{
     try_run_last, ElmanCell, LstmCell, MguCell, RecurrentCell, TorchGruCell,
 };
 use typednet::regularize::try_clip_grad_norm;
+use typednet::train::ProgressBar;
 
 /// The device: the GPU with `--features cuda`, the CPU otherwise.
 #[cfg(feature = "cuda")]
@@ -151,6 +152,12 @@ where
     );
     let mut steps = 0;
     let mut recent_loss = 0.0;
+    // One bar per stretch between two log lines, cleared before each line is printed.
+    let stretch = |after: usize| {
+        let last = (after + EVALUATE_EVERY).min(max_steps);
+        ProgressBar::stderr(format!("{name}: steps {}-{last}", after + 1), last - after)
+    };
+    let mut bar = stretch(0);
     while steps < max_steps && mse >= TARGET_MSE {
         let batch = problem.batch(BATCH, &mut rng);
         let x = batch.inputs::<f32, _>(dev).traced(grads);
@@ -164,7 +171,10 @@ where
         optimizer.update(&mut model, &grads)?;
         model.zero_grads(&mut grads);
         steps += 1;
+        let in_stretch = (steps - 1) % EVALUATE_EVERY + 1;
+        bar.set(in_stretch, Some(recent_loss / in_stretch as f64));
         if steps % EVALUATE_EVERY == 0 {
+            bar.finish_and_clear();
             mse = test_mse(&model, test, dev)?;
             println!(
                 "{name}: step {steps:>5}  train MSE {:.4}  test MSE {mse:.4}  grad norm {norm:.3}  {:.0} s",
@@ -172,8 +182,10 @@ where
                 start.elapsed().as_secs_f64()
             );
             recent_loss = 0.0;
+            bar = stretch(steps);
         }
     }
+    bar.finish_and_clear();
     if steps % EVALUATE_EVERY != 0 {
         mse = test_mse(&model, test, dev)?;
     }

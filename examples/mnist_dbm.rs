@@ -42,6 +42,7 @@ use typednet::boltzmann::dbm::{
 use typednet::data::Mnist;
 use typednet::dfdx::prelude::*;
 use typednet::plot::digit_grid;
+use typednet::train::ProgressBar;
 
 const BATCH: usize = 100;
 const CHAINS: usize = 100;
@@ -108,7 +109,12 @@ fn main() -> Result<(), Error> {
         gibbs_steps: 1,
         init_std: 0.01,
     };
-    let mut dbm = Machine::try_pretrain(&dev, &batches, &pretrain).dev()?;
+    let mut bar = ProgressBar::stderr("pretraining", 3 * pretrain_epochs * batches.len());
+    let mut dbm = Machine::try_pretrain_with_progress(&dev, &batches, &pretrain, |done, _| {
+        bar.set(done, None)
+    })
+    .dev()?;
+    bar.finish_and_clear();
     let (error, sweeps) = evaluate(&dbm, &held_out, &mean_field)?;
     println!(
         "pretrained: held-out reconstruction error {error:.2} pixels per digit, \
@@ -125,12 +131,16 @@ fn main() -> Result<(), Error> {
             gibbs_steps: 1,
         };
         let mut train_sweeps = 0.0;
-        for batch in &batches {
+        let mut bar =
+            ProgressBar::stderr(format!("joint epoch {epoch}/{joint_epochs}"), batches.len());
+        for (i, batch) in batches.iter().enumerate() {
             let report = dbm
                 .try_joint_training_step(batch, &mut chains, &config)
                 .dev()?;
             train_sweeps += report.mean_field_iterations as f64;
+            bar.set(i + 1, None);
         }
+        bar.finish_and_clear();
         let (error, sweeps) = evaluate(&dbm, &held_out, &mean_field)?;
         println!(
             "joint epoch {epoch}: lr {:.4}, {:.1} mean-field sweeps per batch (training), \
@@ -141,7 +151,11 @@ fn main() -> Result<(), Error> {
         );
     }
 
-    let chains = dbm.try_gibbs_sample(chains, 1000).dev()?;
+    let mut bar = ProgressBar::stderr("Gibbs sampling", 1000);
+    let chains = dbm
+        .try_gibbs_sample_with_progress(chains, 1000, |done, _| bar.set(done, None))
+        .dev()?;
+    bar.finish_and_clear();
     let means = dbm
         .try_visible_probabilities(&chains.hidden1)
         .dev()?

@@ -51,7 +51,7 @@ use typednet::gan::{inception_score, try_noise, try_one_hot, Gan, GanConfig, Gan
 use typednet::ops::try_concat_features;
 use typednet::plot::digit_grid;
 use typednet::prelude::*;
-use typednet::train::{Trainer, Verbosity};
+use typednet::train::{ProgressBar, Trainer, Verbosity};
 
 network! {
     /// G: 64 noise numbers → a digit.
@@ -190,7 +190,9 @@ fn main() -> Result<(), Error> {
         let epoch_start = std::time::Instant::now();
         let (mut d_loss, mut g_loss, mut real_score, mut fake_score, mut rounds) =
             (0.0, 0.0, 0.0, 0.0, 0.0);
-        for batch in train_set.shuffled_batches::<Rank1<784>, _>(BATCH, &mut rng)? {
+        let batches = train_set.shuffled_batches::<Rank1<784>, _>(BATCH, &mut rng)?;
+        let mut bar = ProgressBar::stderr(format!("GAN epoch {epoch}/{epochs}"), batches.len());
+        for (i, batch) in batches.enumerate() {
             let real = to_signed(batch.try_to_tensor(&dev).dev()?)?;
             let step = trainer.try_step(&mut gan, vec![real])?;
             d_loss += step.discriminator.loss;
@@ -198,7 +200,9 @@ fn main() -> Result<(), Error> {
             real_score += step.discriminator.real_score;
             fake_score += step.discriminator.fake_score;
             rounds += 1.0;
+            bar.set(i + 1, None);
         }
+        bar.finish_and_clear();
         if epoch == 1 || epoch % 5 == 0 || epoch == epochs {
             println!(
                 "GAN epoch {epoch:>3}/{epochs}: D loss {:.3}, G loss {:.3}, D(x) {:.2}, D(G(z)) {:.2} ({:.1} s)",
@@ -232,7 +236,12 @@ fn main() -> Result<(), Error> {
     for epoch in 1..=epochs {
         let epoch_start = std::time::Instant::now();
         let (mut d_loss, mut g_loss, mut rounds) = (0.0, 0.0, 0.0);
-        for batch in train_set.shuffled_batches::<Rank1<784>, _>(BATCH, &mut rng)? {
+        let batches = train_set.shuffled_batches::<Rank1<784>, _>(BATCH, &mut rng)?;
+        let mut bar = ProgressBar::stderr(
+            format!("conditional GAN epoch {epoch}/{epochs}"),
+            batches.len(),
+        );
+        for (i, batch) in batches.enumerate() {
             let real = to_signed(batch.try_to_tensor(&dev).dev()?)?;
             let condition = scaled(try_one_hot::<10, f32, Device>(&dev, &batch.labels()).dev()?)?;
             let (generator, discriminator) = cgan.parts_mut();
@@ -246,7 +255,9 @@ fn main() -> Result<(), Error> {
                 trainer.try_conditional_generator_step(generator, discriminator, condition)?;
             d_loss += step.loss;
             rounds += 1.0;
+            bar.set(i + 1, None);
         }
+        bar.finish_and_clear();
         if epoch == 1 || epoch % 5 == 0 || epoch == epochs {
             println!(
                 "conditional GAN epoch {epoch:>3}/{epochs}: D loss {:.3}, G loss {:.3} ({:.1} s)",

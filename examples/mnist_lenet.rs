@@ -5,6 +5,10 @@
 //!
 //! Recipe: 10 epochs, batch 64, Adam with learning rate 1e-3, PyTorch's default initialisation.
 //! PyTorch 2.15 with the same recipe reaches 96.8–97.5% test accuracy over three seeds.
+//!
+//! Writes `target/figures/lenet_metrics.csv` (one row per epoch, written as training goes, so
+//! an interrupted run keeps its finished epochs) and `target/figures/lenet_curves.png` (train
+//! and test loss, left; accuracy, right).
 
 mod common;
 
@@ -12,7 +16,7 @@ use rand::{rngs::StdRng, SeedableRng};
 use typednet::data::Mnist;
 use typednet::dfdx::optim::{Adam, AdamConfig};
 use typednet::prelude::*;
-use typednet::train::Trainer;
+use typednet::train::{plot_metrics, Trainer};
 
 network! {
     /// LeNet-5 (LeCun et al., 1998) with ReLU and max pooling, as in the lecture notes.
@@ -46,9 +50,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         },
     );
+    let figures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/figures");
+    std::fs::create_dir_all(&figures)?;
     let history = Trainer::new(&dev)
         .epochs(epochs)
         .batch_size(64)
+        .metrics_csv(figures.join("lenet_metrics.csv"))
+        // The next two batches are gathered on a worker thread; the weights are the same without.
+        .prefetch(2)
         .fit_images::<1, 28, 28, 10, f32, _, _, _>(
             &mut model,
             &mut optimizer,
@@ -57,5 +66,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &mut StdRng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed),
         )?;
 
-    common::report(&history, test.len())
+    common::report(&history, test.len())?;
+    plot_metrics(&history, figures.join("lenet_curves.png"))?;
+    println!(
+        "wrote lenet_metrics.csv and lenet_curves.png (loss and accuracy per epoch) in {}",
+        figures.display()
+    );
+    Ok(())
 }

@@ -38,6 +38,7 @@ use typednet::boltzmann::rbm::Rbm;
 use typednet::data::Mnist;
 use typednet::dfdx::prelude::*;
 use typednet::plot::digit_grid;
+use typednet::train::ProgressBar;
 
 const PIXELS: usize = 784;
 const TRAIN: usize = 8_000;
@@ -99,11 +100,14 @@ fn main() -> Result<(), Error> {
     for epoch in 1..=epochs {
         let start = Instant::now();
         let mut error = 0.0;
-        for batch in &batches {
+        let mut bar = ProgressBar::stderr(format!("epoch {epoch}/{epochs}"), batches.len());
+        for (i, batch) in batches.iter().enumerate() {
             error += rbm
                 .try_contrastive_divergence(batch, 1, LEARNING_RATE)
                 .dev()?;
+            bar.set(i + 1, None);
         }
+        bar.finish_and_clear();
         println!(
             "epoch {epoch:>2}/{epochs}: reconstruction error {:.2} per digit ({:.1} s)",
             error / batches.len() as f64,
@@ -119,9 +123,13 @@ fn main() -> Result<(), Error> {
     let schedule = AisSchedule::scaled_salakhutdinov_murray(ais_fraction);
     let base = try_base_rate_visible_bias(&train).dev()?;
     let annealing = Instant::now();
+    let mut bar = ProgressBar::stderr("AIS", schedule.steps());
     let estimate = rbm
-        .try_ais_log_partition::<AIS_RUNS>(&base, &schedule)
+        .try_ais_log_partition_with_progress::<AIS_RUNS>(&base, &schedule, |done, _| {
+            bar.set(done, None)
+        })
         .dev()?;
+    bar.finish_and_clear();
     let (low, high) = estimate.log_partition_interval(3.0);
     println!(
         "AIS ({AIS_RUNS} runs, {} steps, {:.1} s): log Z = {:.2} ± {:.2} (standard error; \

@@ -36,7 +36,7 @@ use typednet::dfdx::optim::{Adam, AdamConfig, Optimizer};
 use typednet::ops::try_concat_features;
 use typednet::plot::digit_grid;
 use typednet::prelude::*;
-use typednet::train::{Trainer, Verbosity};
+use typednet::train::{ProgressBar, Trainer, Verbosity};
 
 network! {
     /// q(z|x): μ is the main output, log σ² a head on the same hidden layer.
@@ -152,7 +152,10 @@ fn main() -> Result<(), Error> {
     for epoch in 1..=epochs {
         let start = std::time::Instant::now();
         let mut total = 0.0;
-        for batch in train_set.shuffled_batches::<Rank1<784>, _>(BATCH, &mut rng)? {
+        let batches = train_set.shuffled_batches::<Rank1<784>, _>(BATCH, &mut rng)?;
+        let mut bar = ProgressBar::stderr(format!("VAE epoch {epoch}/{epochs}"), batches.len());
+        let mut seen = 0;
+        for (i, batch) in batches.enumerate() {
             let x: Batch<784> = batch.try_to_tensor(&dev).dev()?;
             let (nll, kl) = vae_terms(&vae, x.clone().traced(gradients), x, &mut rng)?;
             let loss = nll + kl;
@@ -162,7 +165,10 @@ fn main() -> Result<(), Error> {
                 .update(&mut vae, &gradients)
                 .map_err(|e| format!("{e:?}"))?;
             vae.zero_grads(&mut gradients);
+            seen += batch.len();
+            bar.set(i + 1, Some(total / seen as f64));
         }
+        bar.finish_and_clear();
         println!(
             "VAE epoch {epoch:>2}/{epochs}: train −ELBO {:.2} nats ({:.1} s)",
             total / train_set.len() as f64,
@@ -216,7 +222,11 @@ fn main() -> Result<(), Error> {
     for epoch in 1..=CVAE_EPOCHS {
         let start = std::time::Instant::now();
         let mut total = 0.0;
-        for batch in train_set.shuffled_batches::<Rank1<784>, _>(BATCH, &mut rng)? {
+        let batches = train_set.shuffled_batches::<Rank1<784>, _>(BATCH, &mut rng)?;
+        let mut bar =
+            ProgressBar::stderr(format!("CVAE epoch {epoch}/{CVAE_EPOCHS}"), batches.len());
+        let mut seen = 0;
+        for (i, batch) in batches.enumerate() {
             let clean: Batch<784> = batch.try_to_tensor(&dev).dev()?;
             let labels = batch.labels();
             let joined: Batch<794> = dev
@@ -239,7 +249,10 @@ fn main() -> Result<(), Error> {
                 .update(&mut cvae, &gradients)
                 .map_err(|e| format!("{e:?}"))?;
             cvae.zero_grads(&mut gradients);
+            seen += batch.len();
+            bar.set(i + 1, Some(total / seen as f64));
         }
+        bar.finish_and_clear();
         println!(
             "conditional VAE epoch {epoch:>2}/{CVAE_EPOCHS}: train −ELBO {:.2} nats ({:.1} s)",
             total / train_set.len() as f64,

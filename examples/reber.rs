@@ -58,6 +58,7 @@ use typednet::dfdx::optim::{Adam, AdamConfig, Optimizer};
 use typednet::dfdx::prelude::*;
 use typednet::recurrent::{try_run_sequence, ElmanCell, LstmCell, RecurrentCell};
 use typednet::regularize::try_clip_grad_norm;
+use typednet::train::ProgressBar;
 
 /// The device: the GPU with `--features cuda`, the CPU otherwise.
 #[cfg(feature = "cuda")]
@@ -203,6 +204,12 @@ where
     let mut accuracy = evaluate(&model, test).map_err(device_error)?;
     let mut steps = 0;
     let mut recent_loss = 0.0;
+    // One bar per stretch between two log lines, cleared before each line is printed.
+    let stretch = |after: usize| {
+        let last = (after + EVALUATE_EVERY).min(max_steps);
+        ProgressBar::stderr(format!("{name}: steps {}-{last}", after + 1), last - after)
+    };
+    let mut bar = stretch(0);
     while steps < max_steps && accuracy.strings < 1.0 {
         let strings: Vec<_> = (0..BATCH)
             .map(|_| Grammar::EmbeddedReber.generate(&mut rng))
@@ -224,7 +231,10 @@ where
         optimizer.update(&mut model, &grads)?;
         model.zero_grads(&mut grads);
         steps += 1;
+        let in_stretch = (steps - 1) % EVALUATE_EVERY + 1;
+        bar.set(in_stretch, Some(recent_loss / in_stretch as f64));
         if steps % EVALUATE_EVERY == 0 || steps == max_steps {
+            bar.finish_and_clear();
             accuracy = evaluate(&model, test).map_err(device_error)?;
             println!(
                 "{name}: step {steps:>5}  loss {:.4}  test: strings {:.1}%, second-to-last {:.1}%, predictions {:.2}%  {:.0} s",
@@ -235,8 +245,10 @@ where
                 start.elapsed().as_secs_f64()
             );
             recent_loss = 0.0;
+            bar = stretch(steps);
         }
     }
+    bar.finish_and_clear();
     println!(
         "{name} (hidden {HIDDEN}, {} parameters): {:.1}% of test strings fully correct, second-to-last symbol {:.1}%, all predictions {:.2}%, after {steps} steps, {:.0} s",
         model.num_trainable_params(),

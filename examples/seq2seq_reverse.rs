@@ -50,6 +50,7 @@ use typednet::dfdx::prelude::*;
 use typednet::loss::argmax_rows;
 use typednet::recurrent::{try_run_last, LstmCell, LstmState, RecurrentCell};
 use typednet::regularize::try_clip_grad_norm;
+use typednet::train::ProgressBar;
 
 /// The string lengths of the task.
 const MIN_LEN: usize = 3;
@@ -291,6 +292,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut grads = model.alloc_grads();
     let started = Instant::now();
     let (mut loss_sum, mut norm_sum, mut clipped, mut since_log) = (0.0, 0.0, 0, 0);
+    // One bar per stretch between two log lines, cleared before each line is printed.
+    let stretch = |first: usize| {
+        let last = (first + LOG_EVERY - 1).min(train_steps);
+        ProgressBar::stderr(format!("steps {first}-{last}"), last + 1 - first)
+    };
+    let mut bar = stretch(1);
     for step in 1..=train_steps {
         if step == 2 * train_steps / 3 + 1 {
             optimizer.cfg.lr = LEARNING_RATE * LATE_DECAY;
@@ -322,8 +329,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         optimizer.update(&mut model, &grads)?;
         model.zero_grads(&mut grads);
         since_log += 1;
+        bar.set(since_log, Some(f64::from(loss_sum) / since_log as f64));
 
         if step % LOG_EVERY == 0 || step == train_steps {
+            bar.finish_and_clear();
             let probe =
                 evaluate(&model, &task, &test_mixed[..200], &device).map_err(device_error)?;
             println!(
@@ -335,6 +344,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 started.elapsed().as_secs_f64()
             );
             (loss_sum, norm_sum, clipped, since_log) = (0.0, 0.0, 0, 0);
+            bar = stretch(step + 1);
         }
     }
     let train_seconds = started.elapsed().as_secs_f64();

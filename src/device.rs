@@ -33,3 +33,30 @@ impl<E: Element, D> Device<E> for D where
         + RecurrentSequenceKernel<E>
 {
 }
+
+/// How many CUDA devices the driver sees, without panicking: `Err` says why there are none to ask
+/// about (the driver's `cuInit` failed, e.g. `CUDA_ERROR_NO_DEVICE` on a machine with the driver
+/// library but no GPU, or a driver too old for the toolkit).
+///
+/// dfdx's `Cuda::try_build` *panics* rather than returning `Err` in those cases (cudarc 0.9's
+/// `CudaDevice::new` unwraps `cuInit`), so callers that want to degrade gracefully — the tests,
+/// through [`crate::testing::test_device`] — ask here first. The answer is computed once per
+/// process.
+///
+/// What this cannot cover: cudarc 0.9 links `libcuda.so.1` at build time, so on a machine with
+/// no NVIDIA driver library at all a `--features cuda` binary fails to *start* (the dynamic
+/// loader's "cannot open shared object file"), before any code runs.
+#[cfg(feature = "cuda")]
+pub fn cuda_device_count() -> Result<usize, String> {
+    use std::sync::OnceLock;
+    static COUNT: OnceLock<Result<usize, String>> = OnceLock::new();
+    COUNT
+        .get_or_init(|| {
+            use cudarc::driver::result;
+            result::init().map_err(|e| format!("cuInit failed: {e}"))?;
+            let count =
+                result::device::get_count().map_err(|e| format!("cuDeviceGetCount failed: {e}"))?;
+            usize::try_from(count).map_err(|_| format!("cuDeviceGetCount returned {count}"))
+        })
+        .clone()
+}

@@ -78,7 +78,7 @@ fn with_code_tape<B: Dim, const K: usize>(
 }
 
 fn contractive_matches_pytorch(activation: EncoderActivation, name: &str) {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let reference = Reference::load();
     let x = reference.x(&dev);
     let (weight_grad, bias_grad, x_grad, value) = match activation {
@@ -181,7 +181,7 @@ where
 
 #[test]
 fn contractive_penalty_equals_the_finite_difference_jacobian_norm() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let reference = Reference::load();
     let x = reference.x(&dev);
     let net = encoder_from_fixture!(SigmoidEncoder, reference, &dev);
@@ -199,7 +199,7 @@ fn contractive_penalty_equals_the_finite_difference_jacobian_norm() {
 
 #[test]
 fn contractive_estimate_of_a_deep_encoder_is_close_to_its_jacobian_norm() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let reference = Reference::load();
     let x = reference.x(&dev);
     let net = DeepEncoder::<f64, TestDevice>::new(&dev);
@@ -234,7 +234,7 @@ fn contractive_estimate_of_a_deep_encoder_is_close_to_its_jacobian_norm() {
 
 #[test]
 fn contractive_estimate_has_the_gradient_of_its_value() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let reference = Reference::load();
     let x = reference.x(&dev);
     let net = DeepEncoder::<f64, TestDevice>::new(&dev);
@@ -250,7 +250,7 @@ fn contractive_estimate_has_the_gradient_of_its_value() {
 
 #[test]
 fn sparsity_penalty_matches_pytorch() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let reference = Reference::load();
     let x = reference.x(&dev);
     let net = encoder_from_fixture!(SigmoidEncoder, reference, &dev);
@@ -267,7 +267,7 @@ fn sparsity_penalty_matches_pytorch() {
 
 #[test]
 fn penalties_refuse_invalid_settings() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let code: Tensor<Rank2<2, 3>, f32, TestDevice> = dev.ones();
     let weight: Tensor<Rank2<3, 4>, f32, TestDevice> = dev.ones();
     let error = try_sparsity_penalty(&code, -1.0).unwrap_err();
@@ -301,7 +301,7 @@ fn penalties_refuse_invalid_settings() {
 
 #[test]
 fn an_autoencoder_encodes_decodes_and_reconstructs() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let ae = SmallAutoencoder::<f64, TestDevice>::new(&dev);
     let x: Tensor<Rank2<5, 4>, f64, TestDevice> = dev.sample_normal();
     let code = ae.encode(x.clone());
@@ -331,7 +331,7 @@ fn tensor_2d<const R: usize, const C: usize>(
 
 #[test]
 fn gaussian_sample_and_kl_match_pytorch() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let reference = Reference::load();
     let mean = tensor_2d::<3, 4>(&dev, reference.get("vae_mean"));
     let log_variance = tensor_2d::<3, 4>(&dev, reference.get("vae_log_variance"));
@@ -357,7 +357,7 @@ fn gaussian_sample_and_kl_match_pytorch() {
 
 #[test]
 fn gaussian_sample_draws_have_the_encoded_mean_and_deviation() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     // One code unit with μ = 1.5, σ = 0.5, drawn 20,000 times.
     let mean: Tensor<(usize, Const<1>), f64, TestDevice> =
         dev.tensor_from_vec(vec![1.5; 20_000], (20_000, Const));
@@ -376,7 +376,7 @@ fn gaussian_sample_draws_have_the_encoded_mean_and_deviation() {
 
 #[test]
 fn bernoulli_nll_matches_pytorch() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let reference = Reference::load();
     let logits = tensor_2d::<3, 5>(&dev, reference.get("bernoulli_logits"));
     let targets = tensor_2d::<3, 5>(&dev, reference.get("bernoulli_targets"));

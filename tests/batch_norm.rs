@@ -26,7 +26,7 @@ fn fixture() -> HashMap<String, Vec<f64>> {
 fn batch_norm2d_matches_pytorch_in_training_and_evaluation() {
     let f = fixture();
     let get = |name: &str| f[&format!("bn2d.{name}")].clone();
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let mut layer: BatchNorm2d<3, f64, Dev> = BuildModule::build(&dev);
     layer.scale.copy_from(&get("weight"));
     layer.bias.copy_from(&get("bias"));
@@ -57,7 +57,7 @@ fn batch_norm2d_matches_pytorch_in_training_and_evaluation() {
 fn batch_norm1d_matches_pytorch_in_training_and_evaluation() {
     let f = fixture();
     let get = |name: &str| f[&format!("bn1d.{name}")].clone();
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let mut layer: BatchNorm1d<4, f64, Dev> = BuildModule::build(&dev);
     layer.scale.copy_from(&get("weight"));
     layer.bias.copy_from(&get("bias"));
@@ -96,7 +96,7 @@ fn networks_train_batch_norm_with_forward_mut_and_evaluate_with_forward() {
         <Normalised>::PARAMETERS,
         (4 * 3 * 9 + 4) + 2 * 4 + (64 * 5 + 5) + 2 * 5 + (5 * 2 + 2)
     );
-    let dev = Dev::seed_from_u64(0);
+    let dev = typednet::test_device!(0);
     let mut net = Normalised::<f64, Dev>::new(&dev);
     let x: Tensor<Rank4<8, 3, 6, 6>, f64, Dev> = dev.sample_normal();
     let fresh = net.batchnorm1.running_mean.as_vec();
@@ -123,7 +123,7 @@ fn networks_train_batch_norm_with_forward_mut_and_evaluate_with_forward() {
 
 #[test]
 fn gradients_through_batch_norm_in_training_mode() {
-    let dev = Dev::seed_from_u64(1);
+    let dev = typednet::test_device!(1);
     let net = Normalised::<f64, Dev>::new(&dev);
     let x: Tensor<Rank4<4, 3, 6, 6>, f64, Dev> = dev.sample_normal();
     let g: Tensor<Rank2<4, 2>, f64, Dev> = dev.sample_normal();
@@ -203,7 +203,7 @@ network! {
 
 #[test]
 fn a_composition_trains_the_batch_norm_of_its_stages() {
-    let dev = Dev::seed_from_u64(3);
+    let dev = typednet::test_device!(3);
     let mut net = BnWhole::<f64, Dev>::new(&dev);
     let x: Tensor<Rank4<8, 3, 6, 6>, f64, Dev> = dev.sample_normal();
     let _ = net.forward(x.leaky_trace());

@@ -55,7 +55,7 @@ fn conv<const S: usize, const P: usize>() -> Conv2dGeometry {
 
 #[test]
 fn identity_shortcut_adds_the_input_back() {
-    let dev = Dev::seed_from_u64(0);
+    let dev = typednet::test_device!(0);
     let net = DenseResidual::<f64, Dev>::new(&dev);
     let x: Tensor<Rank2<3, 4>, f64, Dev> = dev.sample_normal();
     let body = net.linear2.forward(net.linear1.forward(x.clone()).relu());
@@ -65,7 +65,7 @@ fn identity_shortcut_adds_the_input_back() {
 
 #[test]
 fn projection_shortcut_is_added_to_the_body() {
-    let dev = Dev::seed_from_u64(1);
+    let dev = typednet::test_device!(1);
     let net = Projection::<f64, Dev>::new(&dev);
     let x: Tensor<Rank4<2, 2, 6, 6>, f64, Dev> = dev.sample_normal();
     let hidden: Tensor<Rank4<2, 4, 3, 3>, f64, Dev> =
@@ -85,7 +85,7 @@ fn projection_shortcut_is_added_to_the_body() {
 
 #[test]
 fn concat_joins_branches_along_channels_in_order() {
-    let dev = Dev::seed_from_u64(2);
+    let dev = typednet::test_device!(2);
     let net = TwoBranches::<f64, Dev>::new(&dev);
     let x: Tensor<Rank4<2, 3, 5, 5>, f64, Dev> = dev.sample_normal();
     let first: Tensor<Rank4<2, 4, 5, 5>, f64, Dev> =
@@ -108,7 +108,7 @@ fn concat_joins_branches_along_channels_in_order() {
 
 #[test]
 fn concat_joins_vectors_along_features() {
-    let dev = Dev::seed_from_u64(3);
+    let dev = typednet::test_device!(3);
     let net = VectorBranches::<f64, Dev>::new(&dev);
     let x: Tensor<Rank2<4, 3>, f64, Dev> = dev.sample_normal();
     let first = net.linear1.forward(x.clone()).as_vec();
@@ -127,7 +127,7 @@ fn concat_joins_vectors_along_features() {
 
 #[test]
 fn gradients_flow_through_both_sides_of_a_residual() {
-    let dev = Dev::seed_from_u64(4);
+    let dev = typednet::test_device!(4);
     let net = Projection::<f64, Dev>::new(&dev);
     let x: Tensor<Rank4<2, 2, 6, 6>, f64, Dev> = dev.sample_normal();
     let g: Tensor<Rank2<2, 3>, f64, Dev> = dev.sample_normal();
@@ -146,7 +146,7 @@ fn gradients_flow_through_both_sides_of_a_residual() {
 
 #[test]
 fn gradients_flow_through_every_concatenated_branch() {
-    let dev = Dev::seed_from_u64(5);
+    let dev = typednet::test_device!(5);
     let net = TwoBranches::<f64, Dev>::new(&dev);
     let x: Tensor<Rank4<1, 3, 5, 5>, f64, Dev> = dev.sample_normal();
     let g: Tensor<Rank2<1, 2>, f64, Dev> = dev.sample_normal();
@@ -210,7 +210,7 @@ fn a_block_used_twice_gets_its_own_layers_each_time() {
     assert_eq!(<TinyResNet>::PARAMETERS, expected);
 
     // It runs, with a tape, and every parameter gets a gradient.
-    let dev = Dev::seed_from_u64(6);
+    let dev = typednet::test_device!(6);
     let net = TinyResNet::<f32, Dev>::new(&dev);
     let x: Tensor<Rank4<2, 1, 12, 12>, f32, Dev> = dev.sample_normal();
     let grads = net.forward(x.leaky_trace()).sum().backward();

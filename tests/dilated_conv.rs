@@ -61,7 +61,7 @@ fn check<
         padding: [padding[0], padding[1]],
     };
 
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let mut layer = Conv2d::<C_IN, C_OUT, K_H, K_W, f64, Dev>::build(&dev);
     layer.weight = dev.tensor(f[&key("weight")].clone());
     layer.bias = dev.tensor(f[&key("bias")].clone());
@@ -152,7 +152,7 @@ fn check_network<
 {
     assert_eq!(N::OUTPUT_SHAPE, &[C_OUT, O_H, O_W]);
     assert_eq!(N::PARAMETERS, C_OUT * C * K_H * K_W + C_OUT);
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let x: Tensor<Rank4<2, C, H, W>, f64, Dev> = dev.sample_normal();
     let expected: Tensor<Rank4<2, C_OUT, O_H, O_W>, f64, Dev> =
         try_dilated_conv2d::<_, C, H, W, C_OUT, K_H, K_W, KD_H, KD_W, O_H, O_W, _, _, _>(
@@ -167,7 +167,7 @@ fn check_network<
 
 #[test]
 fn the_macro_agrees_with_the_op() {
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let geometry = |s: [usize; 2], p: [usize; 2]| Conv2dGeometry {
         stride: s,
         padding: p,

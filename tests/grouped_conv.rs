@@ -59,7 +59,7 @@ fn check<
         padding: [padding[0], padding[1]],
     };
 
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let mut layer = GroupedConv2d::<C_IN_PER_GROUP, C_OUT, GROUPS, K_H, K_W, f64, Dev>::build(&dev);
     layer.weight = dev.tensor(f[&key("weight")].clone());
     layer.bias = dev.tensor(f[&key("bias")].clone());

@@ -34,14 +34,14 @@ fn heads_add_their_parameters_and_keep_the_main_output_shape() {
     // classifier 24·3 + 3 = 75.
     assert_eq!(TwoHeads::<f64, Dev>::PARAMETERS, 112 + 25 + 222 + 50 + 75);
     assert_eq!(<TwoHeads<f64, Dev> as Network>::OUTPUT_SHAPE, &[3]);
-    let summary = TwoHeads::<f64, Dev>::new(&Dev::default()).summary();
+    let summary = TwoHeads::<f64, Dev>::new(&typednet::test_device!()).summary();
     assert!(summary.contains("early"), "{summary}");
     assert!(summary.contains("late"), "{summary}");
 }
 
 #[test]
 fn forward_with_heads_returns_the_output_and_each_heads_value() {
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let net = TwoHeads::<f64, Dev>::new(&dev);
     let x = batch(&dev);
     let (y, (early, late)) = net.try_forward_with_heads(x.clone()).unwrap();
@@ -81,7 +81,7 @@ fn forward_with_heads_returns_the_output_and_each_heads_value() {
 
 #[test]
 fn a_loss_over_the_output_and_the_heads_has_exact_gradients() {
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let net = TwoHeads::<f64, Dev>::new(&dev);
     let x = batch(&dev);
     // Σ y + 0.3·(Σ early² + Σ late): every output contributes to the input's gradient.

@@ -73,14 +73,14 @@ fn parameter_counts_match_pytorch() {
         <Repeated>::PARAMETERS,
         (4 * 9 + 4) + 3 * (4 * 4 * 9 + 4) + (4 * 2 * 2 * 10 + 10)
     );
-    let dev = TestDevice::default();
+    let dev = typednet::test_device!();
     let net = Images::<f32, TestDevice>::new(&dev);
     assert_eq!(net.num_trainable_params(), <Images>::PARAMETERS);
 }
 
 #[test]
 fn forward_takes_one_example_or_a_batch_with_or_without_tape() {
-    let dev = TestDevice::default();
+    let dev = typednet::test_device!();
     let net = Images::<f32, TestDevice>::new(&dev);
     let one: Tensor<Rank1<2>, f32, TestDevice> = net.forward(dev.sample_normal::<Rank3<2, 9, 7>>());
     let batch: Tensor<Rank2<5, 2>, f32, TestDevice> =
@@ -101,7 +101,7 @@ fn forward_takes_one_example_or_a_batch_with_or_without_tape() {
 
 #[test]
 fn activations_compute_what_pytorch_computes() {
-    let dev = TestDevice::default();
+    let dev = typednet::test_device!();
     let net = Activations::<f32, TestDevice>::new(&dev);
     let x = dev.tensor([-1.0f32, 0.5, 2.0, -0.25]);
     let y = net.forward(x);
@@ -120,7 +120,7 @@ network! {
 
 #[test]
 fn mlp_with_given_weights_matches_pytorch() {
-    let dev = TestDevice::default();
+    let dev = typednet::test_device!();
     let mut net = SmallMlp::<f32, TestDevice>::new(&dev);
     // The same weights as tools/reference_layers.py, in PyTorch's [out, in] layout.
     let w1: Vec<f32> = (0..3)
@@ -141,7 +141,7 @@ fn mlp_with_given_weights_matches_pytorch() {
 
 #[test]
 fn dropout_is_identity_without_a_tape() {
-    let dev = TestDevice::default();
+    let dev = typednet::test_device!();
     let net = Dense::<f32, TestDevice>::new(&dev);
     let x = dev.sample_normal::<Rank2<8, 12>>();
     let a = net.forward(x.clone()).array();
@@ -151,7 +151,7 @@ fn dropout_is_identity_without_a_tape() {
 
 #[test]
 fn summary_shows_layers_shapes_and_total() {
-    let dev = TestDevice::default();
+    let dev = typednet::test_device!();
     let net = Repeated::<f32, TestDevice>::new(&dev);
     let table = net.summary();
     assert!(table.contains("conv1 (conv(4, 3, pad = 1))"), "{table}");
@@ -185,7 +185,7 @@ fn composed_networks_run_in_turn() {
         <Autoencoder>::LAYERS.len(),
         <Encoder>::LAYERS.len() + <Decoder>::LAYERS.len()
     );
-    let dev = TestDevice::default();
+    let dev = typednet::test_device!();
     let net = Autoencoder::<f32, TestDevice>::new(&dev);
     assert_eq!(net.num_trainable_params(), <Autoencoder>::PARAMETERS);
     let x = dev.sample_normal::<Rank4<3, 1, 8, 8>>();
@@ -197,7 +197,7 @@ fn composed_networks_run_in_turn() {
 #[test]
 fn networks_build_in_f64_and_train_through_an_optimiser() {
     use typednet::dfdx::optim::{Optimizer, Sgd, SgdConfig};
-    let dev = TestDevice::default();
+    let dev = typednet::test_device!();
     let mut net = Dense::<f64, TestDevice>::new(&dev);
     let mut opt = Sgd::new(
         &net,
@@ -241,7 +241,7 @@ fn lenet5_has_pytorchs_parameter_count_and_shapes() {
         .find(|l| l.name == "flatten1")
         .unwrap();
     assert_eq!(flatten.output_shape, &[400]);
-    let dev = TestDevice::default();
+    let dev = typednet::test_device!();
     let net = LeNet5::<f32, TestDevice>::new(&dev);
     let y: Tensor<Rank2<2, 10>, f32, TestDevice> = net.forward(dev.zeros::<Rank4<2, 1, 28, 28>>());
     // Zero input: the logits are the network's response to the biases alone, the same per row.
@@ -251,7 +251,7 @@ fn lenet5_has_pytorchs_parameter_count_and_shapes() {
 
 #[test]
 fn a_run_time_shaped_batch_is_checked_once_with_an_error_naming_both_shapes() {
-    let dev = TestDevice::default();
+    let dev = typednet::test_device!();
     let net = Images::<f32, TestDevice>::new(&dev);
     // Shapes read from data at run time: every dimension a usize.
     let good = dev.zeros_like(&(4usize, 2usize, 9usize, 7usize));
@@ -292,7 +292,7 @@ fn conv_transpose_layers_grow_the_image_as_pytorch_does() {
     assert_eq!(<Upsampler>::OUTPUT_SHAPE, &[1, 28, 28]);
     // Weights [C_IN, C_OUT, K, K] plus a bias per output channel, as PyTorch counts them.
     assert_eq!(<Upsampler>::PARAMETERS, (4 * 8 * 16 + 8) + (8 * 9 + 1));
-    let dev = TestDevice::default();
+    let dev = typednet::test_device!();
     let net = Upsampler::<f32, TestDevice>::new(&dev);
     let y = net.forward(dev.sample_normal::<Rank4<2, 4, 7, 7>>());
     assert!(y
@@ -312,7 +312,7 @@ network! {
 #[test]
 fn global_average_pooling_takes_the_mean_of_each_channel() {
     assert_eq!(GlobalPool::LAYERS[1].output_shape, &[6]);
-    let dev = TestDevice::seed_from_u64(7);
+    let dev = typednet::test_device!(7);
     let x: Tensor<Rank4<2, 6, 4, 5>, f64, TestDevice> = dev.sample_normal();
     let pooled: Tensor<Rank2<2, 6>, f64, TestDevice> =
         typednet::ops::try_global_avg_pool2d(x.clone()).unwrap();
@@ -340,7 +340,7 @@ network! {
 #[test]
 fn a_convolution_without_bias_has_only_filters() {
     assert_eq!(<NoBias>::PARAMETERS, 3 * 2 * 9);
-    let dev = TestDevice::seed_from_u64(8);
+    let dev = typednet::test_device!(8);
     let net = NoBias::<f64, TestDevice>::new(&dev);
     let with_zero_bias = typednet::layers::Conv2d {
         weight: net.conv1.weight.clone(),

@@ -121,7 +121,7 @@ fn thirty_adam_steps_match_pytorch() {
     let reference = reference();
     assert_eq!(reference.losses.len(), STEPS);
     let (train, _) = Mnist::load_shipped_split().unwrap();
-    let dev = TestDevice::default();
+    let dev = typednet::test_device!();
     let mut net = LeNet5::<f32, TestDevice>::new(&dev);
     let mut rng = Lcg(2026);
     net.conv1.weight.copy_from(&rng.parameter(6 * 25, 25));

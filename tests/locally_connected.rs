@@ -64,7 +64,7 @@ fn check_case<
         "fixture {name}: sizes differ from the test's types"
     );
 
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let layer = LocallyConnected2d::<C_IN, C_OUT, K_H, K_W, O_H, O_W, f64, Dev> {
         weight: dev.tensor_from_vec(get("weight"), Default::default()),
         bias: dev.tensor_from_vec(get("bias"), Default::default()),
@@ -121,7 +121,7 @@ fn shared_filters_give_the_convolution<
 >(
     geometry: Conv2dGeometry,
 ) {
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let conv = Conv2d::<C_IN, C_OUT, K_H, K_W, f64, Dev>::build(&dev);
     let filters = conv.weight.as_vec();
     let biases = conv.bias.as_vec();
@@ -179,7 +179,7 @@ fn locally_connected_with_shared_filters_is_a_convolution() {
 /// other output: nothing is shared between positions or channels.
 #[test]
 fn locally_connected_positions_do_not_share_filters() {
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let layer = LocallyConnected2d::<2, 3, 3, 3, 3, 4, f64, Dev>::build(&dev);
     let x: Tensor<Rank4<2, 2, 5, 6>, f64, Dev> = dev.sample_normal();
     let before = try_locally_connected2d(x.clone(), &layer, no_padding())

@@ -36,6 +36,7 @@ fn to_e<E: Dtype>(values: &[f64]) -> Vec<E> {
 /// The value of `loss(x, device)` and its gradient with respect to `x`, computed in `E` on the
 /// test device, returned in f64.
 fn value_and_grad<E: Dtype, S: Shape>(
+    dev: &TestDevice,
     values: &[f64],
     shape: S,
     loss: impl FnOnce(Taped<S, E>, &TestDevice) -> Loss<E>,
@@ -43,9 +44,8 @@ fn value_and_grad<E: Dtype, S: Shape>(
 where
     TestDevice: Device<E>,
 {
-    let dev: TestDevice = Default::default();
     let x = dev.tensor_from_vec(to_e::<E>(values), shape);
-    let loss = loss(x.leaky_trace(), &dev);
+    let loss = loss(x.leaky_trace(), dev);
     let value = loss.array().to_f64().unwrap();
     let grad = loss.backward().get(&x).as_vec();
     (value, grad.iter().map(|g| g.to_f64().unwrap()).collect())
@@ -471,20 +471,21 @@ fn binary_losses_match_the_reference<E: Dtype>()
 where
     TestDevice: Device<E>,
 {
+    let dev = typednet::test_device!();
     let tol = tolerance::<E>();
     // Each loss reads both conventions the same: 1 positive, 0 or −1 negative.
     for targets in [BINARY_TARGETS_01, BINARY_TARGETS_PM] {
         let t = |dev: &TestDevice| dev.tensor_from_vec(to_e::<E>(&targets), (8,));
         let (loss, grad) =
-            value_and_grad::<E, _>(&BINARY_SCORES, (8,), |y, dev| binary_hinge(y, t(dev)));
+            value_and_grad::<E, _>(&dev, &BINARY_SCORES, (8,), |y, dev| binary_hinge(y, t(dev)));
         assert_close!([loss], [BINARY_HINGE], tol);
         assert_close!(grad, BINARY_HINGE_GRAD, tol);
-        let (loss, grad) = value_and_grad::<E, _>(&BINARY_SCORES, (8,), |y, dev| {
+        let (loss, grad) = value_and_grad::<E, _>(&dev, &BINARY_SCORES, (8,), |y, dev| {
             binary_squared_hinge(y, t(dev))
         });
         assert_close!([loss], [BINARY_SQUARED_HINGE], tol);
         assert_close!(grad, BINARY_SQUARED_HINGE_GRAD, tol);
-        let (loss, grad) = value_and_grad::<E, _>(&BINARY_SCORES, (8,), |y, dev| {
+        let (loss, grad) = value_and_grad::<E, _>(&dev, &BINARY_SCORES, (8,), |y, dev| {
             binary_cross_entropy_with_logits(y, t(dev))
         });
         assert_close!([loss], [BINARY_CROSS_ENTROPY], tol);
@@ -508,8 +509,9 @@ fn binary_cross_entropy_is_stable_for_huge_logits<E: Dtype>()
 where
     TestDevice: Device<E>,
 {
+    let dev = typednet::test_device!();
     let tol = tolerance::<E>();
-    let (loss, grad) = value_and_grad::<E, _>(&LARGE_BINARY_LOGITS, (8,), |y, dev| {
+    let (loss, grad) = value_and_grad::<E, _>(&dev, &LARGE_BINARY_LOGITS, (8,), |y, dev| {
         let t = dev.tensor_from_vec(to_e::<E>(&LARGE_BINARY_TARGETS), (8,));
         binary_cross_entropy_with_logits(y, t)
     });
@@ -530,7 +532,7 @@ fn binary_cross_entropy_is_stable_for_huge_logits_in_f32() {
 
 #[test]
 fn binary_losses_take_compile_time_shapes() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let scores: Tensor<Rank1<8>, f64, TestDevice> = dev.tensor(BINARY_SCORES);
     let loss = binary_hinge(scores, dev.tensor(BINARY_TARGETS_PM));
     assert_close!([loss.array()], [BINARY_HINGE], 1e-12);
@@ -543,20 +545,22 @@ fn multiclass_losses_match_pytorch<E: Dtype>()
 where
     TestDevice: Device<E>,
 {
+    let dev = typednet::test_device!();
     let tol = tolerance::<E>();
     let logits = flat(&MULTI_LOGITS);
     let shape = (4, Const::<5>);
-    let (loss, grad) =
-        value_and_grad::<E, _>(&logits, shape, |y, _| multiclass_hinge(y, &MULTI_LABELS));
+    let (loss, grad) = value_and_grad::<E, _>(&dev, &logits, shape, |y, _| {
+        multiclass_hinge(y, &MULTI_LABELS)
+    });
     assert_close!([loss], [MULTI_HINGE], tol);
     assert_close!(grad, flat(&MULTI_HINGE_GRAD), tol);
-    let (loss, grad) = value_and_grad::<E, _>(&logits, shape, |y, _| {
+    let (loss, grad) = value_and_grad::<E, _>(&dev, &logits, shape, |y, _| {
         multiclass_squared_hinge(y, &MULTI_LABELS)
     });
     assert_close!([loss], [MULTI_SQUARED_HINGE], tol);
     assert_close!(grad, flat(&MULTI_SQUARED_HINGE_GRAD), tol);
     let (loss, grad) =
-        value_and_grad::<E, _>(&logits, shape, |y, _| cross_entropy(y, &MULTI_LABELS));
+        value_and_grad::<E, _>(&dev, &logits, shape, |y, _| cross_entropy(y, &MULTI_LABELS));
     assert_close!([loss], [MULTI_CROSS_ENTROPY], tol);
     assert_close!(grad, flat(&MULTI_CROSS_ENTROPY_GRAD), tol);
 }
@@ -573,7 +577,7 @@ fn multiclass_losses_match_pytorch_in_f32() {
 
 #[test]
 fn a_classification_loss_chosen_by_name_is_that_loss() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let logits = || dev.tensor_from_vec(flat(&MULTI_LOGITS), (4, Const::<5>));
     for (choice, expected, name) in [
         (
@@ -602,7 +606,7 @@ fn a_classification_loss_chosen_by_name_is_that_loss() {
 /// whatever its scale, and the loss stays finite for huge logits.
 #[test]
 fn multiclass_hinge_is_zero_beyond_the_margin_and_finite_for_huge_logits() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let logits = dev.tensor([[1000.0f32, -1000.0, 998.5], [0.0, 1.0e30, -1.0e30]]);
     let loss = multiclass_hinge(logits.leaky_trace(), &[0, 1]);
     assert_eq!(loss.array(), 0.0);
@@ -620,6 +624,7 @@ fn regression_losses_match_the_reference<E: Dtype>()
 where
     TestDevice: Device<E>,
 {
+    let dev = typednet::test_device!();
     let tol = tolerance::<E>();
     let pred = flat(&REGRESSION_PRED);
     // Both dimensions known only at run time.
@@ -659,16 +664,18 @@ where
         ),
     ];
     for (reduction, losses, grads) in cases {
-        let (loss, grad) =
-            value_and_grad::<E, _>(&pred, shape, |y, dev| l2_loss(y, target(dev), reduction));
+        let (loss, grad) = value_and_grad::<E, _>(&dev, &pred, shape, |y, dev| {
+            l2_loss(y, target(dev), reduction)
+        });
         assert_close!([loss], [losses[0]], tol);
         assert_close!(grad, flat(&grads[0]), tol);
-        let (loss, grad) =
-            value_and_grad::<E, _>(&pred, shape, |y, dev| l1_loss(y, target(dev), reduction));
+        let (loss, grad) = value_and_grad::<E, _>(&dev, &pred, shape, |y, dev| {
+            l1_loss(y, target(dev), reduction)
+        });
         assert_close!([loss], [losses[1]], tol);
         assert_close!(grad, flat(&grads[1]), tol);
         for (i, delta) in [(2, 0.5), (3, 3.0)] {
-            let (loss, grad) = value_and_grad::<E, _>(&pred, shape, |y, dev| {
+            let (loss, grad) = value_and_grad::<E, _>(&dev, &pred, shape, |y, dev| {
                 pseudo_huber_loss(y, target(dev), delta, reduction)
             });
             assert_close!([loss], [losses[i]], tol);
@@ -691,7 +698,7 @@ fn regression_losses_match_the_reference_in_f32() {
 /// its digits (`≈ r²δ²/2`). For `|r| ≫ 1` it grows like `δ|y − t|`.
 #[test]
 fn pseudo_huber_is_accurate_for_tiny_and_huge_errors() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let y = dev.tensor([1e-4f32, -2e-4]);
     let loss = pseudo_huber_loss(y, dev.tensor([0.0, 0.0]), 1.0, Reduction::Sum).array();
     // (1e-8 + 4e-8)/2, less r⁴/8 terms of 1e-17.
@@ -709,7 +716,7 @@ fn pseudo_huber_is_accurate_for_tiny_and_huge_errors() {
 
 #[test]
 fn every_loss_passes_a_finite_difference_check() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let scores = dev.tensor_from_vec(BINARY_SCORES.to_vec(), (8,));
     let targets = dev.tensor_from_vec(BINARY_TARGETS_01.to_vec(), (8,));
     check_gradient(&scores, |y| binary_hinge(y, targets.clone())).assert_below(1e-6);
@@ -743,7 +750,7 @@ fn every_loss_passes_a_finite_difference_check() {
 
 #[test]
 fn bad_labels_are_errors_that_name_the_loss() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let logits = || dev.tensor_from_vec(flat(&MULTI_LOGITS), (4, Const::<5>));
     let err = try_multiclass_hinge(logits(), &[0, 1, 7, 2]).unwrap_err();
     assert!(matches!(
@@ -771,14 +778,14 @@ fn bad_labels_are_errors_that_name_the_loss() {
     expected = "multiclass_hinge: label 5 at index 0 is out of range for logits with 5 classes"
 )]
 fn the_panicking_twin_panics_with_the_same_message() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let logits = dev.tensor_from_vec(flat(&MULTI_LOGITS), (4, Const::<5>));
     let _ = multiclass_hinge(logits, &[5, 0, 0, 0]);
 }
 
 #[test]
 fn targets_of_the_wrong_shape_are_errors_at_run_time() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let pred = dev.tensor_from_vec(vec![0.0f64; 12], (3, 4));
     let transposed = dev.tensor_from_vec(vec![0.0f64; 12], (4, 3));
     let err = try_l2_loss(pred.clone(), transposed.clone(), Reduction::Mean).unwrap_err();
@@ -803,7 +810,7 @@ fn targets_of_the_wrong_shape_are_errors_at_run_time() {
 
 #[test]
 fn non_binary_targets_are_errors() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let scores = || dev.tensor_from_vec(vec![0.5f64; 4], (4,));
     let targets = |values: [f64; 4]| dev.tensor_from_vec(values.to_vec(), (4,));
     let err =
@@ -827,7 +834,7 @@ fn non_binary_targets_are_errors() {
 
 #[test]
 fn a_non_positive_delta_is_an_error_not_a_nan() {
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     for delta in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         let pred = dev.tensor([1.0f64, 2.0]);
         let err = try_pseudo_huber_loss(pred, dev.tensor([0.0, 0.0]), delta, Reduction::Mean)
@@ -848,7 +855,7 @@ where
     TestDevice: Device<E>,
 {
     let tol = tolerance::<E>();
-    let dev: TestDevice = Default::default();
+    let dev = typednet::test_device!();
     let shape = (2, Const::<5>);
     let x = dev.tensor_from_vec(to_e::<E>(&flat(&ACTIVATION_X)), shape);
     let v = dev.tensor_from_vec(to_e::<E>(&flat(&ACTIVATION_V)), shape);

@@ -31,7 +31,7 @@ fn check(
     ) -> Tensor<Rank4<2, 7, 3, 4>, f64, Dev, OwnedTape<f64, Dev>>,
 ) {
     let f = fixture();
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let x: Tensor<Rank4<2, 7, 3, 4>, f64, Dev> = dev.tensor(f["x"].clone());
     let g: Tensor<Rank4<2, 7, 3, 4>, f64, Dev> = dev.tensor(f[&format!("{name}.g")].clone());
     let y = forward(x.leaky_trace());
@@ -43,12 +43,12 @@ fn check(
 
 #[test]
 fn lrn_over_five_channels_matches_pytorch() {
-    let net = Lrn5::<f64, Dev>::new(&Dev::default());
+    let net = Lrn5::<f64, Dev>::new(&typednet::test_device!());
     check("n5", |x| net.forward(x));
 }
 
 #[test]
 fn lrn_with_pytorchs_defaults_matches_pytorch() {
-    let net = Lrn3::<f64, Dev>::new(&Dev::default());
+    let net = Lrn3::<f64, Dev>::new(&typednet::test_device!());
     check("n3", |x| net.forward(x));
 }

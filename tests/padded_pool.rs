@@ -33,7 +33,7 @@ fn check<const O_H: usize, const O_W: usize>(
     ) -> Tensor<Rank4<2, 3, O_H, O_W>, f64, Dev, OwnedTape<f64, Dev>>,
 ) {
     let f = fixture();
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let x: Tensor<Rank4<2, 3, 7, 6>, f64, Dev> = dev.tensor(f["x"].clone());
     let g: Tensor<Rank4<2, 3, O_H, O_W>, f64, Dev> = dev.tensor(f[&format!("{name}.g")].clone());
     let y = forward(x.leaky_trace());
@@ -45,7 +45,7 @@ fn check<const O_H: usize, const O_W: usize>(
 #[test]
 fn max_pooling_with_padding_and_stride_two_matches_pytorch() {
     assert_eq!(MaxStride2::OUTPUT_SHAPE, &[3, 4, 3]);
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let net = MaxStride2::<f64, Dev>::new(&dev);
     check::<4, 3>("max_s2", |x| net.forward(x));
 }
@@ -53,14 +53,14 @@ fn max_pooling_with_padding_and_stride_two_matches_pytorch() {
 #[test]
 fn max_pooling_that_keeps_the_size_matches_pytorch() {
     assert_eq!(MaxStride1::OUTPUT_SHAPE, &[3, 7, 6]);
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let net = MaxStride1::<f64, Dev>::new(&dev);
     check::<7, 6>("max_s1", |x| net.forward(x));
 }
 
 #[test]
 fn average_pooling_counts_the_padding_like_pytorch() {
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let net = AvgStride1::<f64, Dev>::new(&dev);
     check::<7, 6>("avg_s1", |x| net.forward(x));
 }

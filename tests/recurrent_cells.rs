@@ -150,7 +150,7 @@ fn run<C: Case, S: Dim>(
 /// Everything about one cell against the fixture.
 fn check<C: Case>(name: &str) {
     let f = fixture();
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let cell = C::load(&dev, &f, name);
     let x: Tensor<Rank3<2, 4, 3>, f64, Dev> = load(&dev, &f, &format!("{name}.x"));
     let h0: Hidden = load(&dev, &f, &format!("{name}.h0"));
@@ -312,7 +312,7 @@ fn concat_values(a: Vec<f64>, b: Vec<f64>) -> Vec<f64> {
 #[test]
 fn stacked_lstm_matches_two_layer_nn_lstm() {
     let f = fixture();
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let p = |name: &str| format!("stacked_lstm.{name}");
     let first = LstmCell::<3, 5, f64, Dev> {
         weight_ih: load(&dev, &f, &p("weight_ih_l0")),
@@ -410,7 +410,7 @@ fn load_gru(
 #[test]
 fn bidirectional_gru_matches_bidirectional_nn_gru() {
     let f = fixture();
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let p = |name: &str| format!("bi_gru.{name}");
     let forward = load_gru(&dev, &f, "");
     let backward = load_gru(&dev, &f, "_reverse");
@@ -454,7 +454,7 @@ fn bidirectional_gru_matches_bidirectional_nn_gru() {
 #[test]
 #[should_panic(expected = "must be twice the hidden size")]
 fn bidirectional_rejects_a_wrong_output_size() {
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let cell = TorchGruCell::<3, 5, f64, Dev>::build(&dev);
     let x: Tensor<Rank3<2, 4, 3>, f64, Dev> = dev.zeros();
     let _ = try_run_bidirectional::<_, 3, 5, 9, _, _, _, _, _>(&cell, &cell, x, None);
@@ -463,7 +463,7 @@ fn bidirectional_rejects_a_wrong_output_size() {
 #[test]
 fn outputs_alone_carry_every_gradient() {
     // A loss on the outputs only (the last state dropped) still reaches the input and weights.
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let cell = LstmCell::<3, 5, f64, Dev>::build(&dev);
     let x: Tensor<(Const<2>, usize, Const<3>), f64, Dev> =
         dev.sample_normal_like(&(Const, 6, Const));

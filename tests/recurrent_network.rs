@@ -64,7 +64,7 @@ fn shapes_follow_the_declaration() {
         &[0, 8]
     );
     assert_eq!(<Tagger<f64, Dev> as Network>::OUTPUT_SHAPE, &[0, 3]);
-    let summary = Tagger::<f64, Dev>::new(&Dev::default()).summary();
+    let summary = Tagger::<f64, Dev>::new(&typednet::test_device!()).summary();
     assert!(summary.contains("[B, T, 8]"), "{summary}");
 
     assert_eq!(<BothEnds<f64, Dev> as Network>::OUTPUT_SHAPE, &[8]);
@@ -102,7 +102,7 @@ fn parameters_are_pytorchs_count_and_the_built_cells() {
         gates(4, 3, 2) + 3 * 2 + gates(3, 3, 3) + 4 * 5 * 2 + 2
     );
 
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     assert_eq!(
         RowReader::<f64, Dev>::new(&dev).num_trainable_params(),
         RowReader::<f64, Dev>::PARAMETERS
@@ -131,7 +131,7 @@ fn parameters_are_pytorchs_count_and_the_built_cells() {
 
 #[test]
 fn rows_then_last_state_is_the_cell_run_over_the_rows() {
-    let dev = Dev::seed_from_u64(1);
+    let dev = typednet::test_device!(1);
     let net = RowReader::<f64, Dev>::new(&dev);
     let x: Tensor<Rank4<2, 1, 28, 28>, f64, Dev> = dev.tensor(values(2 * 28 * 28, 3));
     let out = net.forward(x.clone());
@@ -145,7 +145,7 @@ fn rows_then_last_state_is_the_cell_run_over_the_rows() {
 
 #[test]
 fn a_run_time_length_runs_any_length_and_matches_the_runners() {
-    let dev = Dev::seed_from_u64(2);
+    let dev = typednet::test_device!(2);
     let net = Tagger::<f64, Dev>::new(&dev);
     for steps in [1, 3, 7] {
         let x: Tensor<(usize, usize, Const<5>), f64, Dev> =
@@ -171,7 +171,7 @@ fn a_run_time_length_runs_any_length_and_matches_the_runners() {
 
 #[test]
 fn a_wrong_feature_count_at_run_time_names_both_shapes() {
-    let dev = Dev::default();
+    let dev = typednet::test_device!();
     let net = Tagger::<f64, Dev>::new(&dev);
     let x: Tensor<(usize, usize, usize), f64, Dev> = dev.zeros_like(&(2, 3, 6));
     let error = net.try_forward(x).unwrap_err();
@@ -183,7 +183,7 @@ fn a_wrong_feature_count_at_run_time_names_both_shapes() {
 
 #[test]
 fn bidirectional_last_joins_the_forward_end_and_the_backward_start() {
-    let dev = Dev::seed_from_u64(3);
+    let dev = typednet::test_device!(3);
     let net = BothEnds::<f64, Dev>::new(&dev);
     let x: Tensor<Rank3<2, 7, 5>, f64, Dev> = dev.tensor(values(2 * 7 * 5, 5));
     let out = net.forward(x.clone());
@@ -208,7 +208,7 @@ fn bidirectional_last_joins_the_forward_end_and_the_backward_start() {
 
 #[test]
 fn columns_read_the_feature_map_left_to_right() {
-    let dev = Dev::seed_from_u64(4);
+    let dev = typednet::test_device!(4);
     let net = CnnGru::<f64, Dev>::new(&dev);
     let x: Tensor<Rank4<2, 1, 6, 8>, f64, Dev> = dev.tensor(values(2 * 6 * 8, 7));
     let out = net.forward(x.clone());
@@ -259,8 +259,8 @@ impl<const I: usize, const H: usize, C: RecurrentCell<I, H, f64, Dev>> LastHidde
     ) -> Tensor<Rank2<B, H>, f64, Dev> {
         let (outputs, _) = try_run_sequence(self, x, None).unwrap();
         // The last step of every sequence of the batch.
+        let dev = outputs.device().clone();
         let outputs = outputs.as_vec();
-        let dev = Dev::default();
         let last: Vec<f64> = (0..B)
             .flat_map(|b| (0..H).map(move |k| (b, k)))
             .map(|(b, k)| outputs[(b * S + S - 1) * H + k])
@@ -271,7 +271,7 @@ impl<const I: usize, const H: usize, C: RecurrentCell<I, H, f64, Dev>> LastHidde
 
 #[test]
 fn gradients_through_a_stacked_network_match_finite_differences() {
-    let dev = Dev::seed_from_u64(5);
+    let dev = typednet::test_device!(5);
     let net = Stacked::<f64, Dev>::new(&dev);
     let x: Tensor<Rank3<2, 6, 5>, f64, Dev> = dev.tensor(values(2 * 6 * 5, 11));
     check_gradient(&x, |x| net.forward(x).tanh().sum()).assert_below(1e-7);
@@ -291,7 +291,7 @@ fn gradients_through_a_stacked_network_match_finite_differences() {
 
 #[test]
 fn gradients_through_bidirectional_and_joined_readers_match_finite_differences() {
-    let dev = Dev::seed_from_u64(6);
+    let dev = typednet::test_device!(6);
     let tagger = Tagger::<f64, Dev>::new(&dev);
     let x: Tensor<(usize, usize, Const<5>), f64, Dev> =
         dev.tensor((values(2 * 3 * 5, 13), (2, 3, Const)));

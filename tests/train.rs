@@ -153,3 +153,131 @@ fn a_model_of_the_wrong_input_size_is_refused_before_training() {
         "batch of \"mnist[..1000]\": expected examples of shape [64], the data set holds [1, 28, 28]"
     );
 }
+
+/// `.metrics_csv(path)` writes a header and one row per epoch, and reading the file back gives
+/// exactly the metrics `fit` returned; `.prefetch(depth)` trains the same weights as no
+/// prefetching (same batches, same order, same device operations).
+#[test]
+fn the_csv_log_holds_the_returned_metrics_and_prefetching_changes_no_weight() {
+    let (train, test) = digits();
+    let train = train.take(300);
+    let path = std::env::temp_dir().join(format!("typednet_train_{}.csv", std::process::id()));
+    let run = |prefetch: usize, csv: bool| {
+        let dev: Cpu = Cpu::seed_from_u64(3);
+        let mut model = dev.build_module::<(Linear<784, 16>, ReLU, Linear<16, 10>), f32>();
+        let mut opt = Adam::new(&model, AdamConfig::default());
+        let mut trainer = Trainer::new(&dev)
+            .epochs(2)
+            .batch_size(32)
+            .prefetch(prefetch)
+            .verbosity(Verbosity::Silent);
+        if csv {
+            trainer = trainer.metrics_csv(&path);
+        }
+        let metrics = trainer
+            .fit_vectors(
+                &mut model,
+                &mut opt,
+                &train,
+                &test,
+                &mut StdRng::seed_from_u64(4),
+            )
+            .unwrap();
+        let weights = [
+            model.0.weight.as_vec(),
+            model.0.bias.as_vec(),
+            model.2.weight.as_vec(),
+            model.2.bias.as_vec(),
+        ];
+        (metrics, weights)
+    };
+
+    let (metrics, weights) = run(0, true);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0], typednet::train::CSV_HEADER);
+    assert!(lines[1].starts_with("1,"), "{text}");
+    assert_eq!(typednet::train::read_metrics_csv(&path).unwrap(), metrics);
+    std::fs::remove_file(&path).unwrap();
+
+    for depth in [1, 4] {
+        let (prefetched_metrics, prefetched_weights) = run(depth, false);
+        assert_eq!(prefetched_weights, weights, "prefetch depth {depth}");
+        let losses = |m: &[typednet::train::EpochMetrics]| -> Vec<f64> {
+            m.iter().map(|m| m.train_loss).collect()
+        };
+        assert_eq!(losses(&prefetched_metrics), losses(&metrics));
+    }
+}
+
+#[test]
+fn a_metrics_file_that_cannot_be_written_fails_before_training_and_names_the_file() {
+    let (train, test) = digits();
+    let dev: Cpu = Default::default();
+    let mut model = dev.build_module::<Linear<784, 10>, f32>();
+    let mut opt = Sgd::new(&model, SgdConfig::default());
+    let before = model.weight.as_vec();
+    let err = Trainer::new(&dev)
+        .metrics_csv("/nonexistent-typednet-dir/metrics.csv")
+        .verbosity(Verbosity::Silent)
+        .fit_vectors(
+            &mut model,
+            &mut opt,
+            &train,
+            &test,
+            &mut StdRng::seed_from_u64(0),
+        )
+        .unwrap_err();
+    assert!(matches!(err, TrainError::MetricsFile(_)), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent-typednet-dir/metrics.csv: cannot write or read the file"),
+        "{err}"
+    );
+    assert_eq!(model.weight.as_vec(), before);
+}
+
+/// A run that stops mid-epoch (here a diverging loss) returns the same error with a prefetching
+/// worker as without, and returns at all: the worker, blocked on its full channel, is released
+/// when the epoch's consumer is dropped.
+#[test]
+fn a_run_stopped_mid_epoch_with_prefetch_returns_the_same_error() {
+    let (train, test) = digits();
+    let stop = |prefetch: usize| {
+        let dev = Cpu::seed_from_u64(0);
+        let mut model = dev.build_module::<(Linear<784, 32>, ReLU, Linear<32, 10>), f32>();
+        let mut opt = Sgd::new(
+            &model,
+            SgdConfig {
+                lr: 1e30,
+                ..Default::default()
+            },
+        );
+        let err = Trainer::new(&dev)
+            .epochs(3)
+            .batch_size(10)
+            .prefetch(prefetch)
+            .verbosity(Verbosity::Silent)
+            .fit_vectors(
+                &mut model,
+                &mut opt,
+                &train,
+                &test,
+                &mut StdRng::seed_from_u64(5),
+            )
+            .unwrap_err();
+        match err {
+            TrainError::NonFiniteLoss { epoch, step, .. } => (epoch, step),
+            other => panic!("expected a non-finite loss, got {other}"),
+        }
+    };
+    let (epoch, step) = stop(0);
+    // Far from the epoch's last batch (100 of 10), so the worker is still producing.
+    assert!(
+        epoch == 1 && step < 90,
+        "stopped at epoch {epoch}, step {step}"
+    );
+    assert_eq!(stop(1), (epoch, step));
+    assert_eq!(stop(8), (epoch, step));
+}

@@ -7,6 +7,7 @@ use typednet::data::Dataset;
 use typednet::dfdx::losses::mse_loss;
 use typednet::dfdx::optim::{Adam, AdamConfig, Optimizer};
 use typednet::prelude::*;
+use typednet::train::ProgressBar;
 
 use crate::common::{Device, OrDeviceError};
 
@@ -75,7 +76,10 @@ where
     for epoch in 1..=epochs {
         let start = std::time::Instant::now();
         let (mut total, mut batches) = (0.0f64, 0);
-        for batch in train.shuffled_batches::<Rank1<784>, _>(128, &mut rng)? {
+        let shuffled = train.shuffled_batches::<Rank1<784>, _>(128, &mut rng)?;
+        let mut bar =
+            ProgressBar::stderr(format!("{label}: epoch {epoch}/{epochs}"), shuffled.len());
+        for batch in shuffled {
             let clean: Digits = batch.try_to_tensor(dev).dev()?;
             let seen = corruption.try_apply(&clean, &mut rng)?;
             let code = model
@@ -98,7 +102,9 @@ where
                 .update(model, &gradients)
                 .map_err(|e| format!("{e:?}"))?;
             model.zero_grads(&mut gradients);
+            bar.set(batches, Some(total / batches as f64));
         }
+        bar.finish_and_clear();
         println!(
             "{label}: epoch {epoch:>2}/{epochs}  loss {:.5}  ({:.1} s)",
             total / batches as f64,

@@ -96,7 +96,6 @@ pub(super) fn standard_normal<R: Rng>(rng: &mut R) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::TestDevice;
     use dfdx::shapes::Rank1;
     use dfdx::tensor::{TensorFrom, TensorFromVec, ZerosTensor};
     use rand::rngs::StdRng;
@@ -104,7 +103,7 @@ mod tests {
 
     #[test]
     fn gaussian_noise_has_the_stated_mean_and_deviation() {
-        let dev: TestDevice = Default::default();
+        let dev = crate::test_device!();
         let x: Tensor<Rank1<20000>, f64, _> = dev.zeros();
         let noisy = Corruption::Gaussian { std: 0.3 }
             .try_apply(&x, &mut StdRng::seed_from_u64(1))
@@ -124,7 +123,7 @@ mod tests {
 
     #[test]
     fn masking_zeroes_about_p_of_the_inputs_and_keeps_the_rest_unchanged() {
-        let dev: TestDevice = Default::default();
+        let dev = crate::test_device!();
         let values: Vec<f64> = (0..10000).map(|i| 1.0 + (i % 7) as f64).collect();
         let x = dev.tensor_from_vec(values.clone(), (Default::default(),));
         let x: Tensor<Rank1<10000>, f64, _> = x;
@@ -142,7 +141,7 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_corruption_and_none_is_the_identity() {
-        let dev: TestDevice = Default::default();
+        let dev = crate::test_device!();
         let x: Tensor<Rank1<50>, f32, _> = dev.tensor([0.5; 50]);
         let corruption = Corruption::Gaussian { std: 1.0 };
         let a = corruption
@@ -160,7 +159,7 @@ mod tests {
 
     #[test]
     fn invalid_settings_are_errors_naming_them() {
-        let dev: TestDevice = Default::default();
+        let dev = crate::test_device!();
         let x: Tensor<Rank1<3>, f32, _> = dev.zeros();
         let rng = &mut StdRng::seed_from_u64(0);
         let error = Corruption::Masking { probability: 1.5 }

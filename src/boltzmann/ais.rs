@@ -272,6 +272,19 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
         base_visible_bias: &Tensor<Rank1<V>, E, D>,
         schedule: &AisSchedule,
     ) -> Result<AisEstimate, D::Err> {
+        self.try_ais_log_partition_with_progress::<M>(base_visible_bias, schedule, |_, _| {})
+    }
+
+    /// [`try_ais_log_partition`](Self::try_ais_log_partition) that calls
+    /// `progress(done, steps)` after each annealing step (tens of thousands for the published
+    /// schedule), e.g. to move a [`ProgressBar`](crate::train::ProgressBar) (`tqdm` around the
+    /// loop over β); the library itself prints nothing.
+    pub fn try_ais_log_partition_with_progress<const M: usize>(
+        &self,
+        base_visible_bias: &Tensor<Rank1<V>, E, D>,
+        schedule: &AisSchedule,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<AisEstimate, D::Err> {
         let device = self.weight.device().clone();
         let base_bias_host: Vec<f64> = base_visible_bias.as_vec().into_iter().map(to_f64).collect();
         let base_log_partition = H as f64 * std::f64::consts::LN_2
@@ -339,6 +352,7 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
                     .try_add(base_rows.clone().try_mul(cast::<E>(1.0 - current))?)?;
                 visible = try_sample_bernoulli(&visible_input.try_sigmoid()?)?;
             }
+            progress(k, steps);
         }
         let log_mean_weight = log_sum_exp(&log_weights) - (M.max(1) as f64).ln();
         Ok(AisEstimate {
@@ -378,7 +392,7 @@ mod tests {
 
     #[test]
     fn ais_matches_the_exact_log_partition_of_a_small_coupled_rbm() {
-        let dev = TestDevice::seed_from_u64(17);
+        let dev = crate::test_device!(17);
         let rbm = coupled_rbm(&dev);
         let exact = rbm.exact_log_partition();
         let base: Tensor<Rank1<12>, f64, TestDevice> = dev.zeros();
@@ -403,7 +417,7 @@ mod tests {
 
     #[test]
     fn ais_log_likelihood_matches_the_exact_one() {
-        let dev = TestDevice::seed_from_u64(23);
+        let dev = crate::test_device!(23);
         let rbm = coupled_rbm(&dev);
         // 64 data rows drawn from the model itself by a long Gibbs chain.
         let start: Tensor<Rank2<64, 12>, f64, TestDevice> = dev.zeros();
@@ -423,7 +437,7 @@ mod tests {
     fn the_base_rate_model_is_estimated_without_error() {
         // W = 0, c = 0, b = b_A: every intermediate distribution is the base rate, so each
         // weight is exactly 1 and log Ẑ = log Z₀ = H log 2 + Σ softplus(b_A).
-        let dev = TestDevice::seed_from_u64(1);
+        let dev = crate::test_device!(1);
         let data = dev.tensor([
             [1.0, 0.0, 1.0],
             [1.0, 1.0, 0.0],
@@ -450,8 +464,10 @@ mod tests {
 
     #[test]
     fn ais_is_reproducible_from_the_seed() {
+        // Skips the test when built for CUDA without a GPU; the closure then opens seeded devices.
+        let _ = crate::test_device!();
         let run = |seed| {
-            let dev = TestDevice::seed_from_u64(seed);
+            let dev = crate::testing::test_device_seeded(seed).expect("probed above");
             let rbm = Rbm::<6, 4, f64, TestDevice>::try_new(&dev, 1.0).unwrap();
             let base: Tensor<Rank1<6>, f64, TestDevice> = dev.zeros();
             rbm.try_ais_log_partition::<8>(&base, &AisSchedule::uniform(20))

@@ -363,17 +363,37 @@ impl<
         batches: &[Tensor<Rank2<B, V>, E, D>],
         config: &PretrainConfig,
     ) -> Result<Self, D::Err> {
-        let first = try_pretrain_rbm::<B, V, H1, E, D>(device, batches, config)?;
+        Self::try_pretrain_with_progress(device, batches, config, |_, _| {})
+    }
+
+    /// [`try_pretrain`](Self::try_pretrain) that calls `progress(done, total)` after each
+    /// CD update, `total` = 3 RBMs × epochs × batches, e.g. to move a
+    /// [`ProgressBar`](crate::train::ProgressBar); the library itself prints nothing.
+    pub fn try_pretrain_with_progress<const B: usize>(
+        device: &D,
+        batches: &[Tensor<Rank2<B, V>, E, D>],
+        config: &PretrainConfig,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Self, D::Err> {
+        let per_rbm = config.epochs * batches.len();
+        let total = 3 * per_rbm;
+        let first = try_pretrain_rbm::<B, V, H1, E, D>(device, batches, config, &mut |done| {
+            progress(done, total)
+        })?;
         let hidden1: Vec<Tensor<Rank2<B, H1>, E, D>> = batches
             .iter()
             .map(|batch| first.try_hidden_probabilities(batch))
             .collect::<Result<_, _>>()?;
-        let second = try_pretrain_rbm::<B, H1, H2, E, D>(device, &hidden1, config)?;
+        let second = try_pretrain_rbm::<B, H1, H2, E, D>(device, &hidden1, config, &mut |done| {
+            progress(per_rbm + done, total)
+        })?;
         let hidden2: Vec<Tensor<Rank2<B, H2>, E, D>> = hidden1
             .iter()
             .map(|batch| second.try_hidden_probabilities(batch))
             .collect::<Result<_, _>>()?;
-        let third = try_pretrain_rbm::<B, H2, H3, E, D>(device, &hidden2, config)?;
+        let third = try_pretrain_rbm::<B, H2, H3, E, D>(device, &hidden2, config, &mut |done| {
+            progress(2 * per_rbm + done, total)
+        })?;
         let mut dbm = Self::from_rbms(first, second, third);
         dbm.weight2 = dbm.weight2.try_mul(cast::<E>(0.5))?;
         Ok(dbm)
@@ -515,9 +535,22 @@ impl<
         state: DbmState<B, V, H1, H2, H3, E, D>,
         steps: usize,
     ) -> Result<DbmState<B, V, H1, H2, H3, E, D>, D::Err> {
+        self.try_gibbs_sample_with_progress(state, steps, |_, _| {})
+    }
+
+    /// [`try_gibbs_sample`](Self::try_gibbs_sample) that calls `progress(done, steps)` after
+    /// each step, e.g. to move a [`ProgressBar`](crate::train::ProgressBar) (`tqdm` around
+    /// the chain's loop); the library itself prints nothing.
+    pub fn try_gibbs_sample_with_progress<const B: usize>(
+        &self,
+        state: DbmState<B, V, H1, H2, H3, E, D>,
+        steps: usize,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<DbmState<B, V, H1, H2, H3, E, D>, D::Err> {
         let mut state = state;
-        for _ in 0..steps {
+        for step in 1..=steps {
             state = self.try_gibbs_step(state)?;
+            progress(step, steps);
         }
         Ok(state)
     }
@@ -814,6 +847,7 @@ fn try_pretrain_rbm<const B: usize, const I: usize, const O: usize, E: Element, 
     device: &D,
     batches: &[Tensor<Rank2<B, I>, E, D>],
     config: &PretrainConfig,
+    progress: &mut dyn FnMut(usize),
 ) -> Result<Rbm<I, O, E, D>, D::Err> {
     let mut rbm = Rbm::<I, O, E, D>::try_new(device, config.init_std)?;
     if batches.is_empty() {
@@ -836,6 +870,7 @@ fn try_pretrain_rbm<const B: usize, const I: usize, const O: usize, E: Element, 
         .collect();
     rbm.visible_bias = device.try_tensor_from_vec(bias, (Const::<I>,))?;
     let mut chains = PersistentChains::<B, I, E, D>::try_new(device)?;
+    let mut done = 0;
     for _ in 0..config.epochs {
         for batch in batches {
             rbm.try_persistent_contrastive_divergence(
@@ -844,6 +879,8 @@ fn try_pretrain_rbm<const B: usize, const I: usize, const O: usize, E: Element, 
                 config.gibbs_steps,
                 config.learning_rate,
             )?;
+            done += 1;
+            progress(done);
         }
     }
     Ok(rbm)
@@ -1060,7 +1097,7 @@ mod tests {
     #[test]
     fn mean_field_reaches_its_fixed_point() {
         const B: usize = 16;
-        let dev = TestDevice::seed_from_u64(4);
+        let dev = crate::test_device!(4);
         let dbm = random_dbm::<12, 10, 8, 6>(&dev, 0.5);
         let visible: Tensor<Rank2<B, 12>, f64, TestDevice> = try_coin_flips(&dev).unwrap();
         let config = MeanFieldConfig {
@@ -1113,7 +1150,7 @@ mod tests {
 
     #[test]
     fn exact_log_partition_matches_brute_force_enumeration() {
-        let dev = TestDevice::seed_from_u64(8);
+        let dev = crate::test_device!(8);
         let dbm: Dbm<3, 3, 2, 2, f64, TestDevice> = random_dbm(&dev, 1.0);
         let terms: Vec<f64> = binary_states(10)
             .map(|x| {
@@ -1161,7 +1198,7 @@ mod tests {
     #[test]
     fn gibbs_samples_match_the_exact_joint_distribution() {
         const CHAINS: usize = 20_000;
-        let dev = TestDevice::seed_from_u64(21);
+        let dev = crate::test_device!(21);
         let dbm: Tiny = random_dbm(&dev, 1.0);
         let exact = dbm.exact_joint_distribution().unwrap();
         let start = DbmState::<CHAINS, 3, 2, 2, 2, f64, TestDevice>::try_random(&dev).unwrap();
@@ -1213,7 +1250,7 @@ mod tests {
     #[test]
     fn pretraining_and_joint_training_raise_the_exact_log_likelihood() {
         const BATCH: usize = 50;
-        let dev = TestDevice::seed_from_u64(3);
+        let dev = crate::test_device!(3);
         let values = prototype_data();
         let batches: Vec<Tensor<Rank2<BATCH, 6>, f64, TestDevice>> = values
             .chunks(BATCH * 6)
@@ -1259,8 +1296,10 @@ mod tests {
 
     #[test]
     fn sampling_and_training_are_reproducible_from_the_seed() {
+        // Skips the test when built for CUDA without a GPU; the closure then opens seeded devices.
+        let _ = crate::test_device!();
         let run = |seed| {
-            let dev = TestDevice::seed_from_u64(seed);
+            let dev = crate::testing::test_device_seeded(seed).expect("probed above");
             let mut dbm: Tiny = random_dbm(&dev, 1.0);
             let mut chains = DbmState::<8, 3, 2, 2, 2, f64, TestDevice>::try_random(&dev).unwrap();
             let data = dev.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]);

@@ -248,7 +248,6 @@ pub fn rows<const B: usize, const N: usize, E: Element, D: Device<E>>(
 mod tests {
     use super::super::{chi_square, chi_square_critical, kl_divergence};
     use super::*;
-    use crate::testing::TestDevice;
 
     fn teacher() -> FullyVisibleBm<5> {
         FullyVisibleBm::from_parameters(
@@ -320,7 +319,7 @@ mod tests {
     #[test]
     fn gibbs_samples_follow_the_exact_distribution() {
         let bm = teacher();
-        let dev = TestDevice::seed_from_u64(11);
+        let dev = crate::test_device!(11);
         let samples = bm.try_gibbs_sample::<8000, f32, _>(&dev, None, 30).unwrap();
         let mut counts = vec![0usize; 32];
         for x in rows(&samples) {
@@ -340,7 +339,7 @@ mod tests {
         // Data: 20,000 Gibbs samples of the teacher. Fitting by exact gradient ascent should recover
         // it up to sampling error: KL(teacher ‖ fitted) ≈ (parameters)/(2·samples) ≈ 4e-4.
         let target = teacher();
-        let dev = TestDevice::seed_from_u64(5);
+        let dev = crate::test_device!(5);
         let data = rows(
             &target
                 .try_gibbs_sample::<20_000, f64, _>(&dev, None, 30)
@@ -365,7 +364,7 @@ mod tests {
     fn persistent_gibbs_gradient_learns_without_enumeration() {
         // The large-N path: model statistics from 2,000 persistent chains, no enumeration.
         let target = teacher();
-        let dev = TestDevice::seed_from_u64(9);
+        let dev = crate::test_device!(9);
         let data = rows(
             &target
                 .try_gibbs_sample::<5000, f64, _>(&dev, None, 30)

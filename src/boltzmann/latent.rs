@@ -701,7 +701,6 @@ fn joint_states<const V: usize, const H: usize>(
 mod tests {
     use super::super::{chi_square, chi_square_critical, kl_divergence};
     use super::*;
-    use crate::testing::TestDevice;
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
     /// A machine with every parameter drawn uniformly from [−scale, scale].
@@ -875,7 +874,7 @@ mod tests {
     #[test]
     fn free_phase_samples_follow_the_exact_joint_distribution() {
         let bm = random_machine::<3, 2>(2, 1.0);
-        let dev = TestDevice::seed_from_u64(13);
+        let dev = crate::test_device!(13);
         let mut chains = FreeChains::<8000, 3, 2, f64, _>::try_new(&dev).unwrap();
         bm.try_free_phase(&mut chains, 30).unwrap();
         let mut counts = vec![0usize; 32];
@@ -897,7 +896,7 @@ mod tests {
     #[test]
     fn clamped_phase_samples_follow_the_exact_posterior() {
         let bm = random_machine::<3, 3>(3, 1.5);
-        let dev = TestDevice::seed_from_u64(17);
+        let dev = crate::test_device!(17);
         let v = [1.0, 0.0, 1.0];
         let data: Tensor<Rank2<6000, 3>, f64, _> = dev.tensor([v; 6000]);
         let mut chains = ClampedChains::<6000, 3, 3, f64, _>::try_new(data).unwrap();
@@ -933,7 +932,7 @@ mod tests {
             [1.0, 0.0, 0.0],
             [0.0, 0.0, 0.0],
         ];
-        let dev = TestDevice::seed_from_u64(21);
+        let dev = crate::test_device!(21);
         let tiled: Vec<f64> = (0..M * REPEATS).flat_map(|n| data[n % M]).collect();
         let tiled: Tensor<Rank2<{ M * REPEATS }, 3>, f64, _> =
             dev.tensor_from_vec(tiled, (Const, Const));
@@ -1029,7 +1028,7 @@ mod tests {
                 }
             })
             .collect();
-        let dev = TestDevice::seed_from_u64(3);
+        let dev = crate::test_device!(3);
         let tiled: Vec<f64> = (0..400).flat_map(|n| data[n % 4]).collect();
         let mut clamped =
             ClampedChains::<400, 3, 3, f64, _>::try_new(dev.tensor_from_vec(tiled, (Const, Const)))

@@ -222,7 +222,6 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
-    use crate::testing::TestDevice;
 
     fn images(n: usize) -> Dataset {
         let features = (0..n * 4).map(|v| v as f32).collect();
@@ -258,7 +257,7 @@ mod tests {
 
     #[test]
     fn a_batch_becomes_a_tensor_with_its_examples_and_labels() {
-        let dev: TestDevice = Default::default();
+        let dev = crate::test_device!();
         let data = images(5);
         let batch = data.batches::<Rank3<1, 2, 2>>(2).unwrap().nth(1).unwrap();
         let x: Tensor<(usize, Const<1>, Const<2>, Const<2>), f64, _> = batch.to_tensor(&dev);

@@ -319,7 +319,6 @@ pub fn from_one_hot<E: Dtype>(values: &[E]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::TestDevice;
 
     #[test]
     fn target_is_the_exact_reverse() {
@@ -426,7 +425,7 @@ mod tests {
 
     #[test]
     fn source_tensor_is_one_hot_batch_major() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let task = ReversalTask::new(2..=3);
         let batch = task.batch(&[vec![7, 8, 9], vec![0, 1]]);
         let x = batch.source_one_hot::<f32, _>(&dev);

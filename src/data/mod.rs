@@ -3,6 +3,10 @@
 //! the recurrent examples: [`adding`] (the adding problem), [`reber`] (the embedded Reber
 //! grammar) and [`digit_strings`] (digit strings to reverse).
 //!
+//! [`Batches::prefetch`] (and the generic [`prefetch`]) assembles the next batches on a
+//! background thread, like `DataLoader(num_workers=1, prefetch_factor=depth)`, yielding the
+//! same batches in the same order.
+//!
 //! ```no_run
 //! use typednet::data::Mnist;
 //! use typednet::prelude::*;
@@ -26,6 +30,7 @@ pub mod digit_strings;
 mod error;
 pub mod idx;
 mod mnist;
+mod prefetch;
 pub mod reber;
 
 pub use batch::{Batch, Batches, ExampleShape};
@@ -33,3 +38,4 @@ pub use dataset::Dataset;
 pub use error::{DataError, DataErrorKind};
 pub use idx::{read_idx_images, read_idx_labels, IdxImages};
 pub use mnist::Mnist;
+pub use prefetch::{prefetch, HostBatch, Prefetch};

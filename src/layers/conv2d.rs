@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn counts_parameters_like_pytorch() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let conv = Conv2d::<3, 96, 11, 11, f32, TestDevice>::build(&dev);
         // AlexNet's conv1: 96·3·11·11 + 96.
         assert_eq!(conv.num_trainable_params(), 34_944);
@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn initialises_within_the_pytorch_bound() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let conv = Conv2d::<2, 4, 3, 3, f32, TestDevice>::build(&dev);
         let bound = 1.0 / (2.0f32 * 9.0).sqrt();
         let weights = conv.weight.as_vec();

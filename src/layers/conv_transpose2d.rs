@@ -100,7 +100,7 @@ mod tests {
     /// 2.15: 32800 for (64, 32, 4), 217 for (3, 7, (2, 5)).
     #[test]
     fn counts_parameters_like_pytorch() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let dcgan = ConvTranspose2d::<64, 32, 4, 4, f32, TestDevice>::build(&dev);
         assert_eq!(dcgan.num_trainable_params(), 32_800);
         let non_square = ConvTranspose2d::<3, 7, 2, 5, f32, TestDevice>::build(&dev);
@@ -112,7 +112,7 @@ mod tests {
     /// four times too wide. The same holds here: all within the bound, and some close to it.
     #[test]
     fn initialises_within_the_pytorch_bound_from_the_output_channels() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = ConvTranspose2d::<3, 64, 5, 5, f32, TestDevice>::build(&dev);
         let bound = 1.0 / (64.0f32 * 25.0).sqrt();
         let weights = layer.weight.as_vec();

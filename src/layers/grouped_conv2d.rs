@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn grouped_conv_counts_alexnet_conv2_parameters() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         // AlexNet's conv2: 96 → 256 channels, 5×5, 2 groups of 48 input channels.
         let conv = GroupedConv2d::<48, 256, 2, 5, 5, f32, TestDevice>::build(&dev);
         assert_eq!(conv.num_trainable_params(), 256 * 48 * 25 + 256);
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn grouped_conv_initialises_within_the_pytorch_bound() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let conv = GroupedConv2d::<2, 6, 3, 3, 3, f32, TestDevice>::build(&dev);
         // The fan-in is a group's 2 channels, not all 6.
         let bound = 1.0 / (2.0f32 * 9.0).sqrt();

@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn locally_connected_counts_parameters() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = LocallyConnected2d::<3, 4, 3, 3, 5, 6, f32, TestDevice>::build(&dev);
         // 5·6 positions, each with 4 filters of 3·3·3 weights and a bias.
         assert_eq!(layer.num_trainable_params(), 5 * 6 * (27 + 1) * 4);
@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn locally_connected_initialises_within_the_conv_bound() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = LocallyConnected2d::<2, 3, 3, 2, 4, 5, f32, TestDevice>::build(&dev);
         let bound = 1.0 / (2.0f32 * 3.0 * 2.0).sqrt();
         let weights = layer.weight.as_vec();

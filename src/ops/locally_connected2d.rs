@@ -174,7 +174,7 @@ mod tests {
     /// A 1×1 window at stride 1 is a per-pixel linear map: check one value by hand.
     #[test]
     fn locally_connected_one_by_one_windows_by_hand() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let mut layer = LocallyConnected2d::<2, 1, 1, 1, 1, 2, f64, TestDevice>::build(&dev);
         // Position (0, 0): y = 2·x0 + 3·x1 + 1; position (0, 1): y = −x0 + 0.5·x1 − 1.
         layer.weight = dev.tensor_from_vec(vec![2.0, 3.0, -1.0, 0.5], Default::default());
@@ -193,7 +193,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "locally_connected2d: the output width is ⌊(6 − 3 + 2·0)/1⌋ + 1 = 4")]
     fn locally_connected_rejects_a_wrong_output_size() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = LocallyConnected2d::<1, 1, 3, 3, 3, 5, f32, TestDevice>::build(&dev);
         let x: Tensor<Rank4<1, 1, 5, 6>, f32, TestDevice> = dev.sample_normal();
         let geometry = Conv2dGeometry {

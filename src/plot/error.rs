@@ -60,6 +60,34 @@ pub enum PlotErrorKind {
         /// Its index.
         index: usize,
     },
+    /// A [`LineChart`](super::LineChart) with no series.
+    NoSeries,
+    /// A series of a [`LineChart`](super::LineChart) with no point to draw: empty, or every
+    /// value NaN.
+    EmptySeries {
+        /// The series' name.
+        series: String,
+    },
+    /// A point of a [`LineChart`](super::LineChart) series whose `y` is infinite or whose `x`
+    /// is not finite (a NaN `y` is a gap, not an error).
+    NonFiniteValue {
+        /// The series' name.
+        series: String,
+        /// The point's index in the series.
+        index: usize,
+    },
+    /// A canvas too small for a [`LineChart`](super::LineChart)'s margins, legend and tick
+    /// labels.
+    CanvasTooSmall {
+        /// The width asked for.
+        width: usize,
+        /// The height asked for.
+        height: usize,
+        /// The smallest width that fits.
+        min_width: usize,
+        /// The smallest height that fits.
+        min_height: usize,
+    },
     /// A canvas too small for the figure's fixed margins.
     TooSmall {
         /// The size asked for.
@@ -131,6 +159,23 @@ impl fmt::Display for PlotError {
             PlotErrorKind::NonFinitePoint { index } => {
                 write!(f, "point {index} has a coordinate that is not finite")
             }
+            PlotErrorKind::NoSeries => write!(f, "there is no series to draw"),
+            PlotErrorKind::EmptySeries { series } => {
+                write!(f, "series {series:?} has no finite value to draw")
+            }
+            PlotErrorKind::NonFiniteValue { series, index } => write!(
+                f,
+                "value {index} of series {series:?} is infinite, or its x is not finite"
+            ),
+            PlotErrorKind::CanvasTooSmall {
+                width,
+                height,
+                min_width,
+                min_height,
+            } => write!(
+                f,
+                "a canvas of {width} × {height} pixels is too small; the figure needs at least {min_width} × {min_height}"
+            ),
             PlotErrorKind::TooSmall { size, minimum } => {
                 write!(f, "a canvas of {size} pixels is too small; the figure needs at least {minimum}")
             }

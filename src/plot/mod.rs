@@ -1,11 +1,13 @@
 //! Figures as PNG files with no image crate: a minimal PNG encoder, grids of digit images
-//! (originals / PCA / autoencoder reconstructions, samples) and 2-D scatter plots of codes
-//! coloured by class.
+//! (originals / PCA / autoencoder reconstructions, samples), 2-D scatter plots of codes
+//! coloured by class, and line charts of training curves.
 //!
 //! | function | makes | matplotlib |
 //! |---|---|---|
 //! | [`digit_grid`] | a grey [`Image`]: rows of `h × w` images in `[0, 1]`, 2-pixel gaps | `plt.subplots(rows, cols)` + `imshow(cmap="gray", vmin=0, vmax=1)` |
 //! | [`scatter`] | an RGB [`Image`]: points coloured by label (tab10), a frame, a legend of swatches and digits | `plt.scatter(x, y, c=labels, cmap="tab10", s=4)` + `legend` |
+//! | [`LineChart`] | an RGB [`Image`]: named series as lines with markers, ticks on both axes, a legend | `plt.plot(x, y, marker="o", label=name)` + `legend` |
+//! | [`Image::paste`] | one image copied into another (panels side by side) | `plt.subplots(1, n)` |
 //! | [`Image::write_png`], [`write_png`] | an 8-bit grey or RGB PNG file | `plt.savefig(path)` |
 //!
 //! ```no_run
@@ -23,11 +25,13 @@
 mod error;
 mod font;
 mod grid;
+mod line;
 mod png;
 mod scatter;
 
 pub use error::{PlotError, PlotErrorKind};
 pub use grid::{digit_grid, GRID_BACKGROUND, GRID_GAP};
+pub use line::{ChartLayout, LineChart, Series};
 pub use png::{crc32, encode_png, filter_scanlines, write_png, PNG_SIGNATURE};
 pub use scatter::{scatter, ScatterFrame, TAB10};
 
@@ -139,6 +143,23 @@ impl Image {
         for yy in y..(y + h).min(self.height) {
             for xx in x..(x + w).min(self.width) {
                 self.set_pixel(xx, yy, value);
+            }
+        }
+    }
+
+    /// Copies `other` into this image with its top-left pixel at (`x`, `y`), clipped to this
+    /// image; e.g. two charts side by side on a canvas twice as wide.
+    ///
+    /// # Panics
+    /// When the two images have different colour types.
+    pub fn paste(&mut self, other: &Image, x: usize, y: usize) {
+        assert_eq!(
+            self.color, other.color,
+            "paste needs images of one colour type"
+        );
+        for row in 0..other.height {
+            for col in 0..other.width {
+                self.set_pixel(x + col, y + row, other.pixel(col, row));
             }
         }
     }

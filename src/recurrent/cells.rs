@@ -793,7 +793,7 @@ mod tests {
 
     #[test]
     fn counts_parameters_like_pytorch() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         // nn.RNN(3, 5), nn.LSTM(3, 5), nn.GRU(3, 5).
         let per_gate = 5 * 3 + 5 * 5 + 2 * 5;
         assert_eq!(
@@ -828,7 +828,7 @@ mod tests {
 
     #[test]
     fn initialises_within_the_pytorch_bound() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let cell = LstmCell::<3, 16, f32, TestDevice>::build(&dev);
         let bound = 1.0 / 4.0;
         for values in [

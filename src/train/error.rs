@@ -4,6 +4,7 @@ use core::fmt;
 
 use dfdx::optim::OptimizerUpdateError;
 
+use super::csv::MetricsFileError;
 use crate::data::DataError;
 use crate::loss::LossError;
 use crate::regularize::RegularizeError;
@@ -46,6 +47,9 @@ pub enum TrainError<DeviceError> {
     Optimizer(OptimizerUpdateError<DeviceError>),
     /// The device failed (out of memory, a CUDA error).
     Device(DeviceError),
+    /// The metrics CSV file ([`Trainer::metrics_csv`](super::Trainer::metrics_csv)) could not
+    /// be created or written; the message names the file.
+    MetricsFile(MetricsFileError),
 }
 
 impl<DeviceError: fmt::Display> fmt::Display for TrainError<DeviceError> {
@@ -69,6 +73,7 @@ impl<DeviceError: fmt::Display> fmt::Display for TrainError<DeviceError> {
             ),
             Self::Optimizer(err) => write!(f, "optimizer update failed: {err}"),
             Self::Device(err) => write!(f, "device error: {err}"),
+            Self::MetricsFile(err) => write!(f, "{err}"),
         }
     }
 }
@@ -98,5 +103,11 @@ impl<DeviceError> From<RegularizeError<DeviceError>> for TrainError<DeviceError>
 impl<DeviceError> From<OptimizerUpdateError<DeviceError>> for TrainError<DeviceError> {
     fn from(err: OptimizerUpdateError<DeviceError>) -> Self {
         Self::Optimizer(err)
+    }
+}
+
+impl<DeviceError> From<MetricsFileError> for TrainError<DeviceError> {
+    fn from(err: MetricsFileError) -> Self {
+        Self::MetricsFile(err)
     }
 }

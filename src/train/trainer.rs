@@ -1,6 +1,7 @@
 //! The training loop: mini-batches, forward with a tape, loss (+ penalties), a finiteness
 //! check, backward, clipping, update, max-norm.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use dfdx::nn::{Module, ModuleMut, TensorCollection, ZeroGrads};
@@ -11,6 +12,7 @@ use dfdx::tensor_ops::{Backward, Device, TryAdd};
 use num_traits::ToPrimitive;
 use rand::Rng;
 
+use super::csv::CsvLog;
 use super::error::TrainError;
 use super::metrics::{EpochMetrics, Evaluation};
 use super::progress::ProgressBar;
@@ -127,6 +129,8 @@ pub struct Trainer<'d, D> {
     clip_value: Option<f64>,
     clip_norm: Option<f64>,
     max_norm: Option<MaxNorm>,
+    metrics_csv: Option<PathBuf>,
+    prefetch: usize,
 }
 
 impl<'d, D> Trainer<'d, D> {
@@ -143,6 +147,8 @@ impl<'d, D> Trainer<'d, D> {
             clip_value: None,
             clip_norm: None,
             max_norm: None,
+            metrics_csv: None,
+            prefetch: 0,
         }
     }
 
@@ -220,6 +226,32 @@ impl<'d, D> Trainer<'d, D> {
         self
     }
 
+    /// Writes the per-epoch metrics to a CSV file at `path` while training (see [`CsvLog`]:
+    /// a header row, then one row per epoch, flushed at once, so a killed run keeps the epochs
+    /// it finished). The file is created (or truncated) before the first step, so a path that
+    /// cannot be written fails at once, with [`TrainError::MetricsFile`] naming the file.
+    ///
+    /// **Keras**: `model.fit(…, callbacks=[CSVLogger(path)])`.
+    #[must_use]
+    pub fn metrics_csv(mut self, path: impl AsRef<Path>) -> Self {
+        self.metrics_csv = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Assembles the next training batches (gathering the shuffled examples' features and
+    /// labels) on a background thread, up to `depth` batches ahead of the step being trained;
+    /// 0, the default, assembles each batch when it is needed, on the training thread. The
+    /// batches, their order and so the trained weights are the same either way (see
+    /// [`Batches::prefetch`](crate::data::Batches::prefetch)); only the time spent waiting
+    /// for them changes. Evaluation is not prefetched.
+    ///
+    /// **PyTorch**: `DataLoader(train, batch_size, shuffle=True, num_workers=1, prefetch_factor=depth)`.
+    #[must_use]
+    pub fn prefetch(mut self, depth: usize) -> Self {
+        self.prefetch = depth;
+        self
+    }
+
     /// Trains `model` on `train` for the configured epochs, batches shuffled by `rng`, and
     /// measures it on `test` after each epoch. `S` is the shape the model reads one example as
     /// (see [`ExampleShape`]); [`fit_vectors`](Self::fit_vectors) and
@@ -252,6 +284,7 @@ impl<'d, D> Trainer<'d, D> {
             check_finite(data)?;
         }
         self.check_regularizers(model)?;
+        let mut csv = self.metrics_csv.as_ref().map(CsvLog::create).transpose()?;
         let mut grads = model.try_alloc_grads().map_err(TrainError::Device)?;
         let mut history = Vec::with_capacity(self.epochs);
         for epoch in 1..=self.epochs {
@@ -260,54 +293,64 @@ impl<'d, D> Trainer<'d, D> {
             let mut bar =
                 self.progress_bar(format!("epoch {epoch}/{}", self.epochs), batches.len());
             let (mut loss_sum, mut correct) = (0.0, 0);
-            for (i, batch) in batches.enumerate() {
-                let labels = batch.labels();
-                let x = batch
-                    .try_to_tensor::<E, D>(self.dev)
-                    .map_err(TrainError::Device)?;
-                let logits = model
-                    .try_forward_mut(x.traced(grads))
-                    .map_err(TrainError::Device)?;
-                correct += correct_count(&argmax_rows(&logits), &labels);
-                let loss = self.loss.try_loss(logits, &labels)?;
-                let data_loss = scalar(&loss);
-                loss_sum += data_loss * labels.len() as f64;
-                let mut objective = loss;
-                for penalty in &self.penalties {
-                    objective = objective
-                        .try_add(try_penalty(model, penalty)?)
+            // The gradients move into the epoch's closure and back out of it.
+            let trained = batches.prefetch::<E, _>(self.prefetch, |batches| {
+                let mut grads = grads;
+                for (i, batch) in batches.enumerate() {
+                    let (x, labels) = batch
+                        .try_into_tensor::<D>(self.dev)
                         .map_err(TrainError::Device)?;
+                    let logits = model
+                        .try_forward_mut(x.traced(grads))
+                        .map_err(TrainError::Device)?;
+                    correct += correct_count(&argmax_rows(&logits), &labels);
+                    let loss = self.loss.try_loss(logits, &labels)?;
+                    let data_loss = scalar(&loss);
+                    loss_sum += data_loss * labels.len() as f64;
+                    let mut objective = loss;
+                    for penalty in &self.penalties {
+                        objective = objective
+                            .try_add(try_penalty(model, penalty)?)
+                            .map_err(TrainError::Device)?;
+                    }
+                    let value = if self.penalties.is_empty() {
+                        data_loss
+                    } else {
+                        scalar(&objective)
+                    };
+                    if !value.is_finite() {
+                        return Err(TrainError::NonFiniteLoss {
+                            epoch,
+                            step: i + 1,
+                            value,
+                        });
+                    }
+                    grads = objective.try_backward().map_err(TrainError::Device)?;
+                    if let Some(v) = self.clip_value {
+                        try_clip_grad_value(model, &mut grads, v)?;
+                    }
+                    if let Some(max_norm) = self.clip_norm {
+                        try_clip_grad_norm(model, &mut grads, max_norm)?;
+                    }
+                    optimizer.update(model, &grads)?;
+                    if let Some(constraint) = &self.max_norm {
+                        try_apply_max_norm(model, constraint)?;
+                    }
+                    model
+                        .try_zero_grads(&mut grads)
+                        .map_err(TrainError::Device)?;
+                    let seen = (i * self.batch_size + labels.len()) as f64;
+                    bar.set(i + 1, Some(loss_sum / seen));
                 }
-                let value = if self.penalties.is_empty() {
-                    data_loss
-                } else {
-                    scalar(&objective)
-                };
-                if !value.is_finite() {
+                Ok(grads)
+            });
+            grads = match trained {
+                Ok(grads) => grads,
+                Err(err) => {
                     bar.finish_and_clear();
-                    return Err(TrainError::NonFiniteLoss {
-                        epoch,
-                        step: i + 1,
-                        value,
-                    });
+                    return Err(err);
                 }
-                grads = objective.try_backward().map_err(TrainError::Device)?;
-                if let Some(v) = self.clip_value {
-                    try_clip_grad_value(model, &mut grads, v)?;
-                }
-                if let Some(max_norm) = self.clip_norm {
-                    try_clip_grad_norm(model, &mut grads, max_norm)?;
-                }
-                optimizer.update(model, &grads)?;
-                if let Some(constraint) = &self.max_norm {
-                    try_apply_max_norm(model, constraint)?;
-                }
-                model
-                    .try_zero_grads(&mut grads)
-                    .map_err(TrainError::Device)?;
-                let seen = (i * self.batch_size + labels.len()) as f64;
-                bar.set(i + 1, Some(loss_sum / seen));
-            }
+            };
             bar.finish_and_clear();
             let test_result = self.evaluate::<S, K, E, M>(model, test)?;
             let metrics = EpochMetrics {
@@ -320,6 +363,9 @@ impl<'d, D> Trainer<'d, D> {
             };
             if self.verbosity != Verbosity::Silent {
                 eprintln!("{metrics}");
+            }
+            if let Some(csv) = &mut csv {
+                csv.append(&metrics)?;
             }
             history.push(metrics);
         }

@@ -60,7 +60,7 @@ pub(crate) fn spread_indices(
 /// use typednet::prelude::*;
 ///
 /// let dev = Cpu::default();
-/// let layer: Conv2d<1, 4, 3, 3, f32, Cpu> = dev.build_module();
+/// let layer = Conv2d::<1, 4, 3, 3, f32, Cpu>::build(&dev);
 /// let x: Tensor<Rank4<2, 1, 16, 16>, f32, Cpu> = dev.sample_normal();
 /// let geometry = Conv2dGeometry { stride: [1, 1], padding: [0, 0] };
 /// // A 3×3 filter with taps 2 apart spans 5×5: 16 − 5 + 1 = 12.
@@ -153,7 +153,7 @@ mod tests {
     /// Dilation 1 is the plain convolution: values and every gradient.
     #[test]
     fn dilation_one_is_the_plain_convolution() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer: Conv2d<2, 3, 3, 2, f64, TestDevice> = BuildModule::build(&dev);
         let x: Tensor<dfdx::shapes::Rank4<2, 2, 6, 5>, f64, TestDevice> = dev.sample_normal();
         let geometry = Conv2dGeometry {
@@ -189,7 +189,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "spans 5×5, not 4×4")]
     fn a_wrong_extent_panics_with_the_sizes() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer: Conv2d<1, 1, 3, 3, f64, TestDevice> = BuildModule::build(&dev);
         let x: Tensor<dfdx::shapes::Rank4<1, 1, 8, 8>, f64, TestDevice> = dev.sample_normal();
         let geometry = Conv2dGeometry {

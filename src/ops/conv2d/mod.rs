@@ -513,7 +513,7 @@ mod tests {
             stride: fixture.sizes("stride"),
             padding: fixture.sizes("padding"),
         };
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = layer_from::<C_IN, C_OUT, K_H, K_W, E>(
             &dev,
             fixture.values("weight"),
@@ -631,7 +631,7 @@ mod tests {
         ) where
             TestDevice: Device<E>,
         {
-            let dev = TestDevice::default();
+            let dev = crate::test_device!();
             let layer = layer_from::<C_IN, C_OUT, K_H, K_W, E>(&dev, weight, bias);
             let both = |implementation| {
                 [
@@ -710,7 +710,7 @@ mod tests {
     /// and the gradient reaches the tensor it was permuted from.
     #[test]
     fn reads_a_permuted_input_in_its_logical_order() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let stored: Tensor<Rank4<2, 5, 4, 3>, f64, _> =
             dev.tensor_from_vec(random_values(120, 1), Default::default());
         let layer = layer_from::<3, 2, 2, 3, f64>(&dev, &random_values(36, 2), &[0.5, -0.5]);
@@ -738,7 +738,7 @@ mod tests {
     /// (`x.traced(grads)`) and accumulate across steps until zeroed.
     #[test]
     fn accumulates_into_the_gradients_a_training_step_passes_in() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = layer_from::<2, 3, 3, 3, f64>(&dev, &random_values(54, 1), &[0.1, 0.2, 0.3]);
         let x: Tensor<Rank4<2, 2, 6, 5>, f64, _> =
             dev.tensor_from_vec(random_values(120, 2), Default::default());
@@ -781,7 +781,7 @@ mod tests {
             stride: [2, 1],
             padding: [1, 1],
         };
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let x = random_values(B * 2 * 5 * 4, 1);
         let weight = random_values(3 * 2 * 3 * 2, 2);
         let bias = random_values(3, 3);
@@ -813,7 +813,7 @@ mod tests {
     #[test]
     fn one_hot_filter_picks_the_shifted_input() {
         const B: usize = 3;
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let x_values = distinct_values(B * 9 * 11, 5);
         let x: Tensor<(usize, Const<1>, Const<9>, Const<11>), f32, _> =
             dev.tensor_from_vec(cast(&x_values), (B, Const, Const, Const));
@@ -839,7 +839,7 @@ mod tests {
                                the output type says 5"
     )]
     fn rejects_an_output_size_that_does_not_follow_from_the_geometry() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = layer_from::<1, 1, 3, 3, f32>(&dev, &[0.0; 9], &[0.0]);
         let x: Tensor<Rank4<1, 1, 7, 7>, f32, _> =
             dev.tensor_from_vec(vec![0.0; 49], Default::default());
@@ -855,7 +855,7 @@ mod tests {
         expected = "conv2d: the window width 4 is larger than the input width 3 + 2·0 = 3"
     )]
     fn rejects_a_window_wider_than_the_padded_input() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = layer_from::<1, 1, 1, 4, f32>(&dev, &[0.0; 4], &[0.0]);
         let x: Tensor<Rank4<1, 1, 3, 3>, f32, _> =
             dev.tensor_from_vec(vec![0.0; 9], Default::default());
@@ -868,7 +868,7 @@ mod tests {
 
     #[test]
     fn adds_one_bias_per_filter() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = layer_from::<2, 3, 1, 1, f64>(&dev, &[0.0; 6], &[1.0, 2.0, 3.0]);
         let x: Tensor<Rank4<1, 2, 2, 2>, f64, _> =
             dev.tensor_from_vec(vec![1.0; 8], Default::default());

@@ -417,7 +417,7 @@ mod tests {
             padding: fixture.sizes("padding"),
             output_padding: fixture.sizes("output_padding"),
         };
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = layer_from::<C_IN, C_OUT, K_H, K_W, E>(
             &dev,
             fixture.values("weight"),
@@ -536,7 +536,7 @@ mod tests {
         ) where
             TestDevice: Device<E>,
         {
-            let dev = TestDevice::default();
+            let dev = crate::test_device!();
             let layer = layer_from::<C_IN, C_OUT, K_H, K_W, E>(&dev, weight, bias);
             let both = |implementation| {
                 [
@@ -644,7 +644,7 @@ mod tests {
             padding: [1, 0],
             output_padding: [1, 0],
         };
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let x = random_values(B * 2 * 3 * 4, 21);
         let weight = random_values(2 * 3 * 3 * 2, 22);
         let bias = random_values(3, 23);
@@ -686,7 +686,7 @@ mod tests {
             padding: [1, 1],
             output_padding: [1, 1],
         };
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer =
             layer_from::<3, 2, 4, 3, f64>(&dev, &random_values(72, 61), &random_values(2, 62));
         let x: Tensor<X, f64, _> = dev.tensor_from_vec(random_values(72, 63), X::default());
@@ -726,7 +726,7 @@ mod tests {
         seed: u64,
     ) {
         const B: usize = 2;
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let weight: Tensor<Rank4<C_B, C_A, K_H, K_W>, f64, _> = dev.tensor_from_vec(
             random_values(C_B * C_A * K_H * K_W, seed),
             Default::default(),
@@ -780,7 +780,7 @@ mod tests {
     /// Kronecker product of the input and the filter (plus the bias).
     #[test]
     fn stride_equal_to_the_kernel_tiles_the_stamps() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = layer_from::<1, 1, 2, 2, f64>(&dev, &[1.0, 2.0, 3.0, 4.0], &[0.5]);
         let x: Tensor<Rank4<1, 1, 2, 2>, f64, _> =
             dev.tensor_from_vec(vec![1.0, 10.0, 100.0, 1000.0], Default::default());
@@ -805,7 +805,7 @@ mod tests {
                     output type says 7"
     )]
     fn rejects_an_output_size_that_does_not_follow_from_the_geometry() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = layer_from::<1, 1, 3, 3, f32>(&dev, &[0.0; 9], &[0.0]);
         let x: Tensor<Rank4<1, 1, 4, 4>, f32, _> =
             dev.tensor_from_vec(vec![0.0; 16], Default::default());
@@ -823,7 +823,7 @@ mod tests {
                     the stride 2 (as in PyTorch)"
     )]
     fn rejects_an_output_padding_as_large_as_the_stride() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = layer_from::<1, 1, 3, 3, f32>(&dev, &[0.0; 9], &[0.0]);
         let x: Tensor<Rank4<1, 1, 4, 4>, f32, _> =
             dev.tensor_from_vec(vec![0.0; 16], Default::default());
@@ -841,7 +841,7 @@ mod tests {
                     positive size: the padding crops the whole output"
     )]
     fn rejects_a_padding_that_crops_everything() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = layer_from::<1, 1, 3, 3, f32>(&dev, &[0.0; 9], &[0.0]);
         let x: Tensor<Rank4<1, 1, 1, 1>, f32, _> =
             dev.tensor_from_vec(vec![0.0], Default::default());

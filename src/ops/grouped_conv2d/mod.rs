@@ -400,7 +400,7 @@ mod tests {
         ) where
             TestDevice: Device<E>,
         {
-            let dev = TestDevice::default();
+            let dev = crate::test_device!();
             let layer =
                 layer_from::<C_IN_PER_GROUP, C_OUT, GROUPS, K_H, K_W, E>(&dev, weight, bias);
             let run = |batch_is_const: bool, implementation, uses| {
@@ -519,7 +519,7 @@ mod tests {
     /// with the same tensors (shared, so the weight and bias gradients land on the same ids).
     #[test]
     fn grouped_conv_with_one_group_equals_conv2d() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = layer_from::<3, 5, 1, 3, 2, f64>(
             &dev,
             &random_values(5 * 3 * 3 * 2, 1),
@@ -566,7 +566,7 @@ mod tests {
                     GROUPS = 2 groups of C_IN_PER_GROUP = 2, 4 channels"
     )]
     fn grouped_conv_rejects_input_channels_that_are_not_the_groups() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = GroupedConv2d::<2, 4, 2, 3, 3, f64, TestDevice>::build(&dev);
         let x: Tensor<Rank4<1, 5, 4, 4>, f64, _> = dev.zeros();
         let _: Tensor<Rank4<1, 4, 2, 2>, f64, _> = grouped_conv2d(x, &layer, geometry(1, 0));
@@ -578,7 +578,7 @@ mod tests {
                     (5 is not a multiple of 2)"
     )]
     fn grouped_conv_rejects_filters_that_do_not_split_into_groups() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = GroupedConv2d::<2, 5, 2, 3, 3, f64, TestDevice>::build(&dev);
         let x: Tensor<Rank4<1, 4, 4, 4>, f64, _> = dev.zeros();
         let _: Tensor<Rank4<1, 5, 2, 2>, f64, _> = grouped_conv2d(x, &layer, geometry(1, 0));
@@ -587,7 +587,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "grouped_conv2d: GROUPS must be at least 1")]
     fn grouped_conv_rejects_zero_groups() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = GroupedConv2d::<2, 4, 0, 3, 3, f64, TestDevice>::build(&dev);
         let x: Tensor<Rank4<1, 0, 4, 4>, f64, _> = dev.zeros();
         let _: Tensor<Rank4<1, 4, 2, 2>, f64, _> = grouped_conv2d(x, &layer, geometry(1, 0));
@@ -599,7 +599,7 @@ mod tests {
                     output type says 2"
     )]
     fn grouped_conv_rejects_an_output_size_the_geometry_does_not_give() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let layer = GroupedConv2d::<2, 4, 2, 3, 3, f64, TestDevice>::build(&dev);
         let x: Tensor<Rank4<1, 4, 4, 4>, f64, _> = dev.zeros();
         let _: Tensor<Rank4<1, 4, 2, 2>, f64, _> = grouped_conv2d(x, &layer, geometry(1, 1));

@@ -295,13 +295,13 @@ mod tests {
         E: Element,
         D: Pool2dKernel<E>,
     >(
+        dev: &D,
         kind: &str,
         batch: B,
         geometry: Pool2dGeometry,
         x: &[f64],
         g: &[f64],
     ) -> [Vec<E>; 2] {
-        let dev = D::default();
         let x = dev.tensor_from_vec(cast::<E>(x), (batch, Const::<C>, Const::<H>, Const::<W>));
         let g = dev.tensor_from_vec(
             cast::<E>(g),
@@ -334,6 +334,7 @@ mod tests {
         E: Element,
         D: Pool2dKernel<E>,
     >(
+        dev: &D,
         fixture: Fixture,
         tolerance: f64,
     ) {
@@ -346,6 +347,7 @@ mod tests {
         let (x, g) = (fixture.values("x"), fixture.values("g"));
         for kind in ["max", "avg"] {
             let with_const_batch = forward_backward::<_, C, H, W, O_H, O_W, E, D>(
+                dev,
                 kind,
                 Const::<BATCH>,
                 geometry,
@@ -353,7 +355,7 @@ mod tests {
                 g,
             );
             let with_usize_batch =
-                forward_backward::<_, C, H, W, O_H, O_W, E, D>(kind, BATCH, geometry, x, g);
+                forward_backward::<_, C, H, W, O_H, O_W, E, D>(dev, kind, BATCH, geometry, x, g);
             for [out, grad_x] in [with_const_batch, with_usize_batch] {
                 fixture.assert_close(&format!("{kind}_out"), &out, tolerance);
                 fixture.assert_close(&format!("{kind}_grad_x"), &grad_x, tolerance);
@@ -381,8 +383,9 @@ mod tests {
         ($($test:ident: $name:literal => [$($size:literal),*];)*) => {$(
             #[test]
             fn $test() {
-                check_fixture::<$($size,)* f32, TestDevice>(fixture!($name), 1e-5);
-                check_fixture::<$($size,)* f64, TestDevice>(fixture!($name), 1e-10);
+                let dev = crate::test_device!();
+                check_fixture::<$($size,)* f32, TestDevice>(&dev, fixture!($name), 1e-5);
+                check_fixture::<$($size,)* f64, TestDevice>(&dev, fixture!($name), 1e-10);
             }
         )*};
     }
@@ -409,7 +412,7 @@ mod tests {
             window: [2, 3],
             stride: [1, 3],
         };
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         // Distinct values: the finite-difference step never changes which element is the max.
         let x = distinct_values(B * 2 * 5 * 7, 11);
         let g: Tensor<Y, f64, _> =
@@ -436,8 +439,8 @@ mod tests {
     /// maximum more than once, and PyTorch gives each window's gradient to the first of them.
     #[test]
     fn cpu_kernel_matches_pytorch_at_ties() {
-        check_fixture::<2, 2, 7, 6, 3, 5, f32, Cpu>(fixture!("ties"), 1e-5);
-        check_fixture::<2, 2, 7, 6, 3, 5, f64, Cpu>(fixture!("ties"), 1e-10);
+        check_fixture::<2, 2, 7, 6, 3, 5, f32, Cpu>(&Cpu::default(), fixture!("ties"), 1e-5);
+        check_fixture::<2, 2, 7, 6, 3, 5, f64, Cpu>(&Cpu::default(), fixture!("ties"), 1e-10);
     }
 
     /// The smallest tie: the first maximum in row-major order takes the whole gradient.
@@ -459,7 +462,7 @@ mod tests {
     /// with a tie, dfdx's `max` passes the window's whole gradient to each tied element.
     #[test]
     fn reference_max_gradient_goes_to_every_tied_element() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let x: Tensor<Rank4<1, 1, 2, 2>, f32, _> = dev.tensor([[[[1.0, 1.0], [0.0, 1.0]]]]);
         let geometry = Pool2dGeometry {
             window: [2, 2],
@@ -639,7 +642,7 @@ mod tests {
                                the output type says 3"
     )]
     fn rejects_an_output_size_that_does_not_follow_from_the_geometry() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let x: Tensor<Rank4<1, 1, 4, 5>, f32, _> = dev.zeros();
         let geometry = Pool2dGeometry {
             window: [2, 2],
@@ -651,7 +654,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "avg_pool2d: the stride must be at least 1")]
     fn rejects_a_zero_stride() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let x: Tensor<Rank4<1, 1, 4, 4>, f32, _> = dev.zeros();
         let geometry = Pool2dGeometry {
             window: [2, 2],
@@ -663,7 +666,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "max_pool2d: the window must be at least 1×1, not 0×2")]
     fn rejects_an_empty_window() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let x: Tensor<Rank4<1, 1, 4, 4>, f32, _> = dev.zeros();
         let geometry = Pool2dGeometry {
             window: [0, 2],
@@ -675,7 +678,7 @@ mod tests {
     /// With a run-time batch size the batch is still pooled example by example.
     #[test]
     fn pools_each_example_separately() {
-        let dev = TestDevice::default();
+        let dev = crate::test_device!();
         let batch = 3;
         let x: Tensor<(usize, Const<1>, Const<2>, Const<2>), f64, _> = dev.tensor_from_vec(
             (0..batch * 4).map(|v| v as f64).collect(),

@@ -434,7 +434,7 @@ mod tests {
         C::State<usize, NoneTape>: Parts<H, E>,
         Dev: Device<E>,
     {
-        let dev = Dev::seed_from_u64(7);
+        let dev = crate::test_device!(7);
         let cell = C::build(&dev);
         for (batch, steps) in [(1, 1), (3, 1), (1, 5), (3, 5)] {
             let x = weights(
@@ -489,7 +489,7 @@ mod tests {
     /// Large enough for the gate arithmetic to run on the rayon pool.
     #[test]
     fn kernels_match_the_unrolled_cells_on_a_larger_batch() {
-        let dev = Dev::seed_from_u64(9);
+        let dev = crate::test_device!(9);
         let x = weights::<_, f32>(&dev, (37usize, 4usize, Const::<6>), 5);
         let lstm = LstmCell::<6, 64, f32, Dev>::build(&dev);
         let gru = TorchGruCell::<6, 64, f32, Dev>::build(&dev);
@@ -523,7 +523,7 @@ mod tests {
         C: Cell<I, H, f64>,
         C::State<usize, NoneTape>: Parts<H, f64>,
     {
-        let dev = Dev::seed_from_u64(5);
+        let dev = crate::test_device!(5);
         let cell = C::build(&dev);
         let x = weights::<_, f64>(&dev, (2usize, 3usize, Const::<I>), 21);
         for (reverse, collect) in [(false, true), (true, false)] {
@@ -538,7 +538,7 @@ mod tests {
     #[test]
     fn lstm_kernel_passes_finite_differences() {
         check_input_finite_differences::<LstmCell<3, 2, f64, Dev>, 3, 2>();
-        let dev = Dev::seed_from_u64(5);
+        let dev = crate::test_device!(5);
         let cell = LstmCell::<3, 2, f64, Dev>::build(&dev);
         let x = weights::<_, f64>(&dev, (2usize, 3usize, Const::<3>), 21);
         let loss = |cell: &LstmCell<3, 2, f64, Dev>, grads: Gradients<f64, Dev>| {
@@ -555,7 +555,7 @@ mod tests {
     #[test]
     fn gru_kernel_passes_finite_differences() {
         check_input_finite_differences::<TorchGruCell<3, 2, f64, Dev>, 3, 2>();
-        let dev = Dev::seed_from_u64(5);
+        let dev = crate::test_device!(5);
         let cell = TorchGruCell::<3, 2, f64, Dev>::build(&dev);
         let x = weights::<_, f64>(&dev, (2usize, 3usize, Const::<3>), 21);
         let loss = |cell: &TorchGruCell<3, 2, f64, Dev>, grads: Gradients<f64, Dev>| {
