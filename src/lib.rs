@@ -41,8 +41,9 @@
 //! | Boltzmann machines | weights as tensors, no `network!` (no feed-forward pass) | [`boltzmann`]: [`boltzmann::fully_visible`], [`boltzmann::latent`], [`boltzmann::rbm`], [`boltzmann::ais`], [`boltzmann::dbm`] | `mnist_rbm`, `mnist_dbm` |
 //!
 //! Around them: [`data`] loads IDX/MNIST files and batches them (seeded shuffles), [`plot`]
-//! writes PNG figures, [`gradcheck`] checks any gradient against finite differences, and
-//! [`testing`] holds the device-generic test helpers.
+//! writes PNG figures, [`checkpoint`] saves and loads networks as safetensors files (and, with
+//! the state of [`optim`]'s Adam and SGD, training that resumes exactly), [`gradcheck`] checks
+//! any gradient against finite differences, and [`testing`] holds the device-generic test helpers.
 //!
 //! A training step is dfdx's: trace the input, run the network, take a loss, call `backward`,
 //! and let an optimiser update every parameter the network's `TensorCollection` lists:

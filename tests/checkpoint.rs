@@ -437,3 +437,49 @@ fn batch_norm_scalars_and_statistics_are_saved_but_not_optimised() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+typednet::network! {
+    /// The network `tools/reference_safetensors.py`'s fixtures fit.
+    struct Tiny: [4] -> linear(3) -> relu -> linear(2);
+}
+
+/// Files written by Hugging Face's `safetensors` 0.8.0 (`tools/reference_safetensors.py`) load,
+/// values and metadata exact; an F16 tensor is reported as unsupported.
+#[test]
+fn files_written_by_the_reference_implementation_load() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/safetensors");
+    let expected = |n: usize| -> Vec<f32> { (0..n).map(|i| 0.25 * i as f32 - 1.0).collect() };
+    let dev = Cpu::seed_from_u64(0);
+    let mut tiny = Tiny::<f32, Cpu>::new(&dev);
+    tiny.load_safetensors(format!("{dir}/tiny_f32.safetensors"))
+        .unwrap();
+    assert_eq!(tiny.linear1.weight.as_vec(), expected(12));
+    assert_eq!(tiny.linear1.bias.as_vec(), expected(3));
+    assert_eq!(tiny.linear2.weight.as_vec(), expected(6));
+    assert_eq!(tiny.linear2.bias.as_vec(), expected(2));
+    let file = SafeTensors::read(format!("{dir}/tiny_f32.safetensors")).unwrap();
+    assert_eq!(file.metadata["note"], "é \"quoted\"\n");
+
+    let before = snapshot(&tiny);
+    let err = tiny
+        .load_safetensors(format!("{dir}/tiny_f16_weight.safetensors"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("linear1.weight: expected F32 [3, 4], found F16 [3, 4]; F16 is not supported"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&tiny), before);
+
+    // What typednet writes, the reference implementation reads:
+    // `python tools/reference_safetensors.py check $TYPEDNET_WRITE_REFERENCE_CHECK` (run by hand).
+    if let Ok(path) = std::env::var("TYPEDNET_WRITE_REFERENCE_CHECK") {
+        let mut file = tiny.to_safetensors_with(&|n| n.to_string()).unwrap();
+        file.metadata.insert("note".into(), "é \"quoted\"\n".into());
+        file.tensors.push((
+            "double".into(),
+            typednet::checkpoint::TensorRecord::from_f64(vec![2, 1], &[0.1, -2.5]),
+        ));
+        file.write(path).unwrap();
+    }
+}
