@@ -474,7 +474,7 @@ fn files_written_by_the_reference_implementation_load() {
     // What typednet writes, the reference implementation reads:
     // `python tools/reference_safetensors.py check $TYPEDNET_WRITE_REFERENCE_CHECK` (run by hand).
     if let Ok(path) = std::env::var("TYPEDNET_WRITE_REFERENCE_CHECK") {
-        let mut file = tiny.to_safetensors_with(&|n| n.to_string()).unwrap();
+        let mut file = tiny.to_safetensors_with(&NameMap::identity()).unwrap();
         file.metadata.insert("note".into(), "é \"quoted\"\n".into());
         file.tensors.push((
             "double".into(),
