@@ -11,7 +11,7 @@ pub type TestDevice = dfdx::tensor::Cuda;
 
 /// The device for a device-generic test, seeded with `seed`, or `None` when there is none to run
 /// on: always `Some` on the CPU; with `--features cuda`, `None` when the driver reports no CUDA
-/// device ([`crate::device::cuda_device_count`], a probe that never panics), after printing one
+/// device (`typednet::device::cuda_device_count`, with `--features cuda`; a probe that never panics), after printing one
 /// line, `skipping <test>: no CUDA device (<reason>)`, to stderr ([`skip`], past libtest's
 /// output capture). The test then returns early and counts as passed.
 ///
