@@ -9,6 +9,7 @@ use crate::network::Element;
 use crate::ops::conv2d::Conv2dKernel;
 use crate::ops::conv_transpose2d::ConvTranspose2dKernel;
 use crate::ops::grouped_conv2d::GroupedConv2dKernel;
+use crate::ops::linear::LinearKernel;
 use crate::ops::pool2d::Pool2dKernel;
 use crate::ops::recurrent_sequence::RecurrentSequenceKernel;
 
@@ -19,6 +20,7 @@ pub trait Device<E: Element>:
     + Conv2dKernel<E>
     + ConvTranspose2dKernel<E>
     + GroupedConv2dKernel<E>
+    + LinearKernel<E>
     + Pool2dKernel<E>
     + RecurrentSequenceKernel<E>
 {
@@ -29,6 +31,7 @@ impl<E: Element, D> Device<E> for D where
         + Conv2dKernel<E>
         + ConvTranspose2dKernel<E>
         + GroupedConv2dKernel<E>
+        + LinearKernel<E>
         + Pool2dKernel<E>
         + RecurrentSequenceKernel<E>
 {

@@ -291,6 +291,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod gan;
+pub mod gemm;
 pub mod gradcheck;
 pub mod layers;
 // Small dense linear algebra in `f64`: symmetric eigendecomposition, Gram–Schmidt, principal angles.

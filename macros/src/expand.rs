@@ -617,7 +617,7 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths, mutable: boo
     };
     let field = &layer.name;
     let value = match &layer.op {
-        Op::Linear { .. } => quote!(#dfdx::nn::Module::try_forward(&self.#field, x)?),
+        Op::Linear { .. } => quote!(#typednet::ops::try_linear(x, &self.#field)?),
         Op::Conv {
             kernel,
             stride,

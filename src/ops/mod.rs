@@ -11,6 +11,7 @@ pub mod conv2d;
 mod conv2d_no_bias;
 pub mod conv_transpose2d;
 pub mod grouped_conv2d;
+pub mod linear;
 mod local_response_norm;
 mod locally_connected2d;
 mod pad;
@@ -28,6 +29,7 @@ pub use conv_transpose2d::{
     conv_transpose2d, try_conv_transpose2d, ConvTranspose2dGeometry, ConvTranspose2dKernel,
 };
 pub use grouped_conv2d::{grouped_conv2d, try_grouped_conv2d, GroupedConv2dKernel};
+pub use linear::{try_linear, LinearKernel, LinearShape};
 pub use local_response_norm::{try_local_response_norm, LrnWindow};
 pub use locally_connected2d::{locally_connected2d, try_locally_connected2d};
 pub use pad::{try_pad2d, PadValue};

@@ -1,0 +1,664 @@
+//! `C (+)= A·B` in `f32`: the matrix product under typednet's dense layers on the CPU.
+//!
+//! dfdx 0.13 multiplies with the `gemm` crate, which reaches about 60% of this machine's
+//! oneDNN/MKL `sgemm` (105 against 176 GFLOP/s on 2048³, two threads; `BENCHMARKS.md`), and the
+//! dense layers' training steps (MLP, autoencoders, VAE, GAN, RBM) are mostly matrix products.
+//! This is the classic Goto/BLIS blocking, written out once:
+//!
+//! - `B` is cut into blocks of `KC` rows × `NC` columns and each block is packed into panels of
+//!   `NR` = 16 columns (`[KC, 16]`, 64-byte aligned), so that the micro-kernel reads it
+//!   sequentially from L1;
+//! - `A` is cut into strips of `MR` = 6 rows and packed `[KC, 6]`;
+//! - the micro-kernel keeps a 6 × 16 tile of `C` in twelve AVX registers over the whole `KC`:
+//!   per step two loads of `B`, six broadcasts of `A`, twelve fused multiply-adds.
+//!
+//! Both operands are read through strides, so `Aᵀ` and `Bᵀ` cost nothing beyond their packing
+//! (the packing loop follows whichever stride is 1). The work is split over rayon's threads by
+//! tiles of `C` (blocks of strips × groups of panels) after both operands are packed in
+//! parallel; small products run on the calling thread.
+//!
+//! The micro-kernel is compiled twice: with AVX2 and FMA on x86-64, chosen at run time, and as
+//! plain Rust over fixed-size arrays (which LLVM vectorises for the baseline target) elsewhere.
+//! [`reference_gemm`] is the readable triple loop the tests hold both against.
+
+use rayon::prelude::*;
+
+/// Rows of `C` per micro-kernel tile.
+const MR: usize = 6;
+/// Columns of `C` per micro-kernel tile: two AVX vectors of `f32`.
+const NR: usize = 16;
+/// Greatest depth of one packed block: `[KC, NR]` of `B` (24 KiB) stays in L1, `[MC, KC]` of
+/// `A` (144 KiB) in L2. Depths are split into equal blocks of at most this.
+const KC: usize = 384;
+/// Columns of `B` per packed block.
+const NC: usize = 4096;
+/// Rows of `C` per parallel task, at most (a multiple of `MR`).
+const MC: usize = 96;
+/// Below this many multiply-adds the product runs on the calling thread: rayon's hand-off
+/// (a few µs) costs more than it saves.
+const PARALLEL_WORK: usize = 1 << 18;
+
+/// A read-only view of an `f32` matrix: element `(i, j)` is `data[i·row_stride + j·col_stride]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatrixRef<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> MatrixRef<'a> {
+    /// A contiguous row-major `[rows, cols]` matrix. Panics if `data` is shorter.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert!(
+            data.len() >= rows * cols,
+            "matrix [{rows}, {cols}] in {} elements",
+            data.len()
+        );
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose: a view with rows and columns swapped, no copy.
+    pub fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    #[inline]
+    fn at(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.row_stride + j * self.col_stride]
+    }
+}
+
+/// `c = a·b`, or `c += a·b` when `accumulate`, for `a` `[m, k]`, `b` `[k, n]` and `c` a
+/// contiguous row-major `[m, n]`. Panics if the sizes disagree.
+pub fn gemm(a: MatrixRef<'_>, b: MatrixRef<'_>, c: &mut [f32], accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(
+        b.rows, k,
+        "gemm: a is [{m}, {k}] but b is [{}, {n}]",
+        b.rows
+    );
+    assert!(
+        c.len() >= m * n,
+        "gemm: c has {} elements for [{m}, {n}]",
+        c.len()
+    );
+    let c = &mut c[..m * n];
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c.fill(0.0);
+        }
+        return;
+    }
+    let kernel = MicroKernel::detect();
+    let depth_blocks = k.div_ceil(KC);
+    // Equal depth blocks (784 = 2 × 392 rather than 256 + 256 + 256 + 16).
+    let kc = k.div_ceil(depth_blocks);
+    let product = Product {
+        a,
+        b,
+        kc,
+        n,
+        accumulate,
+        kernel,
+    };
+    let out = SharedOut(c.as_mut_ptr());
+    let threads = rayon::current_num_threads();
+    if m * k * n < PARALLEL_WORK || threads == 1 {
+        // SAFETY: one task covers all of `c`.
+        unsafe { product.rectangle(out, 0..m, 0..n) };
+        return;
+    }
+    // One rectangle of `C` per thread, each a whole sequential product of its own (packing its
+    // share of `A` and `B`): one fork and join per call, and packing duplicated only across
+    // rectangles (`B`'s columns once per row group, `A`'s rows once per column group).
+    let (row_groups, column_groups) = split(m, n, threads);
+    let rows_per_group = m.div_ceil(row_groups).div_ceil(MR) * MR;
+    let columns_per_group = n.div_ceil(column_groups).div_ceil(NR) * NR;
+    (0..row_groups * column_groups)
+        .into_par_iter()
+        .for_each(|task| {
+            let (row_group, column_group) = (task / column_groups, task % column_groups);
+            let rows = row_group * rows_per_group..m.min((row_group + 1) * rows_per_group);
+            let columns =
+                column_group * columns_per_group..n.min((column_group + 1) * columns_per_group);
+            if !rows.is_empty() && !columns.is_empty() {
+                // SAFETY: the rectangles are disjoint.
+                unsafe { product.rectangle(out, rows, columns) };
+            }
+        });
+}
+
+/// How many row groups × column groups to cut `C` (`m × n`) into for `threads` threads: the
+/// factorisation whose rectangles are closest to square in units of micro-tiles, so that each
+/// packs little of the other operand per multiply-add.
+fn split(m: usize, n: usize, threads: usize) -> (usize, usize) {
+    let (row_tiles, column_tiles) = (
+        m.div_ceil(MR) as f64,
+        n.div_ceil(NR) as f64 * (NR as f64 / MR as f64),
+    );
+    (1..=threads)
+        .filter(|r| threads % r == 0)
+        .map(|r| (r, threads / r))
+        .min_by(|&(r1, c1), &(r2, c2)| {
+            let shape = |r: usize, c: usize| {
+                ((row_tiles / r as f64) / (column_tiles / c as f64))
+                    .ln()
+                    .abs()
+            };
+            shape(r1, c1).total_cmp(&shape(r2, c2))
+        })
+        .unwrap_or((threads, 1))
+}
+
+/// The plain triple loop, in `f64` accumulators: what [`gemm`] is tested against.
+pub fn reference_gemm(a: MatrixRef<'_>, b: MatrixRef<'_>, c: &mut [f32], accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k);
+    for i in 0..m {
+        for j in 0..n {
+            let dot: f64 = (0..k)
+                .map(|p| f64::from(a.at(i, p)) * f64::from(b.at(p, j)))
+                .sum();
+            let out = &mut c[i * n + j];
+            *out = if accumulate {
+                (f64::from(*out) + dot) as f32
+            } else {
+                dot as f32
+            };
+        }
+    }
+}
+
+/// One `[KC, NR]` row of a packed `B` panel: 16 floats on a 64-byte boundary (one cache line).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Panel([f32; NR]);
+
+/// Packs rows `depth..depth + kc` and columns `column..column + nc` of `b` into
+/// `ceil(nc / NR)` panels, each `kc` rows of [`Panel`], zero past column `nc`.
+fn pack_b(
+    b: MatrixRef<'_>,
+    depth: usize,
+    kc: usize,
+    column: usize,
+    nc: usize,
+    out: &mut Vec<Panel>,
+    kernel_is_avx2: bool,
+) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = kernel_is_avx2;
+    out.clear();
+    out.resize(nc.div_ceil(NR) * kc, Panel([0.0; NR]));
+    for (index, panel) in out.chunks_exact_mut(kc).enumerate() {
+        let first = column + index * NR;
+        let width = NR.min(column + nc - first);
+        if b.col_stride == 1 {
+            for (p, row) in panel.iter_mut().enumerate() {
+                let start = (depth + p) * b.row_stride + first;
+                row.0[..width].copy_from_slice(&b.data[start..start + width]);
+            }
+        } else {
+            // `b` is a transpose: its columns are contiguous. Eight rows of the panel at a
+            // time, column by column, so the reads run along the unit stride and the writes
+            // stay within eight cache lines.
+            let source = &b.data[first * b.col_stride + depth * b.row_stride..];
+            for (block, rows) in panel.chunks_mut(8).enumerate() {
+                let source = &source[block * 8 * b.row_stride..];
+                #[cfg(target_arch = "x86_64")]
+                if rows.len() == 8 && b.row_stride == 1 && kernel_is_avx2 {
+                    for half in 0..width / 8 {
+                        let first_column = half * 8;
+                        let block = &source[first_column * b.col_stride..][..7 * b.col_stride + 8];
+                        // SAFETY: AVX2 detected; the eight columns of eight contiguous values lie
+                        // in `block` (sliced, so checked).
+                        unsafe { transpose_8x8_avx2(block, b.col_stride, rows, first_column) };
+                    }
+                    for j in width / 8 * 8..width {
+                        for (p, row) in rows.iter_mut().enumerate() {
+                            row.0[j] = source[j * b.col_stride + p];
+                        }
+                    }
+                    continue;
+                }
+                for j in 0..width {
+                    let column = &source[j * b.col_stride..];
+                    for (p, row) in rows.iter_mut().enumerate() {
+                        row.0[j] = column[p * b.row_stride];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes the 8 × 8 block `source[j·stride + p]` (`j`, `p` < 8) transposed into
+/// `rows[p].0[first_column + j]`.
+///
+/// # Safety
+/// AVX2; `source` holds `7·stride + 8` values; `rows` has 8 panels; `first_column` is 0 or 8.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_8x8_avx2(
+    source: &[f32],
+    stride: usize,
+    rows: &mut [Panel],
+    first_column: usize,
+) {
+    use core::arch::x86_64::*;
+    debug_assert!(source.len() >= 7 * stride + 8 && rows.len() == 8 && first_column <= 8);
+    // SAFETY: the caller's contract.
+    unsafe {
+        let s = source.as_ptr();
+        let r: [__m256; 8] = core::array::from_fn(|j| _mm256_loadu_ps(s.add(j * stride)));
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let out = [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ];
+        for (row, value) in rows.iter_mut().zip(out) {
+            // 32-byte aligned: a `Panel` is 64-byte aligned and `first_column` is 0 or 8.
+            _mm256_store_ps(row.0.as_mut_ptr().add(first_column), value);
+        }
+    }
+}
+
+/// Packs rows `first_row..first_row + mc` and columns `depth..depth + kc` of `a` into
+/// `ceil(mc / MR)` strips, each `[kc, MR]` row-major, zero past row `mc`.
+fn pack_a(
+    a: MatrixRef<'_>,
+    first_row: usize,
+    mc: usize,
+    depth: usize,
+    kc: usize,
+    out: &mut Vec<f32>,
+) {
+    out.clear();
+    out.resize(mc.div_ceil(MR) * kc * MR, 0.0);
+    for (index, strip) in out.chunks_exact_mut(kc * MR).enumerate() {
+        let first = first_row + index * MR;
+        let height = MR.min(first_row + mc - first);
+        if a.col_stride == 1 && height == MR {
+            // Six rows read side by side, each packed step written whole.
+            let rows: [&[f32]; MR] = core::array::from_fn(|i| {
+                let start = (first + i) * a.row_stride + depth;
+                &a.data[start..start + kc]
+            });
+            for (p, step) in strip.chunks_exact_mut(MR).enumerate() {
+                step.copy_from_slice(&[
+                    rows[0][p], rows[1][p], rows[2][p], rows[3][p], rows[4][p], rows[5][p],
+                ]);
+            }
+        } else if a.col_stride == 1 {
+            for i in 0..height {
+                let start = (first + i) * a.row_stride + depth;
+                for (p, &value) in a.data[start..start + kc].iter().enumerate() {
+                    strip[p * MR + i] = value;
+                }
+            }
+        } else {
+            for (p, step) in strip.chunks_exact_mut(MR).enumerate() {
+                let start = (depth + p) * a.col_stride + first * a.row_stride;
+                for (i, slot) in step[..height].iter_mut().enumerate() {
+                    *slot = a.data[start + i * a.row_stride];
+                }
+            }
+        }
+    }
+}
+
+/// One product `C (+)= A·B`, to be computed a rectangle of `C` at a time.
+struct Product<'a> {
+    a: MatrixRef<'a>,
+    b: MatrixRef<'a>,
+    /// Depth of each packed block.
+    kc: usize,
+    /// `C`'s row stride.
+    n: usize,
+    accumulate: bool,
+    kernel: MicroKernel,
+}
+
+/// `C`'s base pointer, shared by tasks that write disjoint rectangles.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: every task writes a set of `C` elements no other task touches (disjoint rectangles).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl Product<'_> {
+    /// `C[rows, columns] (+)= A[rows, ..]·B[.., columns]`, blocked and packed, on this thread.
+    ///
+    /// # Safety
+    /// No other thread may touch `C[rows, columns]` meanwhile.
+    unsafe fn rectangle(
+        &self,
+        out: SharedOut,
+        rows: core::ops::Range<usize>,
+        columns: core::ops::Range<usize>,
+    ) {
+        let k = self.a.cols;
+        let mut packed_b: Vec<Panel> = Vec::new();
+        let mut packed_a: Vec<f32> = Vec::new();
+        for column in columns.clone().step_by(NC) {
+            let nc = NC.min(columns.end - column);
+            for depth in (0..k).step_by(self.kc) {
+                let kc = self.kc.min(k - depth);
+                let accumulate = self.accumulate || depth > 0;
+                pack_b(
+                    self.b,
+                    depth,
+                    kc,
+                    column,
+                    nc,
+                    &mut packed_b,
+                    self.kernel.is_avx2(),
+                );
+                for first_row in rows.clone().step_by(MC) {
+                    let mc = MC.min(rows.end - first_row);
+                    pack_a(self.a, first_row, mc, depth, kc, &mut packed_a);
+                    for (panel, b) in packed_b.chunks_exact(kc).enumerate() {
+                        let first_column = column + panel * NR;
+                        let cols = NR.min(column + nc - first_column);
+                        for (strip, a) in packed_a.chunks_exact(kc * MR).enumerate() {
+                            let row = first_row + strip * MR;
+                            let height = MR.min(first_row + mc - row);
+                            // SAFETY: the tile lies in `C[rows, columns]`, which the caller
+                            // owns.
+                            unsafe {
+                                let c = out.0.add(row * self.n + first_column);
+                                self.kernel.run(a, b, c, self.n, height, cols, accumulate);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Which micro-kernel this CPU runs.
+#[derive(Clone, Copy)]
+enum MicroKernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+}
+
+impl MicroKernel {
+    fn is_avx2(self) -> bool {
+        !matches!(self, Self::Portable)
+    }
+
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return Self::Avx2Fma;
+        }
+        Self::Portable
+    }
+
+    /// `C[..rows, ..cols] (+)= A_strip · B_panel`, `C` with row stride `ldc`.
+    ///
+    /// # Safety
+    /// `c` must be valid for `rows` rows of `cols` elements at stride `ldc`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run(
+        self,
+        a: &[f32],
+        b: &[Panel],
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        debug_assert_eq!(a.len(), b.len() * MR);
+        let tile = match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2Fma if rows == MR && cols == NR => {
+                // SAFETY: `detect` saw AVX2 and FMA; a whole tile lies at `c` (the caller's
+                // contract).
+                unsafe { whole_tile_avx2(a, b, c, ldc, accumulate) };
+                return;
+            }
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `detect` saw AVX2 and FMA.
+            Self::Avx2Fma => unsafe { tile_avx2(a, b) },
+            Self::Portable => tile_portable(a, b),
+        };
+        // An edge tile: computed whole, written in part.
+        for (i, tile_row) in tile.iter().enumerate().take(rows) {
+            // SAFETY: row `i < rows` of `C`, `cols` elements (the caller's contract).
+            let c_row = unsafe { core::slice::from_raw_parts_mut(c.add(i * ldc), cols) };
+            if accumulate {
+                c_row.iter_mut().zip(tile_row).for_each(|(c, t)| *c += t);
+            } else {
+                c_row.copy_from_slice(&tile_row[..cols]);
+            }
+        }
+    }
+}
+
+/// The 6 × 16 tile `A_strip · B_panel`, over fixed-size arrays LLVM vectorises.
+#[inline(always)]
+fn tile_portable(a: &[f32], b: &[Panel]) -> [[f32; NR]; MR] {
+    let mut acc = [[0.0f32; NR]; MR];
+    for (a_step, b_row) in a.chunks_exact(MR).zip(b) {
+        for (acc_row, &a_value) in acc.iter_mut().zip(a_step) {
+            for (acc, &b_value) in acc_row.iter_mut().zip(&b_row.0) {
+                // Not `mul_add`: without FMA in the target that is a slow library call.
+                *acc += a_value * b_value;
+            }
+        }
+    }
+    acc
+}
+
+/// The twelve AVX accumulators of the 6 × 16 tile `A_strip · B_panel`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn accumulate_avx2(a: &[f32], b: &[Panel]) -> [[core::arch::x86_64::__m256; 2]; MR] {
+    use core::arch::x86_64::*;
+    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    for (a_step, b_row) in a.chunks_exact(MR).zip(b) {
+        // SAFETY: a `Panel` is 16 floats, 64-byte aligned.
+        let (b0, b1) = unsafe {
+            let p = b_row.0.as_ptr();
+            (_mm256_load_ps(p), _mm256_load_ps(p.add(8)))
+        };
+        for (acc_row, a_value) in acc.iter_mut().zip(a_step) {
+            let a_value = _mm256_set1_ps(*a_value);
+            acc_row[0] = _mm256_fmadd_ps(a_value, b0, acc_row[0]);
+            acc_row[1] = _mm256_fmadd_ps(a_value, b1, acc_row[1]);
+        }
+    }
+    acc
+}
+
+/// [`tile_portable`] with AVX2 and FMA, into an array (for edge tiles).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx2(a: &[f32], b: &[Panel]) -> [[f32; NR]; MR] {
+    use core::arch::x86_64::*;
+    // SAFETY: the caller's CPU has AVX2 and FMA (this function's contract).
+    let acc = unsafe { accumulate_avx2(a, b) };
+    let mut tile = [[0.0f32; NR]; MR];
+    for (tile_row, acc_row) in tile.iter_mut().zip(&acc) {
+        // SAFETY: 16 floats of room.
+        unsafe {
+            _mm256_storeu_ps(tile_row.as_mut_ptr(), acc_row[0]);
+            _mm256_storeu_ps(tile_row.as_mut_ptr().add(8), acc_row[1]);
+        }
+    }
+    tile
+}
+
+/// A whole 6 × 16 tile straight into `C` (row stride `ldc`), added when `accumulate`.
+///
+/// # Safety
+/// AVX2 and FMA; `c` valid for 6 rows of 16 at stride `ldc`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn whole_tile_avx2(a: &[f32], b: &[Panel], c: *mut f32, ldc: usize, accumulate: bool) {
+    use core::arch::x86_64::*;
+    // SAFETY: as promised by the caller.
+    unsafe {
+        let acc = accumulate_avx2(a, b);
+        for (i, acc_row) in acc.iter().enumerate() {
+            let row = c.add(i * ldc);
+            let (mut low, mut high) = (acc_row[0], acc_row[1]);
+            if accumulate {
+                low = _mm256_add_ps(low, _mm256_loadu_ps(row));
+                high = _mm256_add_ps(high, _mm256_loadu_ps(row.add(8)));
+            }
+            _mm256_storeu_ps(row, low);
+            _mm256_storeu_ps(row.add(8), high);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matrix(rows: usize, cols: usize, seed: u32) -> Vec<f32> {
+        // A small LCG: deterministic values in [-1, 1) without a dependency on `rand` here.
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..rows * cols)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    fn check(m: usize, k: usize, n: usize, transpose_a: bool, transpose_b: bool, accumulate: bool) {
+        let a_data = matrix(m, k, 1);
+        let b_data = matrix(k, n, 2);
+        let a = if transpose_a {
+            MatrixRef::row_major(&a_data, k, m).t()
+        } else {
+            MatrixRef::row_major(&a_data, m, k)
+        };
+        let b = if transpose_b {
+            MatrixRef::row_major(&b_data, n, k).t()
+        } else {
+            MatrixRef::row_major(&b_data, k, n)
+        };
+        let start = matrix(m, n, 3);
+        let (mut fast, mut expected) = (start.clone(), start);
+        gemm(a, b, &mut fast, accumulate);
+        reference_gemm(a, b, &mut expected, accumulate);
+        for (index, (f, e)) in fast.iter().zip(&expected).enumerate() {
+            let tolerance = 1e-5 * (k as f32).sqrt() * 4.0 + 1e-6;
+            assert!(
+                (f - e).abs() <= tolerance,
+                "[{m}, {k}] · [{k}, {n}] (ᵀ {transpose_a}/{transpose_b}, += {accumulate}): \
+                 element {index} is {f}, expected {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn matches_the_triple_loop_on_every_edge_case() {
+        // Sizes around the tile (6 × 16), block (KC = 256) and parallel thresholds.
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (5, 3, 15),
+            (6, 16, 16),
+            (7, 17, 17),
+            (13, 255, 33),
+            (64, 257, 10),
+            (128, 784, 256),
+            (97, 300, 130),
+            (200, 64, 513),
+        ] {
+            for transpose_a in [false, true] {
+                for transpose_b in [false, true] {
+                    for accumulate in [false, true] {
+                        check(m, k, n, transpose_a, transpose_b, accumulate);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_depth_zeroes_or_keeps_c() {
+        let a = MatrixRef::row_major(&[], 2, 0);
+        let b = MatrixRef::row_major(&[], 0, 3);
+        let mut c = vec![1.0; 6];
+        gemm(a, b, &mut c, true);
+        assert_eq!(c, vec![1.0; 6]);
+        gemm(a, b, &mut c, false);
+        assert_eq!(c, vec![0.0; 6]);
+    }
+
+    #[test]
+    fn portable_and_avx2_tiles_agree() {
+        let a = matrix(300, MR, 4);
+        let b: Vec<Panel> = matrix(300, NR, 5)
+            .chunks_exact(NR)
+            .map(|row| Panel(row.try_into().unwrap()))
+            .collect();
+        let portable = tile_portable(&a, &b);
+        #[cfg(target_arch = "x86_64")]
+        if let MicroKernel::Avx2Fma = MicroKernel::detect() {
+            // SAFETY: detected.
+            let avx2 = unsafe { tile_avx2(&a, &b) };
+            for (p, v) in portable.iter().flatten().zip(avx2.iter().flatten()) {
+                assert!((p - v).abs() <= 1e-4, "portable {p}, AVX2 {v}");
+            }
+        }
+        assert!(portable.iter().flatten().any(|&v| v != 0.0));
+    }
+}

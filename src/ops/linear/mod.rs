@@ -1,0 +1,162 @@
+//! The fully connected layer, `y = x·Wᵀ + b`, as one op: what a `linear(…)` layer of
+//! [`network!`](crate::network!) lowers to.
+//!
+//! | | |
+//! |---|---|
+//! | formula | `y[…, o] = Σ_i x[…, i]·W[o, i] + b[o]` |
+//! | shapes | `x` `[I]`, `[B, I]` or `[B, T, I]` (applied at every step); `W` `[O, I]`; `b` `[O]`; `y` as `x` with `O` last |
+//! | gradients | `∂x = ∂y·W`, `∂W = ∂yᵀ·x` (over every row), `∂b = Σ_rows ∂y` |
+//! | PyTorch | `torch.nn.functional.linear(x, W, b)`, i.e. `nn.Linear(I, O)` |
+//!
+//! The parameters are dfdx's [`Linear`] (PyTorch's layout and initialisation), so everything
+//! written for dfdx modules (optimisers, checkpoints, `to_device`) works unchanged. What differs
+//! is the lowering:
+//!
+//! - on [`Cpu`](dfdx::tensor::Cpu) in `f32`, `cpu_kernel.rs`: one op on the tape whose forward is
+//!   one [`crate::gemm`] product accumulated onto the broadcast bias and whose backward is two
+//!   products and a column sum, all read through strides (no transposed copies);
+//! - elsewhere (CUDA, `f64`), the reference: dfdx's own `Linear` module, a `matmul` of `x` with
+//!   `Wᵀ` plus the broadcast bias. The tests hold the kernel to it.
+
+pub(crate) mod cpu_kernel;
+
+use dfdx::nn::Module;
+use dfdx::shapes::{Const, Dim, Shape};
+use dfdx::tensor::{Tape, Tensor};
+
+use crate::layers::Linear;
+use crate::network::Element;
+
+/// `y = x·Wᵀ + b` for `x` `[I]`, `[B, I]` or `[B, T, I]`; see the [module docs](self).
+///
+/// ```
+/// use dfdx::prelude::*;
+/// use typednet::layers::Linear;
+///
+/// let dev = Cpu::default();
+/// let layer: Linear<3, 2, f32, Cpu> = dev.build_module::<dfdx::nn::builders::Linear<3, 2>, f32>();
+/// let x = dev.tensor([[1.0f32, 2.0, 3.0]]);
+/// let y = typednet::ops::try_linear(x.clone(), &layer).unwrap();
+/// // The same numbers as dfdx's (and PyTorch's) linear layer.
+/// let expected = layer.forward(x);
+/// for (a, b) in y.array()[0].iter().zip(expected.array()[0]) {
+///     assert!((a - b).abs() < 1e-6);
+/// }
+/// ```
+pub fn try_linear<
+    const I: usize,
+    const O: usize,
+    S: LinearShape<I, O>,
+    E: Element,
+    D: LinearKernel<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<S, E, D, T>,
+    layer: &Linear<I, O, E, D>,
+) -> Result<Tensor<S::Output, E, D, T>, D::Err> {
+    D::try_linear_kernel(x, layer)
+}
+
+/// The input shapes a linear layer takes (`[I]`, `[B, I]`, `[B, T, I]`) and what it makes of
+/// them (the same with `O` last).
+pub trait LinearShape<const I: usize, const O: usize>: Shape {
+    /// The output shape: `Self` with its last dimension `O`.
+    type Output: Shape;
+
+    /// The output shape of this input.
+    fn output_shape(&self) -> Self::Output;
+
+    /// The reference lowering: dfdx's `Linear` module.
+    fn reference<E: Element, D: dfdx::tensor_ops::Device<E>, T: Tape<E, D>>(
+        x: Tensor<Self, E, D, T>,
+        layer: &Linear<I, O, E, D>,
+    ) -> Result<Tensor<Self::Output, E, D, T>, D::Err>;
+}
+
+impl<const I: usize, const O: usize> LinearShape<I, O> for (Const<I>,) {
+    type Output = (Const<O>,);
+    fn output_shape(&self) -> Self::Output {
+        (Const,)
+    }
+    fn reference<E: Element, D: dfdx::tensor_ops::Device<E>, T: Tape<E, D>>(
+        x: Tensor<Self, E, D, T>,
+        layer: &Linear<I, O, E, D>,
+    ) -> Result<Tensor<Self::Output, E, D, T>, D::Err> {
+        layer.try_forward(x)
+    }
+}
+
+impl<B: Dim, const I: usize, const O: usize> LinearShape<I, O> for (B, Const<I>) {
+    type Output = (B, Const<O>);
+    fn output_shape(&self) -> Self::Output {
+        (self.0, Const)
+    }
+    fn reference<E: Element, D: dfdx::tensor_ops::Device<E>, T: Tape<E, D>>(
+        x: Tensor<Self, E, D, T>,
+        layer: &Linear<I, O, E, D>,
+    ) -> Result<Tensor<Self::Output, E, D, T>, D::Err> {
+        layer.try_forward(x)
+    }
+}
+
+impl<B: Dim, S: Dim, const I: usize, const O: usize> LinearShape<I, O> for (B, S, Const<I>) {
+    type Output = (B, S, Const<O>);
+    fn output_shape(&self) -> Self::Output {
+        (self.0, self.1, Const)
+    }
+    fn reference<E: Element, D: dfdx::tensor_ops::Device<E>, T: Tape<E, D>>(
+        x: Tensor<Self, E, D, T>,
+        layer: &Linear<I, O, E, D>,
+    ) -> Result<Tensor<Self::Output, E, D, T>, D::Err> {
+        layer.try_forward(x)
+    }
+}
+
+/// The device-specific implementation of [`try_linear`], chosen by the device type as dfdx
+/// chooses its kernels.
+pub trait LinearKernel<E: Element>: dfdx::tensor_ops::Device<E> {
+    /// Runs the layer on this device, recording its backward pass on the tape.
+    fn try_linear_kernel<const I: usize, const O: usize, S: LinearShape<I, O>, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        layer: &Linear<I, O, E, Self>,
+    ) -> Result<Tensor<S::Output, E, Self, T>, Self::Err>;
+}
+
+/// On the CPU, the [`crate::gemm`] kernel for `f32`; dfdx's module for other types.
+impl<E: Element> LinearKernel<E> for dfdx::tensor::Cpu
+where
+    dfdx::tensor::Cpu: dfdx::tensor_ops::Device<E>,
+{
+    fn try_linear_kernel<const I: usize, const O: usize, S: LinearShape<I, O>, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        layer: &Linear<I, O, E, Self>,
+    ) -> Result<Tensor<S::Output, E, Self, T>, Self::Err> {
+        if cpu_kernel::is_f32::<E>() {
+            cpu_kernel::try_linear(x, layer)
+        } else {
+            S::reference(x, layer)
+        }
+    }
+}
+
+/// On CUDA dfdx's module is the kernel: its matmul is cuBLAS.
+#[cfg(feature = "cuda")]
+impl<E: Element> LinearKernel<E> for dfdx::tensor::Cuda
+where
+    dfdx::tensor::Cuda: dfdx::tensor_ops::Device<E>,
+{
+    fn try_linear_kernel<const I: usize, const O: usize, S: LinearShape<I, O>, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        layer: &Linear<I, O, E, Self>,
+    ) -> Result<Tensor<S::Output, E, Self, T>, Self::Err> {
+        S::reference(x, layer)
+    }
+}
+
+/// The number of rows a linear layer multiplies: every dimension but the last.
+fn rows<S: Shape>(shape: &S, features: usize) -> usize {
+    shape.num_elements().checked_div(features).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;
