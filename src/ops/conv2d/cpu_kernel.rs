@@ -51,7 +51,7 @@
 //! public way; the output is handed over without one (`try_tensor_from_vec`).
 
 mod layout;
-mod pool;
+pub(crate) mod pool;
 mod tiles;
 
 use std::ops::Range;
