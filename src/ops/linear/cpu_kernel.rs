@@ -17,9 +17,9 @@ use dfdx::tensor_ops::ReshapeTo;
 
 use super::{rows, LinearShape};
 use crate::gemm::{gemm, MatrixRef};
-use crate::ops::conv2d::cpu_kernel::pool::Buffer;
 use crate::layers::Linear;
 use crate::network::Element;
+use crate::ops::conv2d::cpu_kernel::pool::Buffer;
 
 /// Whether `E` is `f32`, the type this kernel computes in.
 pub(crate) fn is_f32<E: 'static>() -> bool {
@@ -47,26 +47,6 @@ fn values<S: Shape, E: Element>(tensor: &Tensor<S, E, Cpu>) -> Buffer<E> {
     values
 }
 
-/// Raises glibc's thresholds for returning freed memory to the system, once per process.
-///
-/// glibc `malloc` serves requests above `M_MMAP_THRESHOLD` (128 KiB at start) with a fresh
-/// `mmap`, and trims the heap whenever more than `M_TRIM_THRESHOLD` (twice that) lies free at its
-/// top. A training step allocates and frees megabytes of activations and gradients, so with the
-/// start values every step maps, faults in (4 KiB at a time, zeroed by the kernel) and unmaps
-/// them again. glibc raises both thresholds by itself the first time a mapped block is freed
-/// (to that block's size), which dfdx's matmul happens to do through the `gemm` crate's scratch
-/// memory; this kernel frees nothing that large (its buffers are pooled), so it does it on
-/// purpose: one 16 MiB block, allocated and freed untouched. Measured on the deep autoencoder's
-/// training step (2 threads): 326,000 page faults in 2 s without this, against 6,900 with
-/// dfdx's matmul, and a step 1.4× slower.
-fn keep_freed_memory_mapped() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let block: Vec<u8> = Vec::with_capacity(16 << 20);
-        drop(std::hint::black_box(block));
-    });
-}
-
 /// [`super::try_linear`] on the CPU. `E` must be `f32` (checked by the caller).
 pub(crate) fn try_linear<
     const I: usize,
@@ -78,7 +58,6 @@ pub(crate) fn try_linear<
     x: Tensor<S, E, Cpu, T>,
     layer: &Linear<I, O, E, Cpu>,
 ) -> Result<Tensor<S::Output, E, Cpu, T>, CpuError> {
-    keep_freed_memory_mapped();
     // `try_contiguous` is free for a contiguous tensor (the usual case) and otherwise copies
     // with a backward op of its own, so `copy_into` reads the logical order.
     let (x, tape) = x.try_contiguous()?.split_tape();

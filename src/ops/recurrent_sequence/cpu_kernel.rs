@@ -86,6 +86,9 @@ impl Dims {
     }
 }
 
+/// From this many rows on, a product runs on [`crate::gemm`] (packing pays for itself).
+const LARGE_PRODUCT_ROWS: usize = 128;
+
 /// Below this many gate values per step, the gate arithmetic runs on one thread.
 const PARALLEL_GATES: usize = 1 << 16;
 
@@ -109,6 +112,13 @@ where
         if !accumulate {
             c.iter_mut().for_each(|v| *v = E::zero());
         }
+        return Ok(());
+    }
+    // The whole-sequence products (hundreds of rows) go to the packed GEMM, the per-step ones
+    // (a batch of rows against weights packed once per run) to the register-tiled kernel.
+    if m >= LARGE_PRODUCT_ROWS
+        && crate::gemm::try_gemm((a, false), (b, false), c, [m, k, n], accumulate)
+    {
         return Ok(());
     }
     if small_matmul::try_matmul(a, b, c, [m, k, n], accumulate) {
@@ -397,6 +407,36 @@ where
 {
     let dev = &weights.dev;
     let (rows, width, hidden, input) = (dims.rows(), dims.width(), dims.hidden, dims.input);
+    // `f32`: the GEMM reads `∂Pᵀ` through strides, so nothing is transposed.
+    let (batch, later) = (dims.batch, rows.saturating_sub(dims.batch));
+    let mut grad_w_ih = vec![E::zero(); width * input];
+    if crate::gemm::try_gemm(
+        (dp_x, true),
+        (xs, false),
+        &mut grad_w_ih,
+        [width, rows, input],
+        false,
+    ) {
+        let mut grad_w_hh = vec![E::zero(); width * hidden];
+        let h_prev = &hs[batch * hidden..(batch + later) * hidden];
+        let dp_h_later = &dp_h[batch.min(rows) * width..];
+        crate::gemm::try_gemm(
+            (dp_h_later, true),
+            (h_prev, false),
+            &mut grad_w_hh,
+            [width, later, hidden],
+            false,
+        );
+        let mut grad_xs = vec![E::zero(); rows * input];
+        crate::gemm::try_gemm(
+            (dp_x, false),
+            (&weights.w_ih, false),
+            &mut grad_xs,
+            [rows, width, input],
+            false,
+        );
+        return Ok((grad_w_ih, grad_w_hh, grad_xs));
+    }
     let mut grad_w_ih_t = vec![E::zero(); input * width];
     let xs_t = transpose(xs, rows, input);
     matmul(
@@ -409,7 +449,6 @@ where
     )?;
     // Step 0 reads the zero state: its rows add nothing to `∂W_hh`.
     let mut grad_w_hh_t = vec![E::zero(); hidden * width];
-    let (batch, later) = (dims.batch, rows.saturating_sub(dims.batch));
     let h_prev_t = transpose(&hs[batch * hidden..(batch + later) * hidden], later, hidden);
     let dp_h = &dp_h[batch.min(rows) * width..];
     matmul(
