@@ -10,6 +10,9 @@
 //! - `fwd`: the op on an untraced input (inference).
 //! - `gemm/sgemm_2048`: `a.matmul(b)` of two 2048×2048 f32 matrices; criterion's throughput is
 //!   the FLOP count (2·n³), so its report reads in GFLOP/s ("Gelem/s").
+//! - `gemm/typednet_{M}x{K}x{N}[_bt]`: typednet's own GEMM ([`typednet::gemm`]) on `[M, K]·[K, N]`
+//!   (`_bt`: the right operand stored transposed, `[N, K]`, as a linear layer's weight is), the
+//!   2048³ product and the products of the MLP 784-256-128-10's training step at batch 128.
 //!
 //! `cargo bench --bench conv` (all), `cargo bench --bench conv -- conv/32to32` (a subset).
 //! Threads: rayon's default, `RAYON_NUM_THREADS` to set it.
@@ -214,6 +217,36 @@ fn gemm_case<const N: usize>(c: &mut Criterion) {
     group.finish();
 }
 
+/// `gemm/typednet_{M}x{K}x{N}[_bt]`: [`typednet::gemm::gemm`] of `[M, K]` by `[K, N]`, the right
+/// operand stored `[N, K]` and read transposed when `transposed_b`.
+fn typednet_gemm_case(c: &mut Criterion, [m, k, n]: [usize; 3], transposed_b: bool) {
+    use typednet::gemm::{gemm, MatrixRef};
+    let values = |len: usize| {
+        (0..len)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect::<Vec<f32>>()
+    };
+    let (a, b) = (values(m * k), values(k * n));
+    let mut out = vec![0.0f32; m * n];
+    let mut group = c.benchmark_group("gemm");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(2 * (m * k * n) as u64));
+    let suffix = if transposed_b { "_bt" } else { "" };
+    group.bench_function(format!("typednet_{m}x{k}x{n}{suffix}"), |bench| {
+        bench.iter(|| {
+            let a = MatrixRef::row_major(&a, m, k);
+            let b = if transposed_b {
+                MatrixRef::row_major(&b, n, k).t()
+            } else {
+                MatrixRef::row_major(&b, k, n)
+            };
+            gemm(a, b, &mut out, false);
+            black_box(&out);
+        })
+    });
+    group.finish();
+}
+
 /// The cases. Adding one: a line here and an entry of the same name in
 /// `benches/compare/pytorch_benches.py`.
 fn benches(c: &mut Criterion) {
@@ -236,6 +269,11 @@ fn benches(c: &mut Criterion) {
     pool.finish();
 
     gemm_case::<2048>(c);
+    typednet_gemm_case(c, [2048, 2048, 2048], false);
+    // The MLP's step: forward x·Wᵀ, then ∂x = ∂y·W and ∂W = ∂yᵀ·x (the latter as [256, 128]·[128, 784]).
+    typednet_gemm_case(c, [128, 784, 256], true);
+    typednet_gemm_case(c, [128, 256, 784], false);
+    typednet_gemm_case(c, [256, 128, 784], false);
 }
 
 criterion_group! {

@@ -131,6 +131,22 @@ def add_gemm(n):
     CASES[f"gemm/sgemm_{n}"] = (setup, 2 * n**3)
 
 
+def add_typednet_gemm(m, k, n, transposed_b):
+    """`gemm/typednet_{M}x{K}x{N}[_bt]`: torch.mm of [M, K] by [K, N] (`_bt`: by the transpose of
+    a stored [N, K], as nn.Linear's weight), the twin of typednet's own GEMM."""
+
+    def setup():
+        a = torch.randn(m, k)
+        if transposed_b:
+            w = torch.randn(n, k)
+            return lambda: torch.mm(a, w.t())
+        b = torch.randn(k, n)
+        return lambda: torch.mm(a, b)
+
+    suffix = "_bt" if transposed_b else ""
+    CASES[f"gemm/typednet_{m}x{k}x{n}{suffix}"] = (setup, 2 * m * k * n)
+
+
 def mlp():
     return nn.Sequential(
         nn.Linear(784, 256), nn.ReLU(),
@@ -359,6 +375,10 @@ add_conv(batch=8, c_in=96, c_out=256, k=5, size=27, pad=2, groups=2)
 add_conv_transpose(batch=32, c_in=64, c_out=32, k=4, size=16, stride=2, pad=1)
 add_maxpool(batch=32, channels=32, size=32, window=2)
 add_gemm(2048)
+add_typednet_gemm(2048, 2048, 2048, False)
+add_typednet_gemm(128, 784, 256, True)
+add_typednet_gemm(128, 256, 784, False)
+add_typednet_gemm(256, 128, 784, False)
 add_model("mlp_784-256-128-10_b128", mlp, (784,), 128)
 # typednet's MLP written by hand in dfdx; PyTorch has one MLP, timed again beside it.
 add_model("mlp_by_hand_dfdx_b128", mlp, (784,), 128)

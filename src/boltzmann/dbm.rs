@@ -891,7 +891,7 @@ fn try_up<const B: usize, const I: usize, const O: usize, E: Element, D: Device<
     x: &Tensor<Rank2<B, I>, E, D>,
     weight: &Tensor<Rank2<I, O>, E, D>,
 ) -> Result<Tensor<Rank2<B, O>, E, D>, D::Err> {
-    x.clone().try_matmul(weight.clone())
+    crate::ops::matmul::try_matmul(x, weight)
 }
 
 /// y Wᵀ: the input a layer sends down, `[B, O]` → `[B, I]`.
@@ -899,8 +899,7 @@ fn try_down<const B: usize, const I: usize, const O: usize, E: Element, D: Devic
     y: &Tensor<Rank2<B, O>, E, D>,
     weight: &Tensor<Rank2<I, O>, E, D>,
 ) -> Result<Tensor<Rank2<B, I>, E, D>, D::Err> {
-    let transposed = weight.clone().try_permute::<Rank2<O, I>, Axes2<1, 0>>()?;
-    y.clone().try_matmul(transposed)
+    crate::ops::matmul::try_matmul_transposed_b(y, weight)
 }
 
 /// A bias repeated on every row of a batch.
@@ -916,10 +915,7 @@ fn try_correlation<const B: usize, const I: usize, const O: usize, E: Element, D
     y: &Tensor<Rank2<B, O>, E, D>,
     scale: f64,
 ) -> Result<Tensor<Rank2<I, O>, E, D>, D::Err> {
-    x.clone()
-        .try_permute::<Rank2<I, B>, Axes2<1, 0>>()?
-        .try_matmul(y.clone())?
-        .try_mul(cast::<E>(scale))
+    crate::ops::matmul::try_matmul_transposed_a(x, y)?.try_mul(cast::<E>(scale))
 }
 
 fn try_column_mean<const B: usize, const N: usize, E: Element, D: Device<E>>(

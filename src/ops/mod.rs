@@ -14,6 +14,7 @@ pub mod grouped_conv2d;
 pub mod linear;
 mod local_response_norm;
 mod locally_connected2d;
+pub mod matmul;
 mod pad;
 pub mod pool2d;
 pub mod recurrent_sequence;

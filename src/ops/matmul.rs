@@ -1,0 +1,200 @@
+//! Matrix products of untaped tensors, on [`crate::gemm`] for `f32` on the CPU: the sampling and
+//! statistics of the Boltzmann machines, which are not backpropagated.
+//!
+//! | function | computes | PyTorch |
+//! |---|---|---|
+//! | [`try_matmul`] | `A·B`, `[M, K]·[K, N]` | `a @ b` |
+//! | [`try_matmul_transposed_a`] | `Aᵀ·B`, `A` stored `[K, M]` | `a.T @ b` |
+//! | [`try_matmul_transposed_b`] | `A·Bᵀ`, `B` stored `[N, K]` | `a @ b.T` |
+//!
+//! On [`Cpu`] in `f32` the operands are copied out in their logical order and multiplied by the
+//! GEMM, reading the transposed one through strides. Elsewhere (CUDA, `f64`) the product is dfdx's
+//! `matmul` (after a `permute` for the transposed forms), which is also the reference the tests
+//! hold the fast path to. The choice is made by type identity at run time (`Any`), so these
+//! functions take any dfdx device, as the Boltzmann machines do.
+
+use core::any::Any;
+
+use dfdx::prelude::*;
+
+use crate::gemm::{gemm, MatrixRef};
+use crate::network::Element;
+
+/// `A·B` for `a` `[M, K]` and `b` `[K, N]`.
+pub fn try_matmul<M: Dim, K: Dim, N: Dim, E: Element, D: Device<E>>(
+    a: &Tensor<(M, K), E, D>,
+    b: &Tensor<(K, N), E, D>,
+) -> Result<Tensor<(M, N), E, D>, D::Err> {
+    let (m, k) = *a.shape();
+    let n = b.shape().1;
+    if let Some(product) = on_cpu_f32(a, false, b, false, (m, n), k.size())? {
+        return Ok(product);
+    }
+    a.clone().try_matmul(b.clone())
+}
+
+/// `Aᵀ·B` for `a` `[K, M]` and `b` `[K, N]`, giving `[M, N]`.
+pub fn try_matmul_transposed_a<M: Dim, K: Dim, N: Dim, E: Element, D: Device<E>>(
+    a: &Tensor<(K, M), E, D>,
+    b: &Tensor<(K, N), E, D>,
+) -> Result<Tensor<(M, N), E, D>, D::Err> {
+    let (k, m) = *a.shape();
+    let n = b.shape().1;
+    if let Some(product) = on_cpu_f32(a, true, b, false, (m, n), k.size())? {
+        return Ok(product);
+    }
+    a.clone()
+        .try_permute::<(M, K), Axes2<1, 0>>()?
+        .try_matmul(b.clone())
+}
+
+/// `A·Bᵀ` for `a` `[M, K]` and `b` `[N, K]`, giving `[M, N]`.
+pub fn try_matmul_transposed_b<M: Dim, K: Dim, N: Dim, E: Element, D: Device<E>>(
+    a: &Tensor<(M, K), E, D>,
+    b: &Tensor<(N, K), E, D>,
+) -> Result<Tensor<(M, N), E, D>, D::Err> {
+    let (m, k) = *a.shape();
+    let n = b.shape().0;
+    if let Some(product) = on_cpu_f32(a, false, b, true, (m, n), k.size())? {
+        return Ok(product);
+    }
+    a.clone()
+        .try_matmul(b.clone().try_permute::<(K, N), Axes2<1, 0>>()?)
+}
+
+/// The product on [`crate::gemm`] when the tensors are `f32` on [`Cpu`]; `None` otherwise.
+/// `a` is `[M, K]` (`[K, M]` when `transpose_a`), `b` `[K, N]` (`[N, K]` when `transpose_b`).
+fn on_cpu_f32<SA: Shape, SB: Shape, M: Dim, N: Dim, E: Element, D: Device<E>>(
+    a: &Tensor<SA, E, D>,
+    transpose_a: bool,
+    b: &Tensor<SB, E, D>,
+    transpose_b: bool,
+    shape: (M, N),
+    k: usize,
+) -> Result<Option<Tensor<(M, N), E, D>>, D::Err> {
+    let (Some(a), Some(b)) = (
+        (a as &dyn Any).downcast_ref::<Tensor<SA, f32, Cpu>>(),
+        (b as &dyn Any).downcast_ref::<Tensor<SB, f32, Cpu>>(),
+    ) else {
+        return Ok(None);
+    };
+    let (m, n) = (shape.0.size(), shape.1.size());
+    let device = a.device().clone();
+    let (a_values, b_values) = (logical_values(a), logical_values(b));
+    let a = if transpose_a {
+        MatrixRef::row_major(&a_values, k, m).t()
+    } else {
+        MatrixRef::row_major(&a_values, m, k)
+    };
+    let b = if transpose_b {
+        MatrixRef::row_major(&b_values, n, k).t()
+    } else {
+        MatrixRef::row_major(&b_values, k, n)
+    };
+    let mut product = vec![0.0f32; m * n];
+    gemm(a, b, &mut product, false);
+    let product: Box<dyn Any> = Box::new(device.tensor_from_vec(product, shape));
+    // `Tensor<(M, N), f32, Cpu>` is `Tensor<(M, N), E, D>` here: `E` and `D` were identified above.
+    Ok(product
+        .downcast::<Tensor<(M, N), E, D>>()
+        .ok()
+        .map(|product| *product))
+}
+
+/// A tensor's values in their logical (row-major) order, whatever its strides.
+fn logical_values<S: Shape>(tensor: &Tensor<S, f32, Cpu>) -> Vec<f32> {
+    let mut values = vec![0.0; tensor.shape().num_elements()];
+    // `copy_into` copies the storage as it lies; a permuted or broadcast view is made
+    // contiguous first.
+    tensor.clone().contiguous().copy_into(&mut values);
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u64) -> Vec<f64> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The `f32` GEMM path against dfdx's matmul in `f64` (which takes the fallback) on the
+    /// same values, for each of the three forms, with a run-time and a compile-time dimension.
+    #[test]
+    fn the_cpu_f32_path_matches_dfdx_in_f64() {
+        let dev = Cpu::default();
+        const K: usize = 70;
+        let (m, n) = (37usize, 129usize);
+        let a64 = values(m * K, 1);
+        let b64 = values(K * n, 2);
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let check = |fast: Vec<f32>, reference: Vec<f64>, what: &str| {
+            assert_eq!(fast.len(), reference.len());
+            for (index, (f, r)) in fast.iter().zip(&reference).enumerate() {
+                assert!(
+                    (f64::from(*f) - r).abs() < 1e-4,
+                    "{what}[{index}]: {f} against {r}"
+                );
+            }
+            assert!(fast.iter().any(|&v| v != 0.0));
+        };
+
+        let a = dev.tensor_from_vec(f32s(&a64), (m, Const::<K>));
+        let b = dev.tensor_from_vec(f32s(&b64), (Const::<K>, n));
+        let (a_ref, b_ref) = (
+            dev.tensor_from_vec(a64.clone(), (m, Const::<K>)),
+            dev.tensor_from_vec(b64.clone(), (Const::<K>, n)),
+        );
+        check(
+            try_matmul(&a, &b).unwrap().as_vec(),
+            try_matmul(&a_ref, &b_ref).unwrap().as_vec(),
+            "A·B",
+        );
+
+        // Aᵀ·B with A stored [K, M]: the same numbers laid out transposed.
+        let a_t: Vec<f64> = (0..K * m).map(|i| a64[(i % m) * K + i / m]).collect();
+        let a_t32 = dev.tensor_from_vec(f32s(&a_t), (Const::<K>, m));
+        check(
+            try_matmul_transposed_a(&a_t32, &b).unwrap().as_vec(),
+            try_matmul(&a_ref, &b_ref).unwrap().as_vec(),
+            "Aᵀ·B",
+        );
+
+        // A·Bᵀ with B stored [N, K].
+        let b_t: Vec<f64> = (0..n * K).map(|i| b64[(i % K) * n + i / K]).collect();
+        let b_t32 = dev.tensor_from_vec(f32s(&b_t), (n, Const::<K>));
+        let b_t64 = dev.tensor_from_vec(b_t, (n, Const::<K>));
+        check(
+            try_matmul_transposed_b(&a, &b_t32).unwrap().as_vec(),
+            try_matmul(&a_ref, &b_ref).unwrap().as_vec(),
+            "A·Bᵀ",
+        );
+        // The f64 fallbacks of the transposed forms agree with the plain product too.
+        let plain = try_matmul(&a_ref, &b_ref).unwrap().as_vec();
+        let via_t = try_matmul_transposed_b(&a_ref, &b_t64).unwrap().as_vec();
+        assert!(plain.iter().zip(&via_t).all(|(x, y)| (x - y).abs() < 1e-12));
+    }
+
+    #[test]
+    fn reads_a_permuted_operand_in_its_logical_order() {
+        let dev = Cpu::default();
+        let stored: Tensor<Rank2<5, 4>, f32, Cpu> =
+            dev.tensor_from_vec((0..20).map(|i| i as f32).collect(), (Const, Const));
+        let a = stored.clone().permute::<Rank2<4, 5>, _>();
+        let b: Tensor<Rank2<5, 3>, f32, Cpu> = dev.tensor_from_vec(
+            (0..15).map(|i| (i as f32) * 0.5 - 3.0).collect(),
+            (Const, Const),
+        );
+        let fast = try_matmul(&a, &b).unwrap().as_vec();
+        let reference = a.matmul(b).as_vec();
+        assert_eq!(fast, reference);
+    }
+}
