@@ -165,7 +165,7 @@ fn split(m: usize, n: usize, threads: usize) -> (usize, usize) {
         n.div_ceil(NR) as f64 * (NR as f64 / MR as f64),
     );
     (1..=threads)
-        .filter(|r| threads % r == 0)
+        .filter(|r| threads.is_multiple_of(*r))
         .map(|r| (r, threads / r))
         .min_by(|&(r1, c1), &(r2, c2)| {
             let shape = |r: usize, c: usize| {
@@ -235,17 +235,17 @@ pub fn reference_gemm(a: MatrixRef<'_>, b: MatrixRef<'_>, c: &mut [f32], accumul
 /// Raises glibc's thresholds for returning freed memory to the system, once per process.
 ///
 /// glibc `malloc` serves requests above `M_MMAP_THRESHOLD` (128 KiB at start) with a fresh
-/// `mmap`, and trims the heap whenever more than `M_TRIM_THRESHOLD` (twice that) lies free at its
-/// top. A training step allocates and frees megabytes of activations and gradients, so with the
-/// start values every step maps, faults in (4 KiB at a time, zeroed by the kernel) and unmaps
-/// them again. glibc raises both thresholds by itself the first time a mapped block is freed
-/// (to that block's size), which dfdx's matmul happens to do through the `gemm` crate's scratch
-/// memory. Once typednet's layers multiply with this GEMM instead, nothing that large is freed
-/// any more (the packing buffers are kept per thread, the linear layer's copies pooled), so the
-/// GEMM does it on purpose, on its first call: one 16 MiB block, allocated and freed untouched.
-/// Measured on the deep autoencoder's training step (2 threads): 326,000 page faults in 2 s
-/// without this, against 6,900 with dfdx's matmul, and a step 1.4× slower; with it, 25,000 per
-/// 2 s of MLP steps.
+/// `mmap`, and trims the heap whenever more than `M_TRIM_THRESHOLD` (also 128 KiB at start) lies
+/// free at its top. A training step allocates and frees megabytes of activations and gradients,
+/// so with the start values every step hands them back and faults them in again, 4 KiB at a
+/// time, zeroed by the kernel. glibc raises both thresholds by itself the first time a mapped
+/// block is freed (to that block's size, and twice that), which with dfdx's matmul evidently
+/// happened (we did not trace which block). With this GEMM, whose packing buffers are kept per
+/// thread and whose callers pool their copies, it did not: measured on the deep autoencoder's
+/// training step (2 threads), 326,000 page faults in 2 s against 6,900 with dfdx's matmul, and a
+/// step 1.4× slower. So the GEMM does it on purpose on its first call: one 16 MiB block,
+/// allocated and freed untouched (after which the MLP's steps fault 25,000 times per 2 s).
+/// Elsewhere than glibc this is one allocation and one free, and changes nothing.
 pub(crate) fn keep_freed_memory_mapped() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
