@@ -40,6 +40,11 @@ pub(crate) fn reset_uniform<L: FanIn, S: Shape, E: Element, D: Device<E>>(
 ///
 /// Initialised like PyTorch's `nn.Linear(I, O)`: weight and bias uniform in `±1/√I`.
 /// Its weight is stored as `[O, I]`, as in PyTorch, so weights copy across unchanged.
+///
+/// The parameters are dfdx's; the computation a `linear(…)` layer of
+/// [`network!`](crate::network!) runs is [`crate::ops::try_linear`] (on the CPU in `f32`,
+/// typednet's own [`crate::gemm`]; elsewhere dfdx's module, as `Module::forward` on this type
+/// still is).
 pub type Linear<const I: usize, const O: usize, E, D> = dfdx::nn::modules::Linear<I, O, E, D>;
 
 /// Batch normalisation of images, per channel: `y = (x − μ)/√(σ² + ε)·γ + β`, the mean `μ` and
