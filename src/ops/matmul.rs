@@ -17,7 +17,7 @@ use core::any::Any;
 
 use dfdx::prelude::*;
 
-use crate::gemm::{gemm, MatrixRef};
+use crate::gemm;
 use crate::network::Element;
 
 /// `A·B` for `a` `[M, K]` and `b` `[K, N]`.
@@ -81,18 +81,14 @@ fn on_cpu_f32<SA: Shape, SB: Shape, M: Dim, N: Dim, E: Element, D: Device<E>>(
     let (m, n) = (shape.0.size(), shape.1.size());
     let device = a.device().clone();
     let (a_values, b_values) = (logical_values(a), logical_values(b));
-    let a = if transpose_a {
-        MatrixRef::row_major(&a_values, k, m).t()
-    } else {
-        MatrixRef::row_major(&a_values, m, k)
-    };
-    let b = if transpose_b {
-        MatrixRef::row_major(&b_values, n, k).t()
-    } else {
-        MatrixRef::row_major(&b_values, k, n)
-    };
     let mut product = vec![0.0f32; m * n];
-    gemm(a, b, &mut product, false);
+    gemm::try_gemm(
+        (&a_values, transpose_a),
+        (&b_values, transpose_b),
+        &mut product,
+        [m, k, n],
+        false,
+    );
     let product: Box<dyn Any> = Box::new(device.tensor_from_vec(product, shape));
     // `Tensor<(M, N), f32, Cpu>` is `Tensor<(M, N), E, D>` here: `E` and `D` were identified above.
     Ok(product

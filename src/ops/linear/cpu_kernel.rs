@@ -16,7 +16,7 @@ use dfdx::tensor::{Cpu, CpuError, PutTape, SplitTape, Tape, Tensor, TensorFromVe
 use dfdx::tensor_ops::ReshapeTo;
 
 use super::{rows, LinearShape};
-use crate::gemm::{gemm, MatrixRef};
+use crate::gemm::try_gemm;
 use crate::layers::Linear;
 use crate::network::Element;
 use crate::ops::conv2d::cpu_kernel::pool::Buffer;
@@ -24,18 +24,6 @@ use crate::ops::conv2d::cpu_kernel::pool::Buffer;
 /// Whether `E` is `f32`, the type this kernel computes in.
 pub(crate) fn is_f32<E: 'static>() -> bool {
     TypeId::of::<E>() == TypeId::of::<f32>()
-}
-
-fn as_f32<E: Element>(v: &[E]) -> &[f32] {
-    assert!(is_f32::<E>());
-    // SAFETY: `E` is `f32` (same type id).
-    unsafe { core::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len()) }
-}
-
-fn as_f32_mut<E: Element>(v: &mut [E]) -> &mut [f32] {
-    assert!(is_f32::<E>());
-    // SAFETY: `E` is `f32` (same type id).
-    unsafe { core::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<f32>(), v.len()) }
 }
 
 /// A tensor's values in their logical (row-major) order, in a pooled buffer: the copies of the
@@ -76,12 +64,14 @@ pub(crate) fn try_linear<
     for _ in 0..rows {
         y.extend_from_slice(&bias_values);
     }
-    gemm(
-        MatrixRef::row_major(as_f32(&x_values), rows, I),
-        MatrixRef::row_major(as_f32(&weight_values), O, I).t(),
-        as_f32_mut(&mut y),
+    let multiplied = try_gemm(
+        (&x_values, false),
+        (&weight_values, true),
+        &mut y,
+        [rows, I, O],
         true,
     );
+    assert!(multiplied, "the linear kernel computes in f32 only");
     let y = x
         .device()
         .try_tensor_from_vec(y, x.shape().output_shape())?;
@@ -92,17 +82,19 @@ pub(crate) fn try_linear<
             // Moved out of the gradients (and back at the end) so that the others can be
             // borrowed mutably in turn without copying it.
             let grad_y: Vec<E> = std::mem::take(&mut **grads.get_or_alloc_mut(&out)?);
-            let grad_y_matrix = MatrixRef::row_major(as_f32(&grad_y), rows, O);
-            gemm(
-                grad_y_matrix,
-                MatrixRef::row_major(as_f32(&weight_values), O, I),
-                as_f32_mut(grads.get_or_alloc_mut(&x)?),
+            // `E` is `f32` (checked above), so both products run.
+            try_gemm(
+                (&grad_y, false),
+                (&weight_values, false),
+                grads.get_or_alloc_mut(&x)?,
+                [rows, O, I],
                 true,
             );
-            gemm(
-                grad_y_matrix.t(),
-                MatrixRef::row_major(as_f32(&x_values), rows, I),
-                as_f32_mut(grads.get_or_alloc_mut(&weight)?),
+            try_gemm(
+                (&grad_y, true),
+                (&x_values, false),
+                grads.get_or_alloc_mut(&weight)?,
+                [O, rows, I],
                 true,
             );
             let grad_bias: &mut [E] = grads.get_or_alloc_mut(&bias)?;
