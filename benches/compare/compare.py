@@ -243,8 +243,8 @@ def main():
     for n, (a, b) in gemm_rates.items():
         if not machine_rate:
             break
-        ours = "typednet gemm" if "typednet" in n else "dfdx matmul"
-        parts = [f"{ours} {a:.0f}" if a else None, f"torch.mm {b:.0f}" if b else None]
+        label = "typednet gemm" if "typednet" in n else "dfdx matmul"
+        parts = [f"{label} {a:.0f}" if a else None, f"torch.mm {b:.0f}" if b else None]
         print(f"sgemm rate ({n}): " + ", ".join(p for p in parts if p) + " GFLOP/s; "
               f"% sgemm is of the faster, {machine_rate:.0f} GFLOP/s.")
     if any(n.startswith("conv/") for n in cases):

@@ -38,14 +38,44 @@ const MC: usize = 96;
 /// (a few µs) costs more than it saves.
 const PARALLEL_WORK: usize = 1 << 18;
 
-/// A read-only view of an `f32` matrix: element `(i, j)` is `data[i·row_stride + j·col_stride]`.
+/// Where the rows (or the columns) of a [`MatrixRef`] start in its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Axis<'a> {
+    /// Row (column) `i` starts at `i·stride`.
+    Stride(usize),
+    /// Row (column) `i` starts at `offsets[i]`: any gather of rows, such as the windows of a
+    /// convolution (each tap's row is the input shifted by the tap's offset).
+    Offsets(&'a [usize]),
+}
+
+impl Axis<'_> {
+    #[inline]
+    fn start(&self, i: usize) -> usize {
+        match self {
+            Self::Stride(stride) => i * stride,
+            Self::Offsets(offsets) => offsets[i],
+        }
+    }
+
+    /// The stride when this axis is a plain stride.
+    fn stride(&self) -> Option<usize> {
+        match self {
+            Self::Stride(stride) => Some(*stride),
+            Self::Offsets(_) => None,
+        }
+    }
+}
+
+/// A read-only view of an `f32` matrix: element `(i, j)` is `data[row(i) + column(j)]`, where a
+/// row or column start is a stride times its index (an ordinary matrix or its transpose) or
+/// read from a table of offsets ([`MatrixRef::rows_at`]).
 #[derive(Clone, Copy, Debug)]
 pub struct MatrixRef<'a> {
     data: &'a [f32],
     rows: usize,
     cols: usize,
-    row_stride: usize,
-    col_stride: usize,
+    row_axis: Axis<'a>,
+    col_axis: Axis<'a>,
 }
 
 impl<'a> MatrixRef<'a> {
@@ -60,8 +90,28 @@ impl<'a> MatrixRef<'a> {
             data,
             rows,
             cols,
-            row_stride: cols,
-            col_stride: 1,
+            row_axis: Axis::Stride(cols),
+            col_axis: Axis::Stride(1),
+        }
+    }
+
+    /// A `[row_offsets.len(), cols]` matrix whose row `i` is `data[row_offsets[i]..][..cols]`.
+    /// Rows may overlap: with the offsets of a convolution's window taps in a padded input,
+    /// this is the im2col matrix without building it. Panics if a row runs past `data`.
+    pub fn rows_at(data: &'a [f32], row_offsets: &'a [usize], cols: usize) -> Self {
+        if let Some(&last) = row_offsets.iter().max() {
+            assert!(
+                last + cols <= data.len(),
+                "a row at {last} of {cols} elements in {} elements",
+                data.len()
+            );
+        }
+        Self {
+            data,
+            rows: row_offsets.len(),
+            cols,
+            row_axis: Axis::Offsets(row_offsets),
+            col_axis: Axis::Stride(1),
         }
     }
 
@@ -70,8 +120,8 @@ impl<'a> MatrixRef<'a> {
         Self {
             rows: self.cols,
             cols: self.rows,
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
+            row_axis: self.col_axis,
+            col_axis: self.row_axis,
             ..self
         }
     }
@@ -88,7 +138,12 @@ impl<'a> MatrixRef<'a> {
 
     #[inline]
     fn at(&self, i: usize, j: usize) -> f32 {
-        self.data[i * self.row_stride + j * self.col_stride]
+        self.data[self.row_axis.start(i) + self.col_axis.start(j)]
+    }
+
+    /// Whether each row is contiguous.
+    fn rows_are_contiguous(&self) -> bool {
+        self.col_axis == Axis::Stride(1)
     }
 }
 
@@ -277,39 +332,56 @@ fn pack_b(
     for (index, panel) in out.chunks_exact_mut(kc).enumerate() {
         let first = column + index * NR;
         let width = NR.min(column + nc - first);
-        if b.col_stride == 1 {
+        if b.rows_are_contiguous() {
             for (p, row) in panel.iter_mut().enumerate() {
-                let start = (depth + p) * b.row_stride + first;
+                let start = b.row_axis.start(depth + p) + first;
                 row.0[..width].copy_from_slice(&b.data[start..start + width]);
             }
-        } else {
+        } else if let (Some(row_stride), Some(col_stride)) =
+            (b.row_axis.stride(), b.col_axis.stride())
+        {
             // `b` is a transpose: its columns are contiguous. Eight rows of the panel at a
             // time, column by column, so the reads run along the unit stride and the writes
             // stay within eight cache lines.
-            let source = &b.data[first * b.col_stride + depth * b.row_stride..];
+            let source = &b.data[first * col_stride + depth * row_stride..];
             for (block, rows) in panel.chunks_mut(8).enumerate() {
-                let source = &source[block * 8 * b.row_stride..];
+                let source = &source[block * 8 * row_stride..];
                 #[cfg(target_arch = "x86_64")]
-                if rows.len() == 8 && b.row_stride == 1 && kernel_is_avx2 {
+                if rows.len() == 8 && row_stride == 1 && kernel_is_avx2 {
                     for half in 0..width / 8 {
                         let first_column = half * 8;
-                        let block = &source[first_column * b.col_stride..][..7 * b.col_stride + 8];
+                        let block = &source[first_column * col_stride..][..7 * col_stride + 8];
                         // SAFETY: AVX2 detected; the eight columns of eight contiguous values lie
                         // in `block` (sliced, so checked).
-                        unsafe { transpose_8x8_avx2(block, b.col_stride, rows, first_column) };
+                        unsafe { transpose_8x8_avx2(block, col_stride, rows, first_column) };
                     }
                     for j in width / 8 * 8..width {
                         for (p, row) in rows.iter_mut().enumerate() {
-                            row.0[j] = source[j * b.col_stride + p];
+                            row.0[j] = source[j * col_stride + p];
                         }
                     }
                     continue;
                 }
                 for j in 0..width {
-                    let column = &source[j * b.col_stride..];
+                    let column = &source[j * col_stride..];
                     for (p, row) in rows.iter_mut().enumerate() {
-                        row.0[j] = column[p * b.row_stride];
+                        row.0[j] = column[p * row_stride];
                     }
+                }
+            }
+        } else if b.row_axis == Axis::Stride(1) {
+            // Contiguous columns gathered from a table (the transpose of `MatrixRef::rows_at`):
+            // each read along its column; the panel's `kc` rows (24 KiB) stay in L1 meanwhile.
+            for j in 0..width {
+                let column = &b.data[b.col_axis.start(first + j) + depth..][..kc];
+                for (row, &value) in panel.iter_mut().zip(column) {
+                    row.0[j] = value;
+                }
+            }
+        } else {
+            for (p, row) in panel.iter_mut().enumerate() {
+                for (j, slot) in row.0[..width].iter_mut().enumerate() {
+                    *slot = b.at(depth + p, first + j);
                 }
             }
         }
@@ -383,10 +455,10 @@ fn pack_a(
     for (index, strip) in out.chunks_exact_mut(kc * MR).enumerate() {
         let first = first_row + index * MR;
         let height = MR.min(first_row + mc - first);
-        if a.col_stride == 1 && height == MR {
+        if a.rows_are_contiguous() && height == MR {
             // Six rows read side by side, each packed step written whole.
             let rows: [&[f32]; MR] = core::array::from_fn(|i| {
-                let start = (first + i) * a.row_stride + depth;
+                let start = a.row_axis.start(first + i) + depth;
                 &a.data[start..start + kc]
             });
             for (p, step) in strip.chunks_exact_mut(MR).enumerate() {
@@ -394,18 +466,18 @@ fn pack_a(
                     rows[0][p], rows[1][p], rows[2][p], rows[3][p], rows[4][p], rows[5][p],
                 ]);
             }
-        } else if a.col_stride == 1 {
+        } else if a.rows_are_contiguous() {
             for i in 0..height {
-                let start = (first + i) * a.row_stride + depth;
+                let start = a.row_axis.start(first + i) + depth;
                 for (p, &value) in a.data[start..start + kc].iter().enumerate() {
                     strip[p * MR + i] = value;
                 }
             }
         } else {
             for (p, step) in strip.chunks_exact_mut(MR).enumerate() {
-                let start = (depth + p) * a.col_stride + first * a.row_stride;
+                let column = a.col_axis.start(depth + p);
                 for (i, slot) in step[..height].iter_mut().enumerate() {
-                    *slot = a.data[start + i * a.row_stride];
+                    *slot = a.data[column + a.row_axis.start(first + i)];
                 }
             }
         }
@@ -694,6 +766,46 @@ mod tests {
                     for accumulate in [false, true] {
                         check(m, k, n, transpose_a, transpose_b, accumulate);
                     }
+                }
+            }
+        }
+    }
+
+    /// Rows gathered from a table of overlapping offsets (a convolution's im2col matrix): as `A`,
+    /// as `B`, and transposed on either side, against the same matrix built out.
+    #[test]
+    fn gathered_rows_match_the_matrix_they_stand_for() {
+        let data = matrix(1, 4000, 6);
+        for &(rows, cols, other) in &[(7, 33, 5), (288, 300, 32), (25, 1000, 6), (13, 390, 70)] {
+            // Overlapping, unordered starts, as window taps are.
+            let offsets: Vec<usize> = (0..rows)
+                .map(|i| (i * 37 + i * i) % (4000 - cols))
+                .collect();
+            let gathered = MatrixRef::rows_at(&data, &offsets, cols);
+            let built: Vec<f32> = offsets
+                .iter()
+                .flat_map(|&o| data[o..o + cols].iter().copied())
+                .collect();
+            let plain = MatrixRef::row_major(&built, rows, cols);
+            let other_data = matrix(cols.max(rows), other, 7);
+            let right = MatrixRef::row_major(&other_data, cols, other);
+            let left = MatrixRef::row_major(&other_data, other, rows);
+            let cases = [
+                (gathered, right, plain, right),
+                (left, gathered, left, plain),
+                (gathered.t(), left.t(), plain.t(), left.t()),
+                (right.t(), gathered.t(), right.t(), plain.t()),
+            ];
+            for (a, b, a_plain, b_plain) in cases {
+                let mut got = vec![0.5; a.rows() * b.cols()];
+                let mut expected = got.clone();
+                gemm(a, b, &mut got, true);
+                reference_gemm(a_plain, b_plain, &mut expected, true);
+                for (g, e) in got.iter().zip(&expected) {
+                    assert!(
+                        (g - e).abs() <= 1e-4,
+                        "{rows}×{cols}·{other}: {g} against {e}"
+                    );
                 }
             }
         }

@@ -50,6 +50,7 @@
 //! on `Cpu` (after `try_contiguous`, free unless the tensor is a strided view), is the cheapest
 //! public way; the output is handed over without one (`try_tensor_from_vec`).
 
+mod grid_gemm;
 mod layout;
 pub(crate) mod pool;
 mod tiles;
@@ -240,6 +241,9 @@ pub(crate) fn forward<E: Element>(dims: &ConvDims, x: &[E], weight: &[E], bias: 
     if y.is_empty() {
         return y;
     }
+    if grid_gemm::prefers_grid(dims) && grid_gemm::forward(dims, x, weight, Some(bias), &mut y) {
+        return y;
+    }
     let correlation = ForwardCorrelation::new(dims, weight);
     let image = dims.input_image();
     y.par_chunks_mut(dims.c_out * plane)
@@ -274,6 +278,10 @@ pub(crate) fn input_gradient<E: Element>(
     assert_eq!(grad_y.len(), dims.batch * dims.c_out * plane_y);
     if grad_x.is_empty() || grad_y.is_empty() {
         // No example, no input channel (nothing to write) or no output channel (nothing to add).
+        return;
+    }
+    if grid_gemm::prefers_grid(dims) && grid_gemm::add_input_gradient(dims, weight, grad_y, grad_x)
+    {
         return;
     }
     let correlation = InputGradientCorrelation::new(dims, weight);
@@ -330,6 +338,15 @@ pub(crate) fn backward<E: Element>(
         let (grad_weight, mut grad_bias, ..) = sums();
         add_channel_sums(grad_y, plane_y, &mut grad_bias);
         return (grad_weight, grad_bias);
+    }
+    {
+        let mut grad_weight = Buffer::zeroed(dims.c_out * window_len);
+        if grid_gemm::add_weight_gradient(dims, x, grad_y, &mut grad_weight) {
+            input_gradient(dims, weight, grad_y, grad_x);
+            let mut grad_bias = vec![E::zero(); dims.c_out];
+            add_channel_sums(grad_y, plane_y, &mut grad_bias);
+            return (grad_weight, grad_bias);
+        }
     }
     let input_gradient = InputGradientCorrelation::new(dims, weight);
     let (grad_weight, grad_bias, ..) = grad_x
@@ -691,6 +708,69 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The GEMM path of the weight gradient on its own, in both of its orientations (fewer and
+    /// more output channels than `DIRECT_OUTPUT_CHANNELS`), with strides, padding and
+    /// non-square sizes; and its refusals (`f64`, few channels, an infinite input).
+    #[test]
+    fn the_weight_gradient_gemm_matches_the_definition() {
+        for (case, (channels, input, kernel, stride, padding)) in [
+            ([3, 8], [9, 13], [3, 3], [1, 1], [1, 1]),
+            ([5, 64], [7, 6], [3, 2], [2, 1], [1, 0]),
+            ([4, 70], [11, 11], [5, 5], [3, 3], [2, 2]),
+            ([16, 65], [2, 2], [3, 3], [1, 1], [1, 1]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let dims = ConvDims::new(3, channels, input, kernel, stride, padding).unwrap();
+            let x = random_values(dims.batch * dims.input_image(), 10 * case as u64);
+            let weight = random_values(dims.c_out * dims.window_len(), 10 * case as u64 + 1);
+            let grad_y = random_values(
+                dims.batch * dims.c_out * dims.output_plane(),
+                10 * case as u64 + 2,
+            );
+            let [_, expected, _] = Naive { dims: &dims }.backward(&x, &weight, &grad_y);
+            let mut got = vec![0.25f32; expected.len()];
+            assert!(grid_gemm::add_weight_gradient(
+                &dims,
+                &cast::<f32>(&x),
+                &cast::<f32>(&grad_y),
+                &mut got
+            ));
+            let expected: Vec<f64> = expected.iter().map(|e| e + 0.25).collect();
+            crate::assert_close!(to_f64(&got), expected, 1e-4);
+        }
+        let dims = ConvDims::new(1, [2, 8], [4, 4], [3, 3], [1, 1], [1, 1]).unwrap();
+        let mut x = vec![1.0; dims.input_image()];
+        let grad_y = vec![1.0; dims.c_out * dims.output_plane()];
+        let mut grad_w = vec![0.0; dims.c_out * dims.window_len()];
+        assert!(!grid_gemm::add_weight_gradient(
+            &dims,
+            &x,
+            &grad_y,
+            &mut grad_w
+        ));
+        x[3] = f64::INFINITY;
+        let (mut x, grad_y) = (cast::<f32>(&x), cast::<f32>(&grad_y));
+        let mut grad_w = vec![0.0f32; grad_w.len()];
+        assert!(!grid_gemm::add_weight_gradient(
+            &dims,
+            &x,
+            &grad_y,
+            &mut grad_w
+        ));
+        let few = ConvDims::new(1, [2, 7], [4, 4], [3, 3], [1, 1], [1, 1]).unwrap();
+        let mut grad_w = vec![0.0f32; few.c_out * few.window_len()];
+        let grad_y = vec![1.0f32; few.c_out * few.output_plane()];
+        x[3] = 1.0;
+        assert!(!grid_gemm::add_weight_gradient(
+            &few,
+            &x,
+            &grad_y,
+            &mut grad_w
+        ));
     }
 
     /// The output size the kernel derives from run-time sizes is the one the macro computes

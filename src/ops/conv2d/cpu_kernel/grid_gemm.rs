@@ -1,0 +1,374 @@
+//! A convolution's three products as GEMMs over the whole batch, on [`crate::gemm`] (`f32`): the
+//! weight gradient always (from 8 output channels on), and the forward pass and the input
+//! gradient for narrow outputs, where the direct kernel's 16-position rows (`super::tiles`) would
+//! run mostly empty — ResNet's 8 × 8, 4 × 4 and 2 × 2 maps. `f64`, and the weight gradient of an
+//! input that is not finite, take the direct kernel.
+//!
+//! # The grid
+//! With `X` the im2col matrix (`[C_IN·K_H·K_W, positions]`), the three products are
+//! `Y = W · X`, `∂X = Wᵀ · ∂Y` (then added back over the windows, col2im) and
+//! `∂Wᵀ = X · ∂Yᵀ` (or `∂W = ∂Y · Xᵀ`). `X` is never built: the input is laid out so that every
+//! row of `X` is the padded input read from a fixed offset ([`crate::gemm::MatrixRef::rows_at`]),
+//! and the GEMM's packing is the only gather.
+//!
+//! - The input is zero-padded and split into stride phases as in `super::layout` (stride 1: one
+//!   phase, the padded image), but *channel-major*: `[C_IN, s_h, s_w, B, plane]`, each `plane`
+//!   `ph × pw`. Tap `(c, u, v)` reads plane `(c, u mod s_h, v mod s_w)` at
+//!   `(i + u / s_h, j + v / s_w)`, so with position index `q = b·ph·pw + i·pw + j` it reads
+//!   `start(c, u, v) + q`: one offset per tap, and consecutive positions read consecutive
+//!   elements across all examples.
+//! - Outputs and output gradients live on the same grid, `[C_OUT, B, ph, pw]`. The grid's extra
+//!   positions (`i ≥ O_H` or `j ≥ O_W`) compute values nobody reads (forward), add nothing
+//!   (their output gradient is zero), or multiply input cells that no window reads by that zero —
+//!   harmless for finite inputs, and why an input with an infinity or NaN takes the direct kernel
+//!   for its weight gradient (`0·∞` is NaN).
+//!
+//! The grid has `ph·pw ≥ O_H·O_W` positions per example (3×3, padding 1: 34 × 34 for a 32 × 32
+//! output, 13% more; 4 × 4 for a 2 × 2 one, 4×); the GEMM runs at 75–90% of its peak on it
+//! (`BENCHMARKS.md`) where the weight gradient's dot products reached 25–45%.
+
+use rayon::prelude::*;
+
+use super::layout::PhaseLayout;
+use super::pool::Buffer;
+use super::ConvDims;
+use crate::gemm::{gemm, MatrixRef};
+
+/// Below this many output channels the GEMM's 16-wide panels run mostly empty and the dot
+/// products are faster (LeNet's first layer, 1→6 channels, 5×5, 32×32, batch 64: 1.4 ms
+/// forward + backward with them, 2.4 ms with the GEMM).
+const MIN_OUTPUT_CHANNELS: usize = 8;
+
+/// From this many output channels on, the weight gradient comes out of the GEMM in its own
+/// `[C_OUT, window]` order: its rows of 6 are then nearly all full, and transposing a large
+/// gradient afterwards costs a cache miss per element (ResNet-18's 512-channel layers: 12% of a
+/// training step).
+const DIRECT_OUTPUT_CHANNELS: usize = 64;
+
+/// The position grid shared by the input and the output gradient (module docs).
+#[derive(Debug, Clone, Copy)]
+struct Grid {
+    /// Rows and columns of one phase plane of one example.
+    plane: [usize; 2],
+    stride: [usize; 2],
+    batch: usize,
+}
+
+impl Grid {
+    fn new(dims: &ConvDims) -> Self {
+        Self {
+            plane: PhaseLayout::new(dims).plane,
+            stride: dims.stride,
+            batch: dims.batch,
+        }
+    }
+
+    fn plane_len(&self) -> usize {
+        self.plane[0] * self.plane[1]
+    }
+
+    /// Positions: the GEMM's depth.
+    fn positions(&self) -> usize {
+        self.batch * self.plane_len()
+    }
+
+    /// The start of every tap `(c, u, v)` (in the weights' order) in the input buffer.
+    fn taps(&self, dims: &ConvDims) -> Vec<usize> {
+        let [s_h, s_w] = self.stride;
+        let mut taps = Vec::with_capacity(dims.window_len());
+        for c in 0..dims.c_in {
+            for u in 0..dims.kernel[0] {
+                for v in 0..dims.kernel[1] {
+                    let phase = (c * s_h + u % s_h) * s_w + v % s_w;
+                    taps.push(phase * self.positions() + u / s_h * self.plane[1] + v / s_w);
+                }
+            }
+        }
+        taps
+    }
+
+    /// Elements of the input buffer: every phase plane of every channel, and past the last
+    /// the cells the last tap's row runs into.
+    fn input_len(&self, dims: &ConvDims) -> usize {
+        let [s_h, s_w] = self.stride;
+        let last_tap_shift =
+            (dims.kernel[0] - 1) / s_h * self.plane[1] + (dims.kernel[1] - 1) / s_w;
+        dims.c_in * s_h * s_w * self.positions() + last_tap_shift
+    }
+
+    /// Fills `buffer` with `x` (`[B, C_IN, H, W]`), zero-padded, phase-split and channel-major.
+    fn fill_input(&self, dims: &ConvDims, x: &[f32], buffer: &mut [f32]) {
+        let [s_h, s_w] = self.stride;
+        let [height, width] = dims.input;
+        let [pad_h, pad_w] = dims.padding;
+        let [rows, cols] = self.plane;
+        let image = height * width;
+        let (planes, tail) = buffer.split_at_mut(dims.c_in * s_h * s_w * self.positions());
+        tail.fill(0.0);
+        // One task per (channel, phase, example) plane.
+        planes
+            .par_chunks_mut(self.plane_len())
+            .enumerate()
+            .for_each(|(index, plane)| {
+                let b = index % self.batch;
+                let phase = index / self.batch;
+                let (c, phase_row, phase_col) =
+                    (phase / (s_h * s_w), phase / s_w % s_h, phase % s_w);
+                let channel = &x[(b * dims.c_in + c) * image..][..image];
+                for (r, out) in plane.chunks_exact_mut(cols).enumerate().take(rows) {
+                    let row = (s_h * r + phase_row)
+                        .checked_sub(pad_h)
+                        .filter(|&row| row < height);
+                    let Some(row) = row else {
+                        out.fill(0.0);
+                        continue;
+                    };
+                    let source = &channel[row * width..][..width];
+                    for (q, cell) in out.iter_mut().enumerate() {
+                        let col = (s_w * q + phase_col)
+                            .checked_sub(pad_w)
+                            .filter(|&col| col < width);
+                        *cell = col.map_or(0.0, |col| source[col]);
+                    }
+                }
+            });
+    }
+
+    /// Fills `buffer` with `grad_y` (`[B, C_OUT, O_H, O_W]`) as `[C_OUT, B, ph, pw]`, zero
+    /// outside each `O_H × O_W`.
+    fn fill_gradient(&self, dims: &ConvDims, grad_y: &[f32], buffer: &mut [f32]) {
+        let [out_rows, out_cols] = dims.output;
+        let plane_y = dims.output_plane();
+        let cols = self.plane[1];
+        buffer
+            .par_chunks_mut(self.plane_len())
+            .enumerate()
+            .for_each(|(index, plane)| {
+                let (o, b) = (index / self.batch, index % self.batch);
+                let source = &grad_y[(b * dims.c_out + o) * plane_y..][..plane_y];
+                plane.fill(0.0);
+                for (out, row) in plane
+                    .chunks_exact_mut(cols)
+                    .zip(source.chunks_exact(out_cols))
+                    .take(out_rows)
+                {
+                    out[..out_cols].copy_from_slice(row);
+                }
+            });
+    }
+}
+
+/// Adds `∂L/∂w` (`[C_OUT, C_IN, K_H, K_W]`, summed over the batch) to `grad_weight`, from the
+/// input `x` (`[B, C_IN, H, W]`) and the output gradient `grad_y` (`[B, C_OUT, O_H, O_W]`), by
+/// one GEMM (module docs). Returns `false`, doing nothing, unless `E` is `f32`, every value of
+/// `x` is finite and there are at least [`MIN_OUTPUT_CHANNELS`] output channels; the caller then takes the dot-product path.
+pub(crate) fn add_weight_gradient<E: 'static>(
+    dims: &ConvDims,
+    x: &[E],
+    grad_y: &[E],
+    grad_weight: &mut [E],
+) -> bool {
+    let (Some(x), Some(grad_y), Some(grad_weight)) =
+        (as_f32(x), as_f32(grad_y), as_f32_mut(grad_weight))
+    else {
+        return false;
+    };
+    assert_eq!(x.len(), dims.batch * dims.input_image());
+    assert_eq!(grad_y.len(), dims.batch * dims.c_out * dims.output_plane());
+    assert_eq!(grad_weight.len(), dims.c_out * dims.window_len());
+    // Not `all`, whose early exit keeps it from vectorising.
+    if !x.iter().fold(true, |finite, v| finite & v.is_finite()) {
+        return false;
+    }
+    if dims.c_out < MIN_OUTPUT_CHANNELS {
+        return false;
+    }
+    let window_len = dims.window_len();
+    if grad_weight.is_empty() || grad_y.is_empty() {
+        return true;
+    }
+    let grid = Grid::new(dims);
+    let taps = grid.taps(dims);
+    let mut input = Buffer::<f32>::take(grid.input_len(dims));
+    grid.fill_input(dims, x, &mut input);
+    let mut gradient = Buffer::<f32>::take(dims.c_out * grid.positions());
+    grid.fill_gradient(dims, grad_y, &mut gradient);
+    let input = MatrixRef::rows_at(&input, &taps, grid.positions());
+    let gradient = MatrixRef::row_major(&gradient, dims.c_out, grid.positions());
+    if dims.c_out >= DIRECT_OUTPUT_CHANNELS {
+        // `∂L/∂w = ∂Y · Xᵀ`, added where it belongs.
+        gemm(gradient, input.t(), grad_weight, true);
+    } else {
+        // `∂L/∂wᵀ = X · ∂Yᵀ`, `[window, C_OUT]`: the long side (the window) as the GEMM's
+        // rows, so that a few output channels still fill its 16-wide panels, then transposed
+        // into place (small, with few channels).
+        let mut transposed = Buffer::<f32>::take(window_len * dims.c_out);
+        gemm(input, gradient.t(), &mut transposed, false);
+        for (t, row) in transposed.chunks_exact(dims.c_out).enumerate() {
+            for (o, &value) in row.iter().enumerate() {
+                grad_weight[o * window_len + t] += value;
+            }
+        }
+    }
+    true
+}
+
+/// Whether the forward pass and the input gradient should run here rather than in the direct
+/// kernel, whose register tiles cover 16 output positions of a row: below that width most of
+/// each tile is empty (measured in `BENCHMARKS.md`).
+pub(crate) fn prefers_grid(dims: &ConvDims) -> bool {
+    dims.output[1] < NARROW_OUTPUT
+}
+
+/// Output widths below this take the grid for the forward pass and the input gradient.
+const NARROW_OUTPUT: usize = 16;
+
+/// `y = conv(x, weight) + bias` into `y` (`[B, C_OUT, O_H, O_W]`), from `x` (`[B, C_IN, H, W]`):
+/// `Y = W · X` on the grid, then each output copied out of it with its bias. Returns `false`,
+/// doing nothing, unless `E` is `f32`.
+pub(crate) fn forward<E: 'static>(
+    dims: &ConvDims,
+    x: &[E],
+    weight: &[E],
+    bias: Option<&[E]>,
+    y: &mut [E],
+) -> bool {
+    let (Some(x), Some(weight), Some(y)) = (as_f32(x), as_f32(weight), as_f32_mut(y)) else {
+        return false;
+    };
+    let bias = bias.map(|bias| as_f32(bias).expect("the bias has the weights' type"));
+    assert_eq!(x.len(), dims.batch * dims.input_image());
+    assert_eq!(weight.len(), dims.c_out * dims.window_len());
+    assert_eq!(y.len(), dims.batch * dims.c_out * dims.output_plane());
+    if y.is_empty() {
+        return true;
+    }
+    let grid = Grid::new(dims);
+    let taps = grid.taps(dims);
+    let mut input = Buffer::<f32>::take(grid.input_len(dims));
+    grid.fill_input(dims, x, &mut input);
+    let mut out = Buffer::<f32>::take(dims.c_out * grid.positions());
+    gemm(
+        MatrixRef::row_major(weight, dims.c_out, dims.window_len()),
+        MatrixRef::rows_at(&input, &taps, grid.positions()),
+        &mut out,
+        false,
+    );
+    let [out_rows, out_cols] = dims.output;
+    let plane_y = dims.output_plane();
+    y.par_chunks_mut(plane_y)
+        .enumerate()
+        .for_each(|(index, y)| {
+            let (b, o) = (index / dims.c_out, index % dims.c_out);
+            let offset = bias.map_or(0.0, |bias| bias[o]);
+            let source = &out[o * grid.positions() + b * grid.plane_len()..][..grid.plane_len()];
+            for (row, source) in y
+                .chunks_exact_mut(out_cols)
+                .zip(source.chunks_exact(grid.plane[1]))
+                .take(out_rows)
+            {
+                for (y, &value) in row.iter_mut().zip(source) {
+                    *y = value + offset;
+                }
+            }
+        });
+    true
+}
+
+/// Adds `∂L/∂x` to `grad_x` (`[B, C_IN, H, W]`) from `grad_y` (`[B, C_OUT, O_H, O_W]`):
+/// `∂X = Wᵀ · ∂Y` on the grid, each tap's row added back where the tap read (col2im, one task
+/// per input channel, whose taps write only its own planes), then the padded, phase-split
+/// gradient added to `grad_x`. Returns `false`, doing nothing, unless `E` is `f32`.
+pub(crate) fn add_input_gradient<E: 'static>(
+    dims: &ConvDims,
+    weight: &[E],
+    grad_y: &[E],
+    grad_x: &mut [E],
+) -> bool {
+    let (Some(weight), Some(grad_y), Some(grad_x)) =
+        (as_f32(weight), as_f32(grad_y), as_f32_mut(grad_x))
+    else {
+        return false;
+    };
+    let window_len = dims.window_len();
+    assert_eq!(weight.len(), dims.c_out * window_len);
+    assert_eq!(grad_y.len(), dims.batch * dims.c_out * dims.output_plane());
+    assert_eq!(grad_x.len(), dims.batch * dims.input_image());
+    if grad_x.is_empty() || grad_y.is_empty() {
+        return true;
+    }
+    let grid = Grid::new(dims);
+    let positions = grid.positions();
+    let mut gradient = Buffer::<f32>::take(dims.c_out * positions);
+    grid.fill_gradient(dims, grad_y, &mut gradient);
+    let mut columns = Buffer::<f32>::take(window_len * positions);
+    gemm(
+        MatrixRef::row_major(weight, dims.c_out, window_len).t(),
+        MatrixRef::row_major(&gradient, dims.c_out, positions),
+        &mut columns,
+        false,
+    );
+    drop(gradient);
+    // col2im: tap `(c, u, v)`'s row goes back to where it read, valid positions only (the
+    // others are zero and would reach into the next channel's planes).
+    let [s_h, s_w] = grid.stride;
+    let [kernel_h, kernel_w] = dims.kernel;
+    let [out_rows, out_cols] = dims.output;
+    let planes_per_channel = s_h * s_w;
+    let mut padded = Buffer::<f32>::zeroed(dims.c_in * planes_per_channel * positions);
+    padded
+        .par_chunks_mut(planes_per_channel * positions)
+        .enumerate()
+        .for_each(|(c, planes)| {
+            for u in 0..kernel_h {
+                for v in 0..kernel_w {
+                    let tap = (c * kernel_h + u) * kernel_w + v;
+                    let phase = (u % s_h) * s_w + v % s_w;
+                    let shift = u / s_h * grid.plane[1] + v / s_w;
+                    let row = &columns[tap * positions..][..positions];
+                    for b in 0..dims.batch {
+                        for i in 0..out_rows {
+                            let q = b * grid.plane_len() + i * grid.plane[1];
+                            let target = &mut planes[phase * positions + q + shift..][..out_cols];
+                            for (t, &value) in target.iter_mut().zip(&row[q..q + out_cols]) {
+                                *t += value;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    drop(columns);
+    // Back from padded, phase-split planes to `[B, C_IN, H, W]`.
+    let [height, width] = dims.input;
+    let [pad_h, pad_w] = dims.padding;
+    grad_x
+        .par_chunks_mut(height * width)
+        .enumerate()
+        .for_each(|(index, grad_x)| {
+            let (b, c) = (index / dims.c_in, index % dims.c_in);
+            for (h, row) in grad_x.chunks_exact_mut(width).enumerate() {
+                let (r, a) = ((h + pad_h) / s_h, (h + pad_h) % s_h);
+                for (w, g) in row.iter_mut().enumerate() {
+                    let (q, d) = ((w + pad_w) / s_w, (w + pad_w) % s_w);
+                    let plane = (c * s_h + a) * s_w + d;
+                    *g += padded[plane * positions + b * grid.plane_len() + r * grid.plane[1] + q];
+                }
+            }
+        });
+    true
+}
+
+fn as_f32<E: 'static>(values: &[E]) -> Option<&[f32]> {
+    (core::any::TypeId::of::<E>() == core::any::TypeId::of::<f32>())
+        // SAFETY: `E` is `f32` (same type id).
+        .then(|| unsafe { core::slice::from_raw_parts(values.as_ptr().cast(), values.len()) })
+}
+
+fn as_f32_mut<E: 'static>(values: &mut [E]) -> Option<&mut [f32]> {
+    (core::any::TypeId::of::<E>() == core::any::TypeId::of::<f32>())
+        // SAFETY: `E` is `f32` (same type id).
+        .then(|| unsafe {
+            core::slice::from_raw_parts_mut(values.as_mut_ptr().cast(), values.len())
+        })
+}
