@@ -31,7 +31,7 @@ const NR: usize = 16;
 /// `A` (144 KiB) in L2. Depths are split into equal blocks of at most this.
 const KC: usize = 384;
 /// Columns of `B` per packed block.
-const NC: usize = 4096;
+const NC: usize = 1024;
 /// Rows of `C` per parallel task, at most (a multiple of `MR`).
 const MC: usize = 96;
 /// Below this many multiply-adds the product runs on the calling thread: rayon's hand-off

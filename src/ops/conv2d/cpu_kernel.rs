@@ -50,7 +50,7 @@
 //! on `Cpu` (after `try_contiguous`, free unless the tensor is a strided view), is the cheapest
 //! public way; the output is handed over without one (`try_tensor_from_vec`).
 
-mod grid_gemm;
+pub(crate) mod grid_gemm;
 mod layout;
 pub(crate) mod pool;
 mod tiles;
@@ -720,6 +720,8 @@ mod tests {
             ([5, 64], [7, 6], [3, 2], [2, 1], [1, 0]),
             ([4, 70], [11, 11], [5, 5], [3, 3], [2, 2]),
             ([16, 65], [2, 2], [3, 3], [1, 1], [1, 1]),
+            ([3, 9], [30, 30], [3, 3], [1, 1], [1, 1]),
+            ([2, 64], [31, 20], [3, 3], [2, 2], [1, 1]),
         ]
         .into_iter()
         .enumerate()

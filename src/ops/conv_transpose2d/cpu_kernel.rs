@@ -40,8 +40,8 @@ use super::ConvTranspose2dGeometry;
 use crate::layers::ConvTranspose2d;
 use crate::network::Element;
 use crate::ops::conv2d::cpu_kernel::{
-    add_channel_sums, add_into, host_copy, input_gradient, Buffer, ConvDims, ForwardCorrelation,
-    WeightGradientDots,
+    add_channel_sums, add_into, grid_gemm, host_copy, input_gradient, Buffer, ConvDims,
+    ForwardCorrelation, WeightGradientDots,
 };
 
 /// The convolution whose input gradient the transposed convolution is (module docs), in
@@ -208,6 +208,26 @@ pub(crate) fn backward<E: Element>(
         return (grad_weight, grad_bias);
     }
     let correlation = ForwardCorrelation::new(dims, weight);
+    {
+        // `conv′`'s weight gradient as one GEMM (`f32`, finite `∂y`), and its forward pass
+        // for `∂L/∂x` per example.
+        let mut grad_weight = Buffer::zeroed(weight.len());
+        if grid_gemm::add_weight_gradient(dims, grad_y, x, &mut grad_weight) {
+            grad_x
+                .par_chunks_mut(image_x)
+                .zip(grad_y.par_chunks(image_y))
+                .for_each_init(
+                    || Buffer::take(correlation.input.len()),
+                    |phased, (grad_x, grad_y)| {
+                        correlation.input.fill(grad_y, phased);
+                        correlation.example(phased, grad_x, None);
+                    },
+                );
+            let mut grad_bias = vec![E::zero(); dims.c_in];
+            add_channel_sums(grad_y, plane_y, &mut grad_bias);
+            return (grad_weight, grad_bias);
+        }
+    }
     let (grad_weight, grad_bias, ..) = grad_x
         .par_chunks_mut(image_x)
         .zip(x.par_chunks(image_x))

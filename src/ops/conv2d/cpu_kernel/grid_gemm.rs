@@ -45,31 +45,57 @@ const MIN_OUTPUT_CHANNELS: usize = 8;
 /// training step).
 const DIRECT_OUTPUT_CHANNELS: usize = 64;
 
-/// The position grid shared by the input and the output gradient (module docs).
+/// Gather the im2col rows out (exact positions) when the grid has more than 5/4 as many
+/// positions as the output, and the gathered matrix has at most this many elements (16 MiB).
+const GATHER_LIMIT: usize = 1 << 22;
+
+/// The positions of the products (module docs), and where the padded input lives.
 #[derive(Debug, Clone, Copy)]
 struct Grid {
-    /// Rows and columns of one phase plane of one example.
+    /// Rows and columns of one phase plane of one example: the padded input's layout.
     plane: [usize; 2],
+    /// Rows and columns of the positions of one example: `plane` itself, or `[O_H, O_W]` when
+    /// the im2col rows are gathered out of the planes (small outputs, whose planes are mostly
+    /// border: a 2 × 2 output of a 3 × 3, padding 1 convolution sits in a 4 × 4 plane).
+    positions_plane: [usize; 2],
     stride: [usize; 2],
     batch: usize,
 }
 
 impl Grid {
     fn new(dims: &ConvDims) -> Self {
+        let plane = PhaseLayout::new(dims).plane;
+        let (grid, exact) = (plane[0] * plane[1], dims.output_plane());
+        let gathered =
+            4 * grid > 5 * exact && dims.window_len() * dims.batch * exact <= GATHER_LIMIT;
         Self {
-            plane: PhaseLayout::new(dims).plane,
+            plane,
+            positions_plane: if gathered { dims.output } else { plane },
             stride: dims.stride,
             batch: dims.batch,
         }
+    }
+
+    fn gathered(&self) -> bool {
+        self.positions_plane != self.plane
     }
 
     fn plane_len(&self) -> usize {
         self.plane[0] * self.plane[1]
     }
 
-    /// Positions: the GEMM's depth.
-    fn positions(&self) -> usize {
+    /// Positions of one phase plane of the padded input, all examples.
+    fn input_positions(&self) -> usize {
         self.batch * self.plane_len()
+    }
+
+    fn positions_per_example(&self) -> usize {
+        self.positions_plane[0] * self.positions_plane[1]
+    }
+
+    /// Positions: the GEMM's depth (weight gradient) or width (forward, input gradient).
+    fn positions(&self) -> usize {
+        self.batch * self.positions_per_example()
     }
 
     /// The start of every tap `(c, u, v)` (in the weights' order) in the input buffer.
@@ -80,11 +106,39 @@ impl Grid {
             for u in 0..dims.kernel[0] {
                 for v in 0..dims.kernel[1] {
                     let phase = (c * s_h + u % s_h) * s_w + v % s_w;
-                    taps.push(phase * self.positions() + u / s_h * self.plane[1] + v / s_w);
+                    taps.push(phase * self.input_positions() + u / s_h * self.plane[1] + v / s_w);
                 }
             }
         }
         taps
+    }
+
+    /// The im2col matrix `[window, positions]`: rows read from `input` at `taps` on the grid,
+    /// or gathered out of it into `gathered`.
+    fn columns<'a>(
+        &self,
+        dims: &ConvDims,
+        input: &'a [f32],
+        taps: &'a [usize],
+        gathered: &'a mut Option<Buffer<f32>>,
+    ) -> MatrixRef<'a> {
+        if !self.gathered() {
+            return MatrixRef::rows_at(input, taps, self.positions());
+        }
+        let [out_rows, out_cols] = dims.output;
+        let mut rows = Buffer::<f32>::take(taps.len() * self.positions());
+        rows.par_chunks_mut(self.positions())
+            .zip(taps)
+            .for_each(|(row, &tap)| {
+                for (b, example) in row.chunks_exact_mut(out_rows * out_cols).enumerate() {
+                    for (i, out) in example.chunks_exact_mut(out_cols).enumerate() {
+                        let start = tap + b * self.plane_len() + i * self.plane[1];
+                        out.copy_from_slice(&input[start..start + out_cols]);
+                    }
+                }
+            });
+        let rows = gathered.insert(rows);
+        MatrixRef::row_major(rows, taps.len(), self.positions())
     }
 
     /// Elements of the input buffer: every phase plane of every channel, and past the last
@@ -93,7 +147,7 @@ impl Grid {
         let [s_h, s_w] = self.stride;
         let last_tap_shift =
             (dims.kernel[0] - 1) / s_h * self.plane[1] + (dims.kernel[1] - 1) / s_w;
-        dims.c_in * s_h * s_w * self.positions() + last_tap_shift
+        dims.c_in * s_h * s_w * self.input_positions() + last_tap_shift
     }
 
     /// Fills `buffer` with `x` (`[B, C_IN, H, W]`), zero-padded, phase-split and channel-major.
@@ -103,7 +157,7 @@ impl Grid {
         let [pad_h, pad_w] = dims.padding;
         let [rows, cols] = self.plane;
         let image = height * width;
-        let (planes, tail) = buffer.split_at_mut(dims.c_in * s_h * s_w * self.positions());
+        let (planes, tail) = buffer.split_at_mut(dims.c_in * s_h * s_w * self.input_positions());
         tail.fill(0.0);
         // One task per (channel, phase, example) plane.
         planes
@@ -124,6 +178,15 @@ impl Grid {
                         continue;
                     };
                     let source = &channel[row * width..][..width];
+                    if s_w == 1 {
+                        // The row itself between its zero borders.
+                        let (left, rest) = out.split_at_mut(pad_w.min(cols));
+                        left.fill(0.0);
+                        let inside = width.min(rest.len());
+                        rest[..inside].copy_from_slice(&source[..inside]);
+                        rest[inside..].fill(0.0);
+                        continue;
+                    }
                     for (q, cell) in out.iter_mut().enumerate() {
                         let col = (s_w * q + phase_col)
                             .checked_sub(pad_w)
@@ -134,14 +197,14 @@ impl Grid {
             });
     }
 
-    /// Fills `buffer` with `grad_y` (`[B, C_OUT, O_H, O_W]`) as `[C_OUT, B, ph, pw]`, zero
+    /// Fills `buffer` with `grad_y` (`[B, C_OUT, O_H, O_W]`) as `[C_OUT, B, positions]`, zero
     /// outside each `O_H × O_W`.
     fn fill_gradient(&self, dims: &ConvDims, grad_y: &[f32], buffer: &mut [f32]) {
         let [out_rows, out_cols] = dims.output;
         let plane_y = dims.output_plane();
-        let cols = self.plane[1];
+        let cols = self.positions_plane[1];
         buffer
-            .par_chunks_mut(self.plane_len())
+            .par_chunks_mut(self.positions_per_example())
             .enumerate()
             .for_each(|(index, plane)| {
                 let (o, b) = (index / self.batch, index % self.batch);
@@ -193,7 +256,8 @@ pub(crate) fn add_weight_gradient<E: 'static>(
     grid.fill_input(dims, x, &mut input);
     let mut gradient = Buffer::<f32>::take(dims.c_out * grid.positions());
     grid.fill_gradient(dims, grad_y, &mut gradient);
-    let input = MatrixRef::rows_at(&input, &taps, grid.positions());
+    let mut gathered = None;
+    let input = grid.columns(dims, &input, &taps, &mut gathered);
     let gradient = MatrixRef::row_major(&gradient, dims.c_out, grid.positions());
     if dims.c_out >= DIRECT_OUTPUT_CHANNELS {
         // `∂L/∂w = ∂Y · Xᵀ`, added where it belongs.
@@ -248,9 +312,10 @@ pub(crate) fn forward<E: 'static>(
     let mut input = Buffer::<f32>::take(grid.input_len(dims));
     grid.fill_input(dims, x, &mut input);
     let mut out = Buffer::<f32>::take(dims.c_out * grid.positions());
+    let mut gathered = None;
     gemm(
         MatrixRef::row_major(weight, dims.c_out, dims.window_len()),
-        MatrixRef::rows_at(&input, &taps, grid.positions()),
+        grid.columns(dims, &input, &taps, &mut gathered),
         &mut out,
         false,
     );
@@ -261,10 +326,11 @@ pub(crate) fn forward<E: 'static>(
         .for_each(|(index, y)| {
             let (b, o) = (index / dims.c_out, index % dims.c_out);
             let offset = bias.map_or(0.0, |bias| bias[o]);
-            let source = &out[o * grid.positions() + b * grid.plane_len()..][..grid.plane_len()];
+            let per_example = grid.positions_per_example();
+            let source = &out[o * grid.positions() + b * per_example..][..per_example];
             for (row, source) in y
                 .chunks_exact_mut(out_cols)
-                .zip(source.chunks_exact(grid.plane[1]))
+                .zip(source.chunks_exact(grid.positions_plane[1]))
                 .take(out_rows)
             {
                 for (y, &value) in row.iter_mut().zip(source) {
@@ -315,9 +381,10 @@ pub(crate) fn add_input_gradient<E: 'static>(
     let [kernel_h, kernel_w] = dims.kernel;
     let [out_rows, out_cols] = dims.output;
     let planes_per_channel = s_h * s_w;
-    let mut padded = Buffer::<f32>::zeroed(dims.c_in * planes_per_channel * positions);
+    let input_positions = grid.input_positions();
+    let mut padded = Buffer::<f32>::zeroed(dims.c_in * planes_per_channel * input_positions);
     padded
-        .par_chunks_mut(planes_per_channel * positions)
+        .par_chunks_mut(planes_per_channel * input_positions)
         .enumerate()
         .for_each(|(c, planes)| {
             for u in 0..kernel_h {
@@ -328,8 +395,9 @@ pub(crate) fn add_input_gradient<E: 'static>(
                     let row = &columns[tap * positions..][..positions];
                     for b in 0..dims.batch {
                         for i in 0..out_rows {
-                            let q = b * grid.plane_len() + i * grid.plane[1];
-                            let target = &mut planes[phase * positions + q + shift..][..out_cols];
+                            let q = b * grid.positions_per_example() + i * grid.positions_plane[1];
+                            let cell = b * grid.plane_len() + i * grid.plane[1] + shift;
+                            let target = &mut planes[phase * input_positions + cell..][..out_cols];
                             for (t, &value) in target.iter_mut().zip(&row[q..q + out_cols]) {
                                 *t += value;
                             }
@@ -352,7 +420,8 @@ pub(crate) fn add_input_gradient<E: 'static>(
                 for (w, g) in row.iter_mut().enumerate() {
                     let (q, d) = ((w + pad_w) / s_w, (w + pad_w) % s_w);
                     let plane = (c * s_h + a) * s_w + d;
-                    *g += padded[plane * positions + b * grid.plane_len() + r * grid.plane[1] + q];
+                    *g += padded
+                        [plane * input_positions + b * grid.plane_len() + r * grid.plane[1] + q];
                 }
             }
         });
@@ -371,4 +440,21 @@ fn as_f32_mut<E: 'static>(values: &mut [E]) -> Option<&mut [f32]> {
         .then(|| unsafe {
             core::slice::from_raw_parts_mut(values.as_mut_ptr().cast(), values.len())
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Small outputs gather their im2col rows out; large ones read them on the grid (both are
+    /// held to the definition by `cpu_kernel`'s tests, which use these sizes).
+    #[test]
+    fn small_outputs_gather_and_large_ones_stay_on_the_grid() {
+        let small = ConvDims::new(3, [16, 65], [2, 2], [3, 3], [1, 1], [1, 1]).unwrap();
+        assert!(Grid::new(&small).gathered());
+        let large = ConvDims::new(3, [3, 9], [30, 30], [3, 3], [1, 1], [1, 1]).unwrap();
+        assert!(!Grid::new(&large).gathered());
+        let strided = ConvDims::new(3, [2, 64], [31, 20], [3, 3], [2, 2], [1, 1]).unwrap();
+        assert!(!Grid::new(&strided).gathered());
+    }
 }
