@@ -159,8 +159,17 @@ impl PhaseLayout {
                     let start = self.index(c, [r + pad_h, pad_w]);
                     buffer[start..start + width].copy_from_slice(row);
                 } else {
-                    for (q, &value) in row.iter().enumerate() {
-                        buffer[self.index(c, [r + pad_h, q + pad_w])] = value;
+                    // Every `s_w`-th input column lands in one phase plane, side by side.
+                    let s_w = self.stride[1];
+                    for phase_col in 0..s_w {
+                        let first = (phase_col + s_w - pad_w % s_w) % s_w;
+                        if first >= width {
+                            continue;
+                        }
+                        let start = self.index(c, [r + pad_h, first + pad_w]);
+                        for (k, &value) in row[first..].iter().step_by(s_w).enumerate() {
+                            buffer[start + k] = value;
+                        }
                     }
                 }
             }
