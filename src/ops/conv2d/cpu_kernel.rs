@@ -210,14 +210,16 @@ pub(crate) fn try_conv2d<
             // Moved out of the gradients (and back at the end) so that the other three can be
             // borrowed mutably in turn without copying it.
             let grad_y = std::mem::take(&mut **grads.get_or_alloc_mut(&out)?);
-            let (grad_weight, grad_bias) = backward(
+            let mut grad_weight = std::mem::take(&mut **grads.get_or_alloc_mut(&weight)?);
+            let grad_bias = backward(
                 &dims,
                 &x_values,
                 &weight_values,
                 &grad_y,
                 grads.get_or_alloc_mut(&x)?,
+                &mut grad_weight,
             );
-            add_into(grads.get_or_alloc_mut(&weight)?, &grad_weight);
+            **grads.get_or_alloc_mut(&weight)? = grad_weight;
             add_into(grads.get_or_alloc_mut(&bias)?, &grad_bias);
             **grads.get_or_alloc_mut(&out)? = grad_y;
             Ok(())
@@ -309,79 +311,74 @@ pub(crate) fn input_gradient<E: Element>(
         );
 }
 
-/// The backward pass: adds `∂L/∂x` to `grad_x` (`[B, C_IN, H, W]`) and returns `(∂L/∂w, ∂L/∂bias)`,
-/// summed over the batch, from `grad_y` (`[B, C_OUT, O_H, O_W]`).
+/// The backward pass: adds `∂L/∂x` to `grad_x` (`[B, C_IN, H, W]`) and `∂L/∂w` to
+/// `grad_weight` (`[C_OUT, C_IN, K_H, K_W]`), and returns `∂L/∂bias`, summed over the batch,
+/// from `grad_y` (`[B, C_OUT, O_H, O_W]`).
 ///
-/// One task per example: it borders the example's output gradient with zeros (a buffer of the
-/// size of one output image, which stays in L2 for both uses), correlates it with the flipped
-/// filters into the example's input gradient, once per stride phase (see `layout`), the tiles of
-/// input channels in parallel too when there are fewer examples than threads, and adds the
-/// example's weight and bias gradients to sums of its thread's own, added together at the end.
+/// In `f32` (module docs): the input gradient by [`input_gradient`] and the weight gradient by
+/// one GEMM (`grid_gemm`), added straight into `grad_weight`. Otherwise one task per example: it
+/// borders the example's output gradient with zeros (a buffer of the size of one output image,
+/// which stays in L2 for both uses), correlates it with the flipped filters into the example's
+/// input gradient, once per stride phase (see `layout`), the tiles of input channels in
+/// parallel too when there are fewer examples than threads, and adds the example's weight and
+/// bias gradients to sums of its thread's own, added together at the end.
 pub(crate) fn backward<E: Element>(
     dims: &ConvDims,
     x: &[E],
     weight: &[E],
     grad_y: &[E],
     grad_x: &mut [E],
-) -> (Buffer<E>, Vec<E>) {
+    grad_weight: &mut [E],
+) -> Vec<E> {
     let window_len = dims.window_len();
     let plane_y = dims.output_plane();
     assert_eq!(x.len(), dims.batch * dims.input_image());
     assert_eq!(weight.len(), dims.c_out * window_len);
+    assert_eq!(grad_weight.len(), weight.len());
     assert_eq!(grad_x.len(), dims.batch * dims.input_image());
     assert_eq!(grad_y.len(), dims.batch * dims.c_out * plane_y);
+    let mut grad_bias = vec![E::zero(); dims.c_out];
+    add_channel_sums(grad_y, plane_y, &mut grad_bias);
+    if dims.batch == 0 || plane_y == 0 || grad_x.is_empty() {
+        // No example or no output position (no gradient at all), or no input channel (only
+        // the bias has a gradient).
+        return grad_bias;
+    }
+    if grid_gemm::add_weight_gradient(dims, x, grad_y, grad_weight) {
+        input_gradient(dims, weight, grad_y, grad_x);
+        return grad_bias;
+    }
     let dots = WeightGradientDots::new(dims);
     let sums = || {
         (
             Buffer::zeroed(dims.c_out * window_len),
-            vec![E::zero(); dims.c_out],
             // The example's padded input and bordered output gradient, reused from one example
             // to the next.
             Buffer::take(dots.input.len()),
             Buffer::take(dots.gradient.len()),
         )
     };
-    if dims.batch == 0 || plane_y == 0 {
-        let (grad_weight, grad_bias, ..) = sums();
-        return (grad_weight, grad_bias);
-    }
-    if grad_x.is_empty() {
-        // No input channels: only the bias has a gradient.
-        let (grad_weight, mut grad_bias, ..) = sums();
-        add_channel_sums(grad_y, plane_y, &mut grad_bias);
-        return (grad_weight, grad_bias);
-    }
-    {
-        let mut grad_weight = Buffer::zeroed(dims.c_out * window_len);
-        if grid_gemm::add_weight_gradient(dims, x, grad_y, &mut grad_weight) {
-            input_gradient(dims, weight, grad_y, grad_x);
-            let mut grad_bias = vec![E::zero(); dims.c_out];
-            add_channel_sums(grad_y, plane_y, &mut grad_bias);
-            return (grad_weight, grad_bias);
-        }
-    }
     let input_gradient = InputGradientCorrelation::new(dims, weight);
-    let (grad_weight, grad_bias, ..) = grad_x
+    let (sum, ..) = grad_x
         .par_chunks_mut(dims.input_image())
         .zip(x.par_chunks(dims.input_image()))
         .zip(grad_y.par_chunks(dims.c_out * plane_y))
         .fold(
             sums,
-            |(mut grad_weight, mut grad_bias, mut phased, mut padded), ((grad_x, x), grad_y)| {
+            |(mut sum, mut phased, mut padded), ((grad_x, x), grad_y)| {
                 let finite = dots.input.fill(x, &mut phased);
                 dots.gradient.pad(grad_y, &mut padded);
                 input_gradient.add_example(&padded, grad_x);
-                dots.add_example(&padded, &phased, finite, &mut grad_weight);
-                add_channel_sums(grad_y, plane_y, &mut grad_bias);
-                (grad_weight, grad_bias, phased, padded)
+                dots.add_example(&padded, &phased, finite, &mut sum);
+                (sum, phased, padded)
             },
         )
-        .reduce(sums, |(mut w, mut b, phased, padded), (w2, b2, ..)| {
-            add_into(&mut w, &w2);
-            add_into(&mut b, &b2);
-            (w, b, phased, padded)
+        .reduce(sums, |(mut sum, phased, padded), (other, ..)| {
+            add_into(&mut sum, &other);
+            (sum, phased, padded)
         });
-    (grad_weight, grad_bias)
+    add_into(grad_weight, &sum);
+    grad_bias
 }
 
 /// Adds the sum of every `plane` consecutive values of `values` to `sums`, channel after channel
@@ -684,7 +681,15 @@ mod tests {
         let (x, weight) = (cast::<E>(x), cast::<E>(weight));
         let y = forward(dims, &x, &weight, &cast::<E>(bias));
         let mut grad_x = cast::<E>(grad_x_before);
-        let (grad_w, grad_b) = backward(dims, &x, &weight, &cast::<E>(grad_y), &mut grad_x);
+        let mut grad_w = vec![E::zero(); weight.len()];
+        let grad_b = backward(
+            dims,
+            &x,
+            &weight,
+            &cast::<E>(grad_y),
+            &mut grad_x,
+            &mut grad_w,
+        );
         [
             to_f64(&y),
             to_f64(&grad_x),

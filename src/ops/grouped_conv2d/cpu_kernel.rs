@@ -154,11 +154,13 @@ pub(crate) fn try_grouped_conv2d<
             // Moved out of the gradients (and back at the end) so that the other three can be
             // borrowed mutably in turn without copying it.
             let grad_y = std::mem::take(&mut **grads.get_or_alloc_mut(&out)?);
+            let mut grad_weight = std::mem::take(&mut **grads.get_or_alloc_mut(&weight)?);
             for (g, x_group) in x_groups.iter().enumerate() {
                 let weight_group = &weight_values[weight_rows(g)];
+                let grad_weight = &mut grad_weight[weight_rows(g)];
                 let grad_x = grads.get_or_alloc_mut(&x)?;
-                let (grad_weight, grad_bias) = if GROUPS == 1 {
-                    backward(&dims, x_group, weight_group, &grad_y, grad_x)
+                let grad_bias = if GROUPS == 1 {
+                    backward(&dims, x_group, weight_group, &grad_y, grad_x, grad_weight)
                 } else {
                     let grad_y_group = take_channels(&grad_y, C_OUT, filters(g), plane_y);
                     // `backward` adds to the input gradient: it gets the group's channels as
@@ -170,16 +172,14 @@ pub(crate) fn try_grouped_conv2d<
                         weight_group,
                         &grad_y_group,
                         &mut grad_x_group,
+                        grad_weight,
                     );
                     put_channels(grad_x, C_IN, input_channels(g), plane_x, &grad_x_group);
                     sums
                 };
-                add_into(
-                    &mut grads.get_or_alloc_mut(&weight)?[weight_rows(g)],
-                    &grad_weight,
-                );
                 add_into(&mut grads.get_or_alloc_mut(&bias)?[filters(g)], &grad_bias);
             }
+            **grads.get_or_alloc_mut(&weight)? = grad_weight;
             **grads.get_or_alloc_mut(&out)? = grad_y;
             Ok(())
         });
