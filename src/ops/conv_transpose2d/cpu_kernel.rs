@@ -385,8 +385,8 @@ mod tests {
             };
             return Sizes {
                 batch: rng.gen_range(0..=3),
-                c_in: rng.gen_range(1..=8),
-                c_out: rng.gen_range(1..=14),
+                c_in: rng.gen_range(1..=36),
+                c_out: rng.gen_range(1..=36),
                 input,
                 kernel,
                 geometry: ConvTranspose2dGeometry {

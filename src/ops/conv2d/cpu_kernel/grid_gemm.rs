@@ -40,10 +40,11 @@ use super::pool::Buffer;
 use super::ConvDims;
 use crate::gemm::{gemm, MatrixRef};
 
-/// Below this many output channels the GEMM's 16-wide panels run mostly empty and the dot
-/// products are faster (LeNet's first layer, 1→6 channels, 5×5, 32×32, batch 64: 1.4 ms
-/// forward + backward with them, 2.4 ms with the GEMM).
-const MIN_OUTPUT_CHANNELS: usize = 8;
+/// Below this many output channels each packed element of the im2col matrix serves too few
+/// multiply-adds, and the direct kernel is faster: LeNet-5's training step (batch 64) took
+/// 4.7–5.0 ms with its 6→16 layer on the GEMM and 4.2 ms without; its 1→6 layer alone, 1.4 ms
+/// forward + backward with the dot products against 2.4 ms with the GEMM.
+const MIN_OUTPUT_CHANNELS: usize = 32;
 
 /// From this many output channels on, the weight gradient comes out of the GEMM in its own
 /// `[C_OUT, window]` order: its rows of 6 are then nearly all full, and transposing a large
@@ -285,9 +286,10 @@ pub(crate) fn add_weight_gradient<E: 'static>(
 
 /// Whether the forward pass and the input gradient should run here rather than in the direct
 /// kernel, whose register tiles cover 16 output positions of a row: below that width most of
-/// each tile is empty (measured in `BENCHMARKS.md`).
+/// each tile is empty, and from [`MIN_OUTPUT_CHANNELS`] output channels on the GEMM's packing
+/// pays off (measured in `BENCHMARKS.md`).
 pub(crate) fn prefers_grid(dims: &ConvDims) -> bool {
-    dims.output[1] < NARROW_OUTPUT
+    dims.output[1] < NARROW_OUTPUT && dims.c_out >= MIN_OUTPUT_CHANNELS
 }
 
 /// Output widths below this take the grid for the forward pass and the input gradient.
