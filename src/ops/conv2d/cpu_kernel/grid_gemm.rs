@@ -28,9 +28,10 @@
 //! and the matrix is small, the rows are gathered out at the exact positions instead.
 //!
 //! Measured (`BENCHMARKS.md`, 2026-11-24, 2 threads): the 32→32, 3×3 layer on 32 × 32, batch
-//! 32, forward + backward went from 77 to 111 GFLOP/s (60% of the machine's sgemm) when its
+//! 32, forward + backward went from 77 to 108 GFLOP/s (60% of the machine's sgemm) when its
 //! weight gradient moved here from the dot products, and a ResNet-18 training step (64 × 64,
-//! batch 8) from 601 to 154 ms. The forward pass of that layer runs at about 85 GFLOP/s here
+//! batch 8) from 601 to 156 ms. The 64→64 layer on 16 × 16 got slightly slower (14.7 to 15.7 ms
+//! in one back-to-back pair), which is why VGG-small's step did not gain. The forward pass of that layer runs at about 85 GFLOP/s here
 //! against 155 in the direct loops, which need no packing: hence only narrow outputs come here.
 
 use rayon::prelude::*;
