@@ -837,12 +837,24 @@ fn forward_step(layer: &crate::infer::InferredLayer, paths: &Paths, mutable: boo
 /// A `head` runs only with `heads` (on the main chain, where the macro allows it), into a
 /// variable of its own, on the input's clone with a fresh tape: its output carries the tape of
 /// its own ops, merged with the main one when the losses are added.
+///
+/// A `linear` layer directly followed by `relu`, `sigmoid` or `tanh` becomes one statement,
+/// [`fused_linear_step`].
 fn forward_nodes(nodes: &[Node], paths: &Paths, mutable: bool, heads: bool) -> Vec<TokenStream> {
     let core = &paths.core;
+    let mut fused_into_previous = false;
     nodes
         .iter()
-        .map(|node| match node {
-            Node::Layer(layer) => forward_step(layer, paths, mutable),
+        .enumerate()
+        .map(|(index, node)| match node {
+            Node::Layer(_) if std::mem::take(&mut fused_into_previous) => quote!(),
+            Node::Layer(layer) => match nodes.get(index + 1) {
+                Some(Node::Layer(next)) if fused_activation(layer, next).is_some() => {
+                    fused_into_previous = true;
+                    fused_linear_step(layer, next, paths)
+                }
+                _ => forward_step(layer, paths, mutable),
+            },
             Node::Residual {
                 body,
                 shortcut,
@@ -887,6 +899,45 @@ fn forward_nodes(nodes: &[Node], paths: &Paths, mutable: bool, heads: bool) -> V
             }
         })
         .collect()
+}
+
+/// The variant of `typednet::ops::LinearActivation` for `linear` followed by `activation`,
+/// when the two can run as one op.
+fn fused_activation(linear: &InferredLayer, activation: &InferredLayer) -> Option<&'static str> {
+    if !matches!(linear.op, Op::Linear { .. }) {
+        return None;
+    }
+    match activation.op {
+        Op::Relu => Some("Relu"),
+        Op::Sigmoid => Some("Sigmoid"),
+        Op::Tanh => Some("Tanh"),
+        _ => None,
+    }
+}
+
+/// One statement for a `linear` layer and the activation after it: `try_linear_activation`,
+/// whose CPU kernel applies the activation where the product lies (see `typednet::ops::linear`).
+/// The result is annotated with the activation's output type, as `forward_step` would.
+fn fused_linear_step(
+    linear: &InferredLayer,
+    activation: &InferredLayer,
+    paths: &Paths,
+) -> TokenStream {
+    let typednet = &paths.typednet;
+    let span: Span = linear.layer.span.start;
+    let out_type = tensor_type(activation, paths);
+    let field = &linear.name;
+    let variant = format_ident!(
+        "{}",
+        fused_activation(linear, activation).unwrap_or("Identity")
+    );
+    quote_spanned! {span=>
+        let x: #out_type = #typednet::ops::try_linear_activation(
+            x,
+            &self.#field,
+            #typednet::ops::LinearActivation::#variant,
+        )?;
+    }
 }
 
 /// The local variable holding a head's output in `try_forward_with_heads`.

@@ -243,16 +243,8 @@ pub(crate) fn try_gemm<E: 'static>(
     [m, k, n]: [usize; 3],
     accumulate: bool,
 ) -> bool {
-    if core::any::TypeId::of::<E>() != core::any::TypeId::of::<f32>() {
+    let (Some(a), Some(b), Some(c)) = (as_f32(a), as_f32(b), as_f32_mut(c)) else {
         return false;
-    }
-    // SAFETY: `E` is `f32` (same type id).
-    let (a, b, c) = unsafe {
-        (
-            core::slice::from_raw_parts(a.as_ptr().cast::<f32>(), a.len()),
-            core::slice::from_raw_parts(b.as_ptr().cast::<f32>(), b.len()),
-            core::slice::from_raw_parts_mut(c.as_mut_ptr().cast::<f32>(), c.len()),
-        )
     };
     let a = if transpose_a {
         MatrixRef::row_major(a, k, m).t()
@@ -266,6 +258,23 @@ pub(crate) fn try_gemm<E: 'static>(
     };
     gemm(a, b, c, accumulate);
     true
+}
+
+/// `values` as `f32`, when `E` is `f32`: how code generic over the element type reaches the
+/// `f32` kernels.
+pub(crate) fn as_f32<E: 'static>(values: &[E]) -> Option<&[f32]> {
+    (core::any::TypeId::of::<E>() == core::any::TypeId::of::<f32>())
+        // SAFETY: `E` is `f32` (same type id).
+        .then(|| unsafe { core::slice::from_raw_parts(values.as_ptr().cast(), values.len()) })
+}
+
+/// [`as_f32`] for a mutable slice.
+pub(crate) fn as_f32_mut<E: 'static>(values: &mut [E]) -> Option<&mut [f32]> {
+    (core::any::TypeId::of::<E>() == core::any::TypeId::of::<f32>())
+        // SAFETY: `E` is `f32` (same type id).
+        .then(|| unsafe {
+            core::slice::from_raw_parts_mut(values.as_mut_ptr().cast(), values.len())
+        })
 }
 
 /// The plain triple loop, in `f64` accumulators: what [`gemm`] is tested against.

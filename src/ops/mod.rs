@@ -5,6 +5,7 @@
 //! Ops with kernels of their own live in a folder each (`mod.rs`: API, docs and tests;
 //! `reference.rs`: the readable composition of dfdx ops every fast kernel is tested against).
 
+pub(crate) mod activations;
 mod batch_norm;
 pub(crate) mod concat;
 pub mod conv2d;
@@ -30,7 +31,7 @@ pub use conv_transpose2d::{
     conv_transpose2d, try_conv_transpose2d, ConvTranspose2dGeometry, ConvTranspose2dKernel,
 };
 pub use grouped_conv2d::{grouped_conv2d, try_grouped_conv2d, GroupedConv2dKernel};
-pub use linear::{try_linear, LinearKernel, LinearShape};
+pub use linear::{try_linear, try_linear_activation, LinearActivation, LinearKernel, LinearShape};
 pub use local_response_norm::{try_local_response_norm, LrnWindow};
 pub use locally_connected2d::{locally_connected2d, try_locally_connected2d};
 pub use pad::{try_pad2d, PadValue};

@@ -3,8 +3,10 @@
 //! With `x` `[R, I]` (every dimension but the last folded into the rows), `W` `[O, I]` and `∂y`
 //! `[R, O]`, all row-major:
 //!
-//! - forward: `y ← b` on every row, then `y += x·Wᵀ` (`Wᵀ` read through strides);
-//! - backward: `∂x += ∂y·W`, `∂W += ∂yᵀ·x`, `∂b += Σ_rows ∂y`, straight into the gradients.
+//! - forward: `z ← b` on every row, then `z += x·Wᵀ` (`Wᵀ` read through strides), then
+//!   `y = f(z)` in place when an activation is fused;
+//! - backward: `∂z = ∂y ⊙ f′` (from a copy of `y` kept for it; `∂z = ∂y` without an activation),
+//!   then `∂x += ∂z·W`, `∂W += ∂zᵀ·x`, `∂b += Σ_rows ∂z`, straight into the gradients.
 //!
 //! dfdx's own module computes the same with its `matmul` (the `gemm` crate, slower here; see
 //! `BENCHMARKS.md`) plus a separate broadcast add, each allocating its result.
@@ -15,7 +17,7 @@ use dfdx::shapes::{HasShape, Shape};
 use dfdx::tensor::{Cpu, CpuError, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 
-use super::{rows, LinearShape};
+use super::{rows, LinearActivation, LinearShape};
 use crate::gemm::try_gemm;
 use crate::layers::Linear;
 use crate::network::Element;
@@ -45,6 +47,7 @@ pub(crate) fn try_linear<
 >(
     x: Tensor<S, E, Cpu, T>,
     layer: &Linear<I, O, E, Cpu>,
+    activation: LinearActivation,
 ) -> Result<Tensor<S::Output, E, Cpu, T>, CpuError> {
     // `try_contiguous` is free for a contiguous tensor (the usual case) and otherwise copies
     // with a backward op of its own, so `copy_into` reads the logical order.
@@ -72,6 +75,18 @@ pub(crate) fn try_linear<
         true,
     );
     assert!(multiplied, "the linear kernel computes in f32 only");
+    let function = activation.function();
+    // The backward pass needs `f′`, which each activation here writes in terms of its output;
+    // the output tensor's storage is dfdx's, so a copy is kept.
+    let kept_output = function.filter(|_| T::OWNS_TAPE).map(|function| {
+        function.apply(&mut y);
+        let mut kept = Buffer::take(y.len());
+        kept.copy_from_slice(&y);
+        kept
+    });
+    if let (Some(function), None) = (function, &kept_output) {
+        function.apply(&mut y);
+    }
     let y = x
         .device()
         .try_tensor_from_vec(y, x.shape().output_shape())?;
@@ -82,27 +97,38 @@ pub(crate) fn try_linear<
             // Moved out of the gradients (and back at the end) so that the others can be
             // borrowed mutably in turn without copying it.
             let grad_y: Vec<E> = std::mem::take(&mut **grads.get_or_alloc_mut(&out)?);
+            // `∂z`, the gradient at the product: `∂y` itself without an activation.
+            let mut grad_product = Buffer::<E>::take(0);
+            let grad_z: &[E] = match (function, &kept_output) {
+                (Some(function), Some(output)) => {
+                    grad_product = Buffer::take(grad_y.len());
+                    function.backward(output, &grad_y, &mut grad_product);
+                    &grad_product
+                }
+                _ => &grad_y,
+            };
             // `E` is `f32` (checked above), so both products run.
             try_gemm(
-                (&grad_y, false),
+                (grad_z, false),
                 (&weight_values, false),
                 grads.get_or_alloc_mut(&x)?,
                 [rows, O, I],
                 true,
             );
             try_gemm(
-                (&grad_y, true),
+                (grad_z, true),
                 (&x_values, false),
                 grads.get_or_alloc_mut(&weight)?,
                 [O, rows, I],
                 true,
             );
             let grad_bias: &mut [E] = grads.get_or_alloc_mut(&bias)?;
-            for row in grad_y.chunks_exact(O) {
+            for row in grad_z.chunks_exact(O) {
                 for (sum, &g) in grad_bias.iter_mut().zip(row) {
                     *sum += g;
                 }
             }
+            drop(grad_product);
             **grads.get_or_alloc_mut(&out)? = grad_y;
             Ok(())
         });

@@ -4,7 +4,7 @@
 
 use dfdx::prelude::*;
 
-use super::{try_linear, LinearShape};
+use super::{try_linear_activation, LinearActivation, LinearShape};
 use crate::layers::Linear;
 
 type Dev = Cpu;
@@ -30,12 +30,20 @@ fn layer<const I: usize, const O: usize>(dev: &Dev, seed: u64) -> Linear<I, O, f
     layer
 }
 
+const ACTIVATIONS: [LinearActivation; 4] = [
+    LinearActivation::Identity,
+    LinearActivation::Relu,
+    LinearActivation::Sigmoid,
+    LinearActivation::Tanh,
+];
+
 /// Output and the gradients of `x`, `W` and `b` under the loss `Σ y ⊙ g`, by the kernel (`fast`)
-/// or by dfdx's module.
+/// or by dfdx's module followed by dfdx's activation op.
 fn run<const I: usize, const O: usize, S: LinearShape<I, O>>(
     dev: &Dev,
     x: &Tensor<S, f32, Dev>,
     layer: &Linear<I, O, f32, Dev>,
+    activation: LinearActivation,
     fast: bool,
 ) -> [Vec<f32>; 4] {
     let g = dev.tensor_from_vec(
@@ -44,9 +52,11 @@ fn run<const I: usize, const O: usize, S: LinearShape<I, O>>(
     );
     let x_traced = x.clone().leaky_trace();
     let y = if fast {
-        try_linear(x_traced, layer).unwrap()
+        try_linear_activation(x_traced, layer, activation).unwrap()
     } else {
-        S::reference(x_traced, layer).unwrap()
+        activation
+            .reference(S::reference(x_traced, layer).unwrap())
+            .unwrap()
     };
     let y_values = y.as_vec();
     let grads = (y * g).sum::<(), _>().backward();
@@ -74,21 +84,24 @@ fn compare<const I: usize, const O: usize, S: LinearShape<I, O>>(
     label: &str,
 ) {
     let layer = layer::<I, O>(dev, 7);
-    let fast = run(dev, &x, &layer, true);
-    let reference = run(dev, &x, &layer, false);
-    // Sums of up to a few hundred products in another order: f32 rounding only.
-    let tolerance = 1e-5 * (I.max(x.shape().num_elements() / I) as f32).sqrt();
-    for (name, (f, r)) in ["y", "∂x", "∂W", "∂b"]
-        .iter()
-        .zip(fast.iter().zip(&reference))
-    {
-        assert_close(&format!("{label} {name}"), f, r, tolerance);
+    for activation in ACTIVATIONS {
+        let fast = run(dev, &x, &layer, activation, true);
+        let reference = run(dev, &x, &layer, activation, false);
+        // Sums of up to a few hundred products in another order: f32 rounding only (and the
+        // polynomial `exp` of σ and tanh, within 1e-6).
+        let tolerance = 1e-5 * (I.max(x.shape().num_elements() / I) as f32).sqrt();
+        for (name, (f, r)) in ["y", "∂x", "∂W", "∂b"]
+            .iter()
+            .zip(fast.iter().zip(&reference))
+        {
+            assert_close(&format!("{label} {activation:?} {name}"), f, r, tolerance);
+        }
+        // Not all zeros (a kernel that did nothing would match an empty reference).
+        assert!(
+            fast.iter().all(|v| v.iter().any(|&x| x != 0.0)),
+            "{label} {activation:?}: a zero result"
+        );
     }
-    // Not all zeros (a kernel that did nothing would match an empty reference).
-    assert!(
-        fast.iter().all(|v| v.iter().any(|&x| x != 0.0)),
-        "{label}: a zero result"
-    );
 }
 
 #[test]
@@ -126,6 +139,39 @@ fn matches_dfdx_on_every_input_shape() {
         dev.tensor_from_vec(values(130 * 800, 6), (130usize, Const::<800>)),
         "[130, 800]",
     );
+    // An output long enough for the activation to be split between threads.
+    compare::<20, 784, _>(
+        &dev,
+        dev.tensor_from_vec(values(50 * 20, 9), (50usize, Const::<20>)),
+        "[50, 20] → 784",
+    );
+}
+
+#[test]
+fn fused_activation_without_a_tape_gives_the_taped_values() {
+    let dev = Dev::default();
+    let layer = layer::<6, 5>(&dev, 2);
+    let x = dev.tensor_from_vec(values(3 * 6, 3), (3usize, Const::<6>));
+    for activation in ACTIVATIONS {
+        let plain = try_linear_activation(x.clone(), &layer, activation).unwrap();
+        let taped = try_linear_activation(x.clone().leaky_trace(), &layer, activation).unwrap();
+        assert_eq!(plain.as_vec(), taped.as_vec(), "{activation:?}");
+    }
+}
+
+/// The fused op leaves the gradient of its output as the caller's loss made it: the
+/// activation's chain rule works on a copy.
+#[test]
+fn fused_activation_keeps_the_output_gradient() {
+    let dev = Dev::default();
+    let layer = layer::<4, 3>(&dev, 5);
+    let x = dev.tensor_from_vec(values(2 * 4, 6), (2usize, Const::<4>));
+    let g_values = values(2 * 3, 7);
+    let g = dev.tensor_from_vec(g_values.clone(), (2usize, Const::<3>));
+    let y = try_linear_activation(x.leaky_trace(), &layer, LinearActivation::Sigmoid).unwrap();
+    let y_ghost = y.retaped::<NoneTape>();
+    let grads = (y * g).sum::<(), _>().backward();
+    assert_eq!(grads.get(&y_ghost).as_vec(), g_values);
 }
 
 #[test]
@@ -138,8 +184,21 @@ fn reads_a_permuted_input_in_its_logical_order() {
 
 #[test]
 fn gradients_match_finite_differences() {
-    // `L = Σ y ⊙ g` is linear in each of x, W and b, so a central difference with a large step
-    // is exact but for f32 rounding: a test with a tight tolerance and no truncation error.
+    // Without an activation `L = Σ y ⊙ g` is linear in each of x, W and b, so a central
+    // difference with a large step is exact but for f32 rounding: a tight tolerance and no
+    // truncation error. Through σ and tanh a small step leaves an O(step²) truncation error and
+    // f32 rounding over 2·step. (ReLU is held to dfdx's op above: a difference across its kink
+    // would measure nothing.)
+    for (activation, step, tolerance) in [
+        (LinearActivation::Identity, 0.5, 1e-5),
+        (LinearActivation::Sigmoid, 1e-2, 1e-3),
+        (LinearActivation::Tanh, 1e-2, 1e-3),
+    ] {
+        check_finite_differences(activation, step, tolerance);
+    }
+}
+
+fn check_finite_differences(activation: LinearActivation, step: f32, tolerance: f64) {
     let dev = Dev::default();
     const I: usize = 7;
     const O: usize = 5;
@@ -152,7 +211,9 @@ fn gradients_match_finite_differences() {
         layer.weight.copy_from(weight);
         layer.bias.copy_from(bias);
         let x = dev.tensor_from_vec(x.to_vec(), (Const::<R>, Const::<I>));
-        let y = try_linear(x, &layer).unwrap().as_vec();
+        let y = try_linear_activation(x, &layer, activation)
+            .unwrap()
+            .as_vec();
         y.iter()
             .zip(&g_values)
             .map(|(y, g)| f64::from(*y) * f64::from(*g))
@@ -161,7 +222,7 @@ fn gradients_match_finite_differences() {
     let x = dev.tensor_from_vec(x_values.clone(), (Const::<R>, Const::<I>));
     let [_, grad_x, grad_w, grad_b] = {
         let g = dev.tensor_from_vec(g_values.clone(), (Const::<R>, Const::<O>));
-        let y = try_linear(x.clone().leaky_trace(), &layer).unwrap();
+        let y = try_linear_activation(x.clone().leaky_trace(), &layer, activation).unwrap();
         let grads = (y * g).sum::<(), _>().backward();
         [
             Vec::new(),
@@ -171,7 +232,6 @@ fn gradients_match_finite_differences() {
         ]
     };
     let (weight, bias) = (layer.weight.as_vec(), layer.bias.as_vec());
-    let step = 0.5f32;
     let numerical = |which: usize, index: usize| {
         let mut plus = [x_values.clone(), weight.clone(), bias.clone()];
         let mut minus = plus.clone();
@@ -187,8 +247,8 @@ fn gradients_match_finite_differences() {
         for (index, &a) in analytic.iter().enumerate() {
             let n = numerical(which, index);
             assert!(
-                (f64::from(a) - n).abs() < 1e-5,
-                "{name}[{index}]: backward {a}, finite difference {n}"
+                (f64::from(a) - n).abs() < tolerance,
+                "{activation:?} {name}[{index}]: backward {a}, finite difference {n}"
             );
         }
     }

@@ -29,7 +29,7 @@
 //! AVX2 + FMA chosen at run time, rows split over two rayon tasks when large enough), the
 //! recurrent weights laid out for it once per run; other types use dfdx's matmul (the `gemm`
 //! crate) on tensors without tapes. σ and tanh of `f32` are vectorised polynomials
-//! (`activations.rs`). dfdx's own matmul was measured first: per step it repacked `W_hh` and
+//! (`ops/activations.rs`). dfdx's own matmul was measured first: per step it repacked `W_hh` and
 //! paid its dispatch, and the training step was about 1.4× slower with it (loaded machine).
 //!
 //! # Cost, `T = 32, B = 32, I = 64, H = 128` (the `train/lstm_t32_i64_h128_b32` bench)
@@ -41,13 +41,12 @@ use dfdx::tensor::{Cpu, CpuError, Gradients, NoneTape, SplitTape, Tape, Tensor, 
 use dfdx::tensor_ops::{Device, ReshapeTo, TryMatMul};
 use rayon::prelude::*;
 
-mod activations;
 mod small_matmul;
 
-use self::activations::{sigmoid_in_place, tanh_in_place};
 use self::small_matmul::Packed;
 use super::SequenceRun;
 use crate::network::Element;
+use crate::ops::activations::{sigmoid_in_place, tanh_in_place};
 use crate::ops::conv2d::cpu_kernel::{add_into, host_copy};
 use crate::recurrent::{LstmCell, LstmState, TorchGruCell};
 

@@ -39,7 +39,7 @@ use rayon::prelude::*;
 use super::layout::PhaseLayout;
 use super::pool::Buffer;
 use super::ConvDims;
-use crate::gemm::{gemm, MatrixRef};
+use crate::gemm::{as_f32, as_f32_mut, gemm, MatrixRef};
 
 /// Below this many output channels each packed element of the im2col matrix serves too few
 /// multiply-adds, and the direct kernel is faster: LeNet-5's training step (batch 64) took
@@ -435,20 +435,6 @@ pub(crate) fn add_input_gradient<E: 'static>(
             }
         });
     true
-}
-
-fn as_f32<E: 'static>(values: &[E]) -> Option<&[f32]> {
-    (core::any::TypeId::of::<E>() == core::any::TypeId::of::<f32>())
-        // SAFETY: `E` is `f32` (same type id).
-        .then(|| unsafe { core::slice::from_raw_parts(values.as_ptr().cast(), values.len()) })
-}
-
-fn as_f32_mut<E: 'static>(values: &mut [E]) -> Option<&mut [f32]> {
-    (core::any::TypeId::of::<E>() == core::any::TypeId::of::<f32>())
-        // SAFETY: `E` is `f32` (same type id).
-        .then(|| unsafe {
-            core::slice::from_raw_parts_mut(values.as_mut_ptr().cast(), values.len())
-        })
 }
 
 #[cfg(test)]
