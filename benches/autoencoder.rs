@@ -3,7 +3,7 @@
 //! `benches/compare/pytorch_benches.py`).
 //!
 //! - `train/autoencoder_784-256-64-256-784_b128`: a deep autoencoder (ReLU between, sigmoid
-//!   output), mean squared error against its input, backward, Adam;
+//!   output), mean squared error against its input (`typednet::loss::l2_loss`), backward, Adam;
 //! - `train/vae_784-400-20-400-784_b128`: a VAE (log σ² a head of the encoder), one
 //!   reparameterised sample, Bernoulli NLL from logits + closed-form KL, backward, Adam.
 //!
@@ -13,12 +13,12 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
-use dfdx::losses::mse_loss;
 use dfdx::nn::ZeroGrads;
 use dfdx::optim::{Adam, AdamConfig, Optimizer};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use typednet::autoencoder::variational::{try_bernoulli_nll_with_logits, try_gaussian_sample};
+use typednet::loss::{l2_loss, Reduction};
 use typednet::prelude::*;
 
 network! {
@@ -54,7 +54,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("autoencoder_784-256-64-256-784_b128", |b| {
         b.iter(|| {
             let reconstruction = deep.forward(x.clone().traced(grads.take().unwrap()));
-            let loss = mse_loss(reconstruction, x.clone());
+            let loss = l2_loss(reconstruction, x.clone(), Reduction::Mean);
             let mut g = loss.backward();
             optimizer.update(&mut deep, &g).unwrap();
             deep.zero_grads(&mut g);

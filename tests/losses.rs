@@ -467,9 +467,9 @@ const SOFTMAX_GRAD: [[f64; 5]; 2] = [
 // ---------------------------------------------------------------------------------------------
 // Binary losses
 
-fn binary_losses_match_the_reference<E: Dtype>()
+fn binary_losses_match_the_reference<E: typednet::Element>()
 where
-    TestDevice: Device<E>,
+    TestDevice: typednet::Device<E>,
 {
     let dev = typednet::test_device!();
     let tol = tolerance::<E>();
@@ -505,9 +505,9 @@ fn binary_losses_match_the_reference_in_f32() {
 
 /// Logits of ±1000 overflow `exp` in both precisions; the loss and its gradient `σ(y) − t`
 /// stay exact.
-fn binary_cross_entropy_is_stable_for_huge_logits<E: Dtype>()
+fn binary_cross_entropy_is_stable_for_huge_logits<E: typednet::Element>()
 where
-    TestDevice: Device<E>,
+    TestDevice: typednet::Device<E>,
 {
     let dev = typednet::test_device!();
     let tol = tolerance::<E>();
@@ -620,9 +620,9 @@ fn multiclass_hinge_is_zero_beyond_the_margin_and_finite_for_huge_logits() {
 // ---------------------------------------------------------------------------------------------
 // Regression losses
 
-fn regression_losses_match_the_reference<E: Dtype>()
+fn regression_losses_match_the_reference<E: typednet::Element>()
 where
-    TestDevice: Device<E>,
+    TestDevice: typednet::Device<E>,
 {
     let dev = typednet::test_device!();
     let tol = tolerance::<E>();

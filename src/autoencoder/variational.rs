@@ -107,8 +107,11 @@ pub fn try_bernoulli_nll_with_logits<S: Shape, E: Element, D: crate::Device<E>, 
 ) -> Result<Tensor<Rank0, E, D, T>, D::Err> {
     let batch = logits.shape().concrete().into_iter().next().unwrap_or(1);
     let scale = E::from_f64(1.0 / batch.max(1) as f64).unwrap_or_else(E::zero);
-    logits
-        .try_bce_with_logits(targets)?
-        .try_sum::<Rank0, _>()?
-        .try_mul(scale)
+    // One fused op on the CPU; dfdx's `bce_with_logits`, summed and scaled, elsewhere.
+    crate::ops::try_pointwise_loss(
+        logits,
+        targets,
+        crate::ops::PointwiseLoss::BinaryCrossEntropyWithLogits,
+        scale,
+    )
 }

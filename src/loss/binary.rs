@@ -9,6 +9,8 @@ use dfdx::tensor_ops::{Device, MeanTo, TryAdd, TryMul};
 
 use super::multiclass::unwrap_loss;
 use super::LossError;
+use crate::network::Element;
+use crate::ops::{try_pointwise_loss, PointwiseLoss};
 
 /// Mean binary hinge loss `(1/N) Σ max(0, 1 − y·t)` with `t = ±1` (see [binary
 /// targets](crate::loss#binary-targets) for the accepted targets).
@@ -105,7 +107,12 @@ pub fn try_binary_squared_hinge<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>
 /// let loss = binary_cross_entropy_with_logits(logits, dev.tensor([1.0, 1.0]));
 /// assert!((loss.array() - std::f64::consts::LN_2 / 2.0).abs() < 1e-12);
 /// ```
-pub fn binary_cross_entropy_with_logits<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+pub fn binary_cross_entropy_with_logits<
+    S: Shape,
+    E: Element,
+    D: crate::Device<E>,
+    T: Tape<E, D>,
+>(
     logits: Tensor<S, E, D, T>,
     targets: Tensor<S, E, D>,
 ) -> Tensor<Rank0, E, D, T> {
@@ -114,17 +121,27 @@ pub fn binary_cross_entropy_with_logits<S: Shape, E: Dtype, D: Device<E>, T: Tap
 
 /// Fallible [`binary_cross_entropy_with_logits`]: fails when the shapes differ, a target is
 /// not binary, or the device fails.
-pub fn try_binary_cross_entropy_with_logits<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+pub fn try_binary_cross_entropy_with_logits<
+    S: Shape,
+    E: Element,
+    D: crate::Device<E>,
+    T: Tape<E, D>,
+>(
     logits: Tensor<S, E, D, T>,
     targets: Tensor<S, E, D>,
 ) -> Result<Tensor<Rank0, E, D, T>, LossError<D::Err>> {
     let loss = "binary_cross_entropy_with_logits";
     let probabilities = binary_targets(loss, &logits, targets, Negative::Zero)?;
-    // dfdx's kernel is the stable form above (CPU and CUDA alike).
-    logits
-        .try_bce_with_logits(probabilities)
-        .and_then(|l| l.try_mean::<_, S::AllAxes>())
-        .map_err(LossError::Device)
+    let scale = super::regression::scale_for(super::Reduction::Mean, logits.shape());
+    // The stable form above, as one fused op on the CPU (`ops::pointwise_loss`) and dfdx's
+    // `bce_with_logits` elsewhere.
+    try_pointwise_loss(
+        logits,
+        probabilities,
+        PointwiseLoss::BinaryCrossEntropyWithLogits,
+        scale,
+    )
+    .map_err(LossError::Device)
 }
 
 /// `max(0, 1 − y·t)` element-wise.

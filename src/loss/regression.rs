@@ -7,6 +7,8 @@ use dfdx::tensor_ops::{Device, MeanTo, SumTo, TryAdd, TryDiv, TryMul, TrySub};
 
 use super::multiclass::unwrap_loss;
 use super::LossError;
+use crate::network::Element;
+use crate::ops::{try_pointwise_loss, PointwiseLoss};
 
 /// How a loss turns its per-element values into one number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,7 +38,7 @@ pub enum Reduction {
 /// let y = dev.tensor([1.0f32, 2.0]);
 /// assert_eq!(l2_loss(y, dev.tensor([0.0, 4.0]), Reduction::Sum).array(), 5.0);
 /// ```
-pub fn l2_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+pub fn l2_loss<S: Shape, E: Element, D: crate::Device<E>, T: Tape<E, D>>(
     predictions: Tensor<S, E, D, T>,
     targets: Tensor<S, E, D>,
     reduction: Reduction,
@@ -46,13 +48,16 @@ pub fn l2_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
 
 /// Fallible [`l2_loss`]: fails when the shapes differ (run-time dimensions) or the device
 /// fails.
-pub fn try_l2_loss<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+pub fn try_l2_loss<S: Shape, E: Element, D: crate::Device<E>, T: Tape<E, D>>(
     predictions: Tensor<S, E, D, T>,
     targets: Tensor<S, E, D>,
     reduction: Reduction,
 ) -> Result<Tensor<Rank0, E, D, T>, LossError<D::Err>> {
-    let errors = residuals("l2_loss", predictions, targets)?;
-    reduce(errors.try_square().map_err(LossError::Device)?, reduction)
+    super::check_same_shape("l2_loss", predictions.shape(), targets.shape())?;
+    let scale = scale_for(reduction, predictions.shape());
+    // One fused op on the CPU (`ops::pointwise_loss`); dfdx's `(y − t)²` and sum elsewhere.
+    try_pointwise_loss(predictions, targets, PointwiseLoss::SquaredError, scale)
+        .map_err(LossError::Device)
 }
 
 /// L1 (absolute error) loss `Σ |y − t|`, or its mean.
@@ -177,6 +182,14 @@ fn reduce<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
         Reduction::Sum => per_element.try_sum::<_, S::AllAxes>(),
     }
     .map_err(LossError::Device)
+}
+
+/// The factor that turns a sum over the elements of `shape` into the requested reduction.
+pub(super) fn scale_for<S: Shape, E: Element>(reduction: Reduction, shape: &S) -> E {
+    match reduction {
+        Reduction::Mean => to_dtype(1.0 / shape.num_elements().max(1) as f64),
+        Reduction::Sum => E::one(),
+    }
 }
 
 /// `value` in the loss's dtype; every float dtype holds any `f64` (rounded).

@@ -17,6 +17,7 @@ mod local_response_norm;
 mod locally_connected2d;
 pub mod matmul;
 mod pad;
+pub mod pointwise_loss;
 pub mod pool2d;
 pub mod recurrent_sequence;
 mod reshape;
@@ -35,6 +36,7 @@ pub use linear::{try_linear, try_linear_activation, LinearActivation, LinearKern
 pub use local_response_norm::{try_local_response_norm, LrnWindow};
 pub use locally_connected2d::{locally_connected2d, try_locally_connected2d};
 pub use pad::{try_pad2d, PadValue};
+pub use pointwise_loss::{try_pointwise_loss, PointwiseLoss, PointwiseLossKernel};
 pub use pool2d::{
     avg_pool2d, max_pool2d, try_avg_pool2d, try_max_pool2d, Pool2dGeometry, Pool2dKernel, Reduction,
 };
