@@ -53,7 +53,7 @@ fn benches(c: &mut Criterion) {
     let mut grads = Some(deep.alloc_grads());
     group.bench_function("autoencoder_784-256-64-256-784_b128", |b| {
         b.iter(|| {
-            let reconstruction = deep.forward(x.clone().traced(grads.take().unwrap()));
+            let reconstruction = deep.forward(x.clone().traced_input(grads.take().unwrap()));
             let loss = l2_loss(reconstruction, x.clone(), Reduction::Mean);
             let mut g = loss.backward();
             optimizer.update(&mut deep, &g).unwrap();
@@ -70,7 +70,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let (mean, (log_variance,)) = vae
                 .vae_encoder
-                .try_forward_with_heads(x.clone().traced(grads.take().unwrap()))
+                .try_forward_with_heads(x.clone().traced_input(grads.take().unwrap()))
                 .unwrap();
             let sample = try_gaussian_sample(mean, log_variance, &mut rng).unwrap();
             let logits = vae.vae_decoder.forward(sample.code);

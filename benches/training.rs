@@ -145,7 +145,7 @@ fn training_step<M, S, const B: usize, const K: usize>(
         b.iter(|| {
             // The training forward (batch norm updates its running statistics), as the
             // Trainer runs it and as PyTorch's `train()` mode does.
-            let logits = net.forward_mut(x.clone().traced(grads.take().unwrap()));
+            let logits = net.forward_mut(x.clone().traced_input(grads.take().unwrap()));
             let loss = cross_entropy(logits, &labels);
             let mut g = loss.backward();
             opt.update(&mut net, &g).unwrap();

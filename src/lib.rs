@@ -308,6 +308,7 @@ pub mod recurrent;
 pub mod regularize;
 pub mod shape;
 pub mod testing;
+pub mod trace;
 pub mod train;
 
 pub use device::Device;
@@ -318,6 +319,7 @@ pub mod prelude {
     pub use crate::checkpoint::Checkpoint;
     pub use crate::network;
     pub use crate::network::{Element, Network, NetworkInput};
+    pub use crate::trace::TraceInput;
     pub use dfdx::prelude::*;
 }
 

@@ -901,16 +901,17 @@ fn forward_nodes(nodes: &[Node], paths: &Paths, mutable: bool, heads: bool) -> V
         .collect()
 }
 
-/// The variant of `typednet::ops::LinearActivation` for `linear` followed by `activation`,
-/// when the two can run as one op.
-fn fused_activation(linear: &InferredLayer, activation: &InferredLayer) -> Option<&'static str> {
+/// The `typednet::ops::LinearActivation` for `linear` followed by `activation`, when the two
+/// can run as one op.
+fn fused_activation(linear: &InferredLayer, activation: &InferredLayer) -> Option<TokenStream> {
     if !matches!(linear.op, Op::Linear { .. }) {
         return None;
     }
     match activation.op {
-        Op::Relu => Some("Relu"),
-        Op::Sigmoid => Some("Sigmoid"),
-        Op::Tanh => Some("Tanh"),
+        Op::Relu => Some(quote!(Relu)),
+        Op::Sigmoid => Some(quote!(Sigmoid)),
+        Op::Tanh => Some(quote!(Tanh)),
+        Op::LeakyRelu(slope) => Some(quote!(LeakyRelu(#slope))),
         _ => None,
     }
 }
@@ -927,10 +928,7 @@ fn fused_linear_step(
     let span: Span = linear.layer.span.start;
     let out_type = tensor_type(activation, paths);
     let field = &linear.name;
-    let variant = format_ident!(
-        "{}",
-        fused_activation(linear, activation).unwrap_or("Identity")
-    );
+    let variant = fused_activation(linear, activation).unwrap_or_else(|| quote!(Identity));
     quote_spanned! {span=>
         let x: #out_type = #typednet::ops::try_linear_activation(
             x,

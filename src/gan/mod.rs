@@ -52,6 +52,7 @@ use crate::boltzmann::numeric::{cast, to_f64};
 use crate::network::{Element, Network, Vector};
 use crate::ops::concat::relabel;
 use crate::ops::try_concat_features;
+use crate::trace::TraceInput;
 use dfdx::nn::{Module, ModuleMut, TensorCollection, ZeroGrads};
 use dfdx::optim::{Optimizer, OptimizerUpdateError};
 use dfdx::prelude::*;
@@ -447,7 +448,7 @@ impl<GO, DO, E: Element, D: crate::Device<E>> GanTrainer<GO, DO, E, D> {
     {
         let gradients = self.take_generator_gradients(generator)?;
         let fake = generator
-            .try_forward_mut(noise.traced(gradients))
+            .try_forward_mut(noise.traced_input(gradients))
             .map_err(GanError::Device)?;
         let logits = discriminator.try_forward(fake).map_err(GanError::Device)?;
         self.generator_update(generator, discriminator, logits)
@@ -538,7 +539,7 @@ impl<GO, DO, E: Element, D: crate::Device<E>> GanTrainer<GO, DO, E, D> {
             .map_err(GanError::Device)?;
         let gradients = self.take_generator_gradients(generator)?;
         let fake = generator
-            .try_forward_mut(input.traced(gradients))
+            .try_forward_mut(input.traced_input(gradients))
             .map_err(GanError::Device)?;
         let scored: Batch<DX, E, D, Taped<E, D>> =
             try_concat_features(fake, condition).map_err(GanError::Device)?;
@@ -648,7 +649,7 @@ impl<GO, DO, E: Element, D: crate::Device<E>> GanTrainer<GO, DO, E, D> {
             None => discriminator.try_alloc_grads().map_err(GanError::Device)?,
         };
         let logits = discriminator
-            .try_forward_mut(stacked.traced(gradients))
+            .try_forward_mut(stacked.traced_input(gradients))
             .map_err(GanError::Device)?;
         let probabilities: Vec<f64> = logits
             .retaped::<NoneTape>()

@@ -36,10 +36,13 @@ pub(crate) fn tanh_in_place<E: Element>(v: &mut [E]) {
 
 /// An element-wise nonlinearity, applied to a whole slice by [`Function::apply`] and
 /// differentiated by [`Function::backward`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Function {
     /// `max(0, x)`; derivative 1 where the output is positive, else 0 (PyTorch's choice at 0).
     Relu,
+    /// `x` for `x > 0`, `slope·x` below, for a slope in `[0, 1]` (so that the output has the
+    /// input's sign); derivative 1 where the output is positive, else `slope` (PyTorch's).
+    LeakyRelu(f64),
     /// `1 / (1 + e^{−x})`; derivative `y(1 − y)`.
     Sigmoid,
     /// `tanh x`; derivative `1 − y²`.
@@ -66,6 +69,16 @@ impl Function {
                     }
                 });
             }
+            Function::LeakyRelu(slope) => {
+                let slope = E::from_f64(slope).unwrap_or_else(E::zero);
+                for_chunks_mut(v, |chunk| {
+                    for x in chunk {
+                        if *x < E::zero() {
+                            *x = *x * slope;
+                        }
+                    }
+                });
+            }
             Function::Sigmoid => for_chunks_mut(v, sigmoid_in_place),
             Function::Tanh => for_chunks_mut(v, tanh_in_place),
         }
@@ -85,8 +98,9 @@ impl Function {
         }
         for ((dx, &y), &g) in grad_x.iter_mut().zip(y).zip(grad_y) {
             *dx = match self {
-                Function::Relu if y > E::zero() => g,
+                Function::Relu | Function::LeakyRelu(_) if y > E::zero() => g,
                 Function::Relu => E::zero(),
+                Function::LeakyRelu(slope) => g * E::from_f64(slope).unwrap_or_else(E::zero),
                 Function::Sigmoid => g * y * (E::one() - y),
                 Function::Tanh => g * (E::one() - y * y),
             };
@@ -143,6 +157,12 @@ fn derivative(function: Function, y: &[f32], grad_y: &[f32], grad_x: &mut [f32])
                 *dx = if y > 0.0 { g } else { 0.0 };
             }
         }
+        Function::LeakyRelu(slope) => {
+            let slope = slope as f32;
+            for ((dx, &y), &g) in triples {
+                *dx = if y > 0.0 { g } else { slope * g };
+            }
+        }
         Function::Sigmoid => {
             for ((dx, &y), &g) in triples {
                 *dx = g * (y * (1.0 - y));
@@ -157,7 +177,10 @@ fn derivative(function: Function, y: &[f32], grad_y: &[f32], grad_x: &mut [f32])
 }
 
 fn f32_dispatch(v: &mut [f32], function: Function) {
-    debug_assert!(function != Function::Relu, "ReLU needs no polynomial");
+    debug_assert!(
+        matches!(function, Function::Sigmoid | Function::Tanh),
+        "only σ and tanh take the polynomial"
+    );
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has AVX2 and FMA.
@@ -187,7 +210,7 @@ fn apply_f32(v: &mut [f32], function: Function) {
                 *x = 2.0 / (1.0 + exp_f32(-2.0 * *x)) - 1.0;
             }
         }
-        Function::Relu => {}
+        Function::Relu | Function::LeakyRelu(_) => {}
     }
 }
 
@@ -300,14 +323,22 @@ mod tests {
         let g: Vec<f64> = (0..n)
             .map(|i| ((i * 104_729) % 997) as f64 / 500.0 - 1.0)
             .collect();
-        for function in [Function::Relu, Function::Sigmoid, Function::Tanh] {
+        for function in [
+            Function::Relu,
+            Function::LeakyRelu(0.2),
+            Function::Sigmoid,
+            Function::Tanh,
+        ] {
             let exact = |x: f64| match function {
                 Function::Relu => x.max(0.0),
+                Function::LeakyRelu(slope) => x.max(0.0) + slope * x.min(0.0),
                 Function::Sigmoid => 1.0 / (1.0 + (-x).exp()),
                 Function::Tanh => x.tanh(),
             };
             let slope = |x: f64| match function {
                 Function::Relu => f64::from(u8::from(x > 0.0)),
+                Function::LeakyRelu(slope) if x <= 0.0 => slope,
+                Function::LeakyRelu(_) => 1.0,
                 Function::Sigmoid => exact(x) * (1.0 - exact(x)),
                 Function::Tanh => 1.0 - exact(x) * exact(x),
             };

@@ -7,7 +7,7 @@ use std::time::Instant;
 use dfdx::nn::{Module, ModuleMut, TensorCollection, ZeroGrads};
 use dfdx::optim::Optimizer;
 use dfdx::shapes::{Const, Rank1, Rank3};
-use dfdx::tensor::{NoneTape, OwnedTape, Tensor, Trace};
+use dfdx::tensor::{NoneTape, OwnedTape, Tensor};
 use dfdx::tensor_ops::{Backward, Device, TryAdd};
 use num_traits::ToPrimitive;
 use rand::Rng;
@@ -23,6 +23,7 @@ use crate::regularize::{
     parameter_names, try_apply_max_norm, try_clip_grad_norm, try_clip_grad_value, try_penalty,
     MaxNorm, Penalty,
 };
+use crate::trace::TraceInput;
 
 /// A model that maps a batch of examples of shape `S` to `K` logits, with a gradient tape (for
 /// training, through dfdx's `ModuleMut`: a network's `forward_mut`, which also updates batch
@@ -301,7 +302,7 @@ impl<'d, D> Trainer<'d, D> {
                         .try_into_tensor::<D>(self.dev)
                         .map_err(TrainError::Device)?;
                     let logits = model
-                        .try_forward_mut(x.traced(grads))
+                        .try_forward_mut(x.traced_input(grads))
                         .map_err(TrainError::Device)?;
                     correct += correct_count(&argmax_rows(&logits), &labels);
                     let loss = self.loss.try_loss(logits, &labels)?;

@@ -6,7 +6,8 @@
 //! - forward: `z ← b` on every row, then `z += x·Wᵀ` (`Wᵀ` read through strides), then
 //!   `y = f(z)` in place when an activation is fused;
 //! - backward: `∂z = ∂y ⊙ f′` (from a copy of `y` kept for it; `∂z = ∂y` without an activation),
-//!   then `∂x += ∂z·W`, `∂W += ∂zᵀ·x`, `∂b += Σ_rows ∂z`, straight into the gradients.
+//!   then `∂x += ∂z·W`, `∂W += ∂zᵀ·x`, `∂b += Σ_rows ∂z`, straight into the gradients. `∂x` is
+//!   skipped for an input traced with [`crate::trace::TraceInput::traced_input`].
 //!
 //! dfdx's own module computes the same with its `matmul` (the `gemm` crate, slower here; see
 //! `BENCHMARKS.md`) plus a separate broadcast add, each allocating its result.
@@ -49,6 +50,8 @@ pub(crate) fn try_linear<
     layer: &Linear<I, O, E, Cpu>,
     activation: LinearActivation,
 ) -> Result<Tensor<S::Output, E, Cpu, T>, CpuError> {
+    // An input traced with `traced_input` gets no gradient, as in PyTorch (`crate::trace`).
+    let input_gradient = !crate::trace::gradient_unwanted(&x);
     // `try_contiguous` is free for a contiguous tensor (the usual case) and otherwise copies
     // with a backward op of its own, so `copy_into` reads the logical order.
     let (x, tape) = x.try_contiguous()?.split_tape();
@@ -108,13 +111,15 @@ pub(crate) fn try_linear<
                 _ => &grad_y,
             };
             // `E` is `f32` (checked above), so both products run.
-            try_gemm(
-                (grad_z, false),
-                (&weight_values, false),
-                grads.get_or_alloc_mut(&x)?,
-                [rows, O, I],
-                true,
-            );
+            if input_gradient {
+                try_gemm(
+                    (grad_z, false),
+                    (&weight_values, false),
+                    grads.get_or_alloc_mut(&x)?,
+                    [rows, O, I],
+                    true,
+                );
+            }
             try_gemm(
                 (grad_z, true),
                 (&x_values, false),

@@ -74,15 +74,20 @@ pub fn try_linear<
 /// |---|---|---|---|
 /// | `Identity` | `z` | 1 | — |
 /// | `Relu` | `max(0, z)` | 1 where `y > 0`, else 0 | `F.relu` |
+/// | `LeakyRelu(a)`, `0 ≤ a ≤ 1` | `max(0, z) + a·min(0, z)` | 1 where `y > 0`, else `a` | `F.leaky_relu(z, a)` |
 /// | `Sigmoid` | `1 / (1 + e^{−z})` | `y(1 − y)` | `torch.sigmoid` |
 /// | `Tanh` | `tanh z` | `1 − y²` | `torch.tanh` |
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum LinearActivation {
     /// No activation: [`try_linear`].
     #[default]
     Identity,
     /// `max(0, z)`.
     Relu,
+    /// Leaky ReLU with the given slope below zero. A slope outside `[0, 1]`, where the output's
+    /// sign no longer tells the input's, runs unfused (the layer, then
+    /// [`try_leaky_relu`](crate::ops::try_leaky_relu)).
+    LeakyRelu(f64),
     /// The logistic sigmoid.
     Sigmoid,
     /// The hyperbolic tangent.
@@ -95,6 +100,11 @@ impl LinearActivation {
         match self {
             LinearActivation::Identity => None,
             LinearActivation::Relu => Some(Function::Relu),
+            LinearActivation::LeakyRelu(slope) if (0.0..=1.0).contains(&slope) => {
+                Some(Function::LeakyRelu(slope))
+            }
+            // Not fusable: the CPU kernel runs it after the layer.
+            LinearActivation::LeakyRelu(_) => None,
             LinearActivation::Sigmoid => Some(Function::Sigmoid),
             LinearActivation::Tanh => Some(Function::Tanh),
         }
@@ -108,6 +118,7 @@ impl LinearActivation {
         match self {
             LinearActivation::Identity => Ok(z),
             LinearActivation::Relu => z.try_relu(),
+            LinearActivation::LeakyRelu(slope) => crate::ops::try_leaky_relu(z, slope),
             LinearActivation::Sigmoid => z.try_sigmoid(),
             LinearActivation::Tanh => z.try_tanh(),
         }
@@ -222,10 +233,13 @@ where
         layer: &Linear<I, O, E, Self>,
         activation: LinearActivation,
     ) -> Result<Tensor<S::Output, E, Self, T>, Self::Err> {
-        if cpu_kernel::is_f32::<E>() {
+        if !cpu_kernel::is_f32::<E>() {
+            activation.reference(S::reference(x, layer)?)
+        } else if activation == LinearActivation::Identity || activation.function().is_some() {
             cpu_kernel::try_linear(x, layer, activation)
         } else {
-            activation.reference(S::reference(x, layer)?)
+            let z = cpu_kernel::try_linear(x, layer, LinearActivation::Identity)?;
+            activation.reference(z)
         }
     }
 }

@@ -30,9 +30,12 @@ fn layer<const I: usize, const O: usize>(dev: &Dev, seed: u64) -> Linear<I, O, f
     layer
 }
 
-const ACTIVATIONS: [LinearActivation; 4] = [
+const ACTIVATIONS: [LinearActivation; 6] = [
     LinearActivation::Identity,
     LinearActivation::Relu,
+    LinearActivation::LeakyRelu(0.2),
+    // Outside [0, 1]: the layer, then the separate op.
+    LinearActivation::LeakyRelu(-0.5),
     LinearActivation::Sigmoid,
     LinearActivation::Tanh,
 ];
