@@ -8,11 +8,17 @@
 //! it because the data tensor does not require a gradient.
 //!
 //! [`TraceInput::traced_input`] is `traced` plus a note that this tensor's gradient is not
-//! wanted. The layers whose backward pass would compute it (on the CPU, the linear layer's
-//! kernel) look the note up when they run forward and skip that product. Everything else is as
-//! with `traced`: every parameter gets its gradient, and any other op that reads the input
-//! computes what it always did. The note is kept per thread for the last few inputs
-//! ([`REMEMBERED`]); tensor ids are never reused, so a stale note matches nothing.
+//! wanted. The first layer that reads the input and would compute that gradient (on the CPU,
+//! the linear layer's kernel and the recurrent sequence kernel) takes the note when it runs
+//! forward and leaves that product out of its backward pass. Everything else is as with
+//! `traced`: every parameter gets its gradient, and any other op that reads the input computes
+//! what it always did.
+//!
+//! The note is kept per thread, one at a time: it is taken by the first layer that reads it,
+//! and replaced by the next `traced_input`. So it covers one forward pass, and the same tensor
+//! traced later with plain `traced` gets its gradient, unless the forward pass after
+//! `traced_input` had no such layer (a network whose first layer is a convolution, say) and
+//! no other `traced_input` came between.
 //!
 //! ```
 //! use typednet::prelude::*;
@@ -29,19 +35,17 @@
 //! let _weight_gradient = grads.get(&net.linear1.weight);
 //! ```
 
-use std::cell::RefCell;
+use std::cell::Cell;
 
 use dfdx::shapes::{Dtype, Shape};
 use dfdx::tensor::{Gradients, NoneTape, OwnedTape, Storage, Tensor, Trace, UniqueId};
 
 use crate::optim::id_of;
 
-/// How many input ids each thread remembers.
-pub const REMEMBERED: usize = 8;
-
 thread_local! {
-    /// The ids of the latest inputs traced with [`TraceInput::traced_input`], newest last.
-    static INPUTS_WITHOUT_GRADIENT: RefCell<Vec<UniqueId>> = const { RefCell::new(Vec::new()) };
+    /// The id of the latest input traced with [`TraceInput::traced_input`] whose note no layer
+    /// has taken yet.
+    static INPUT_WITHOUT_GRADIENT: Cell<Option<UniqueId>> = const { Cell::new(None) };
 }
 
 /// [`TraceInput::traced_input`] for every tensor without a tape.
@@ -53,28 +57,25 @@ pub trait TraceInput<S: Shape, E: Dtype, D: Storage<E>> {
 
 impl<S: Shape, E: Dtype, D: Storage<E>> TraceInput<S, E, D> for Tensor<S, E, D, NoneTape> {
     fn traced_input(self, gradients: Gradients<E, D>) -> Tensor<S, E, D, OwnedTape<E, D>> {
-        let id = id_of(&self);
-        INPUTS_WITHOUT_GRADIENT.with(|ids| {
-            let mut ids = ids.borrow_mut();
-            // The same batch traced again (`x.clone().traced_input(…)` every step) keeps its
-            // one entry, moved to the newest place.
-            ids.retain(|known| *known != id);
-            if ids.len() == REMEMBERED {
-                ids.remove(0);
-            }
-            ids.push(id);
-        });
+        INPUT_WITHOUT_GRADIENT.with(|note| note.set(Some(id_of(&self))));
         self.traced(gradients)
     }
 }
 
-/// Whether `tensor` was traced with [`TraceInput::traced_input`] on this thread (lately), so
-/// that nothing needs its gradient.
-pub(crate) fn gradient_unwanted<S: Shape, E: Dtype, D: Storage<E>, T>(
+/// Whether `tensor` is the input of the latest [`TraceInput::traced_input`] on this thread and
+/// no layer has taken the note yet; taking it if so. A layer calls this once, in a forward pass
+/// with a tape, and then leaves out the input's gradient.
+pub(crate) fn take_gradient_unwanted<S: Shape, E: Dtype, D: Storage<E>, T>(
     tensor: &Tensor<S, E, D, T>,
 ) -> bool {
     let id = id_of(tensor);
-    INPUTS_WITHOUT_GRADIENT.with(|ids| ids.borrow().contains(&id))
+    INPUT_WITHOUT_GRADIENT.with(|note| {
+        let unwanted = note.get() == Some(id);
+        if unwanted {
+            note.set(None);
+        }
+        unwanted
+    })
 }
 
 #[cfg(test)]
@@ -84,26 +85,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn remembers_the_latest_inputs_once_each() {
+    fn the_note_covers_one_reading_of_the_latest_input() {
         let dev = Cpu::default();
         let first: Tensor<Rank1<2>, f32, Cpu> = dev.zeros();
+        let second: Tensor<Rank1<2>, f32, Cpu> = dev.zeros();
         let _ = first.clone().traced_input(Gradients::leaky());
+        assert!(!take_gradient_unwanted(&second), "another tensor");
+        assert!(take_gradient_unwanted(&first));
+        assert!(!take_gradient_unwanted(&first), "taken by the first reader");
         let _ = first.clone().traced_input(Gradients::leaky());
-        assert!(gradient_unwanted(&first));
-        let plain: Tensor<Rank1<2>, f32, Cpu> = dev.zeros();
-        let _ = plain.clone().traced(Gradients::<f32, Cpu>::leaky());
-        assert!(!gradient_unwanted(&plain));
-        for _ in 0..REMEMBERED - 1 {
-            let other: Tensor<Rank1<2>, f32, Cpu> = dev.zeros();
-            let _ = other.traced_input(Gradients::leaky());
-        }
-        assert!(gradient_unwanted(&first), "traced twice, remembered once");
-        let last: Tensor<Rank1<2>, f32, Cpu> = dev.zeros();
-        let _ = last.clone().traced_input(Gradients::leaky());
+        let _ = second.clone().traced_input(Gradients::leaky());
         assert!(
-            !gradient_unwanted(&first),
-            "forgotten after {REMEMBERED} newer"
+            !take_gradient_unwanted(&first),
+            "replaced by the newer input"
         );
-        assert!(gradient_unwanted(&last));
+        assert!(take_gradient_unwanted(&second));
+        let _ = first.clone().traced(Gradients::<f32, Cpu>::leaky());
+        assert!(
+            !take_gradient_unwanted(&first),
+            "plain `traced` leaves no note"
+        );
     }
 }

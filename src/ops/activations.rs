@@ -74,7 +74,7 @@ impl Function {
                 for_chunks_mut(v, |chunk| {
                     for x in chunk {
                         if *x < E::zero() {
-                            *x = *x * slope;
+                            *x *= slope;
                         }
                     }
                 });
@@ -260,7 +260,7 @@ pub(crate) fn ln_1p_unit_f32(e: f32) -> f32 {
     p = p * x - 1.666_805_8e-1;
     p = p * x + 2.000_071_4e-1;
     p = p * x - 2.499_999_4e-1;
-    p = p * x + 3.333_333_1e-1;
+    p = p * x + 3.333_333e-1;
     let ln_u = x + (x * z * p + k * LN2_LO - 0.5 * z) + k * LN2_HI;
     if u == 1.0 {
         e

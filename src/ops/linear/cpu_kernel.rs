@@ -51,7 +51,7 @@ pub(crate) fn try_linear<
     activation: LinearActivation,
 ) -> Result<Tensor<S::Output, E, Cpu, T>, CpuError> {
     // An input traced with `traced_input` gets no gradient, as in PyTorch (`crate::trace`).
-    let input_gradient = !crate::trace::gradient_unwanted(&x);
+    let input_gradient = !(T::OWNS_TAPE && crate::trace::take_gradient_unwanted(&x));
     // `try_contiguous` is free for a contiguous tensor (the usual case) and otherwise copies
     // with a backward op of its own, so `copy_into` reads the logical order.
     let (x, tape) = x.try_contiguous()?.split_tape();

@@ -251,6 +251,8 @@ struct Inputs<B: Dim, S: Dim, const I: usize, const G: usize, const H: usize, E:
     bias_ih: Tensor<(Const<G>, Const<H>), E, Cpu>,
     bias_hh: Tensor<(Const<G>, Const<H>), E, Cpu>,
     tape: T,
+    /// False for an input traced with `traced_input` (`crate::trace`): `∂X` is not computed.
+    input_gradient: bool,
 }
 
 #[allow(clippy::type_complexity)]
@@ -266,6 +268,7 @@ where
     Cpu: Device<E>,
     T: Tape<E, Cpu>,
 {
+    let input_gradient = !(T::OWNS_TAPE && crate::trace::take_gradient_unwanted(&x));
     // `try_contiguous` is free for a contiguous tensor and otherwise copies with a backward op
     // of its own, so `copy_into` reads the logical order and the gradients are laid out as it.
     let (x, tape) = x.try_contiguous()?.split_tape();
@@ -281,6 +284,7 @@ where
         bias_ih,
         bias_hh,
         tape: tape.merge(t1).merge(t2).merge(t3).merge(t4),
+        input_gradient,
     })
 }
 
@@ -390,7 +394,7 @@ where
 
 /// The gradients over all steps from the pre-activation gradients (`[S·B, G·H]` each):
 /// `∂W_ih = ∂P_xᵀ·X`, `∂W_hh = ∂P_hᵀ·H_prev`, `∂X = ∂P_x·W_ih`; returned as
-/// `(∂W_ih, ∂W_hh, ∂X)`. The weight gradients are computed transposed (`Xᵀ·∂P_x`), so that
+/// `(∂W_ih, ∂W_hh, ∂X)`, `∂X` empty unless `input_gradient`. The weight gradients are computed transposed (`Xᵀ·∂P_x`), so that
 /// the big `∂P` is read row by row as it lies.
 #[allow(clippy::type_complexity)]
 fn weight_gradients<E: Element>(
@@ -400,6 +404,7 @@ fn weight_gradients<E: Element>(
     hs: &[E],
     dp_x: &[E],
     dp_h: &[E],
+    input_gradient: bool,
 ) -> Result<(Vec<E>, Vec<E>, Vec<E>), CpuError>
 where
     Cpu: Device<E>,
@@ -426,14 +431,17 @@ where
             [width, later, hidden],
             false,
         );
-        let mut grad_xs = vec![E::zero(); rows * input];
-        crate::gemm::try_gemm(
-            (dp_x, false),
-            (&weights.w_ih, false),
-            &mut grad_xs,
-            [rows, width, input],
-            false,
-        );
+        let mut grad_xs = Vec::new();
+        if input_gradient {
+            grad_xs = vec![E::zero(); rows * input];
+            crate::gemm::try_gemm(
+                (dp_x, false),
+                (&weights.w_ih, false),
+                &mut grad_xs,
+                [rows, width, input],
+                false,
+            );
+        }
         return Ok((grad_w_ih, grad_w_hh, grad_xs));
     }
     let mut grad_w_ih_t = vec![E::zero(); input * width];
@@ -458,15 +466,18 @@ where
         [hidden, later, width],
         false,
     )?;
-    let mut grad_xs = vec![E::zero(); rows * input];
-    matmul(
-        dev,
-        dp_x,
-        &weights.w_ih,
-        &mut grad_xs,
-        [rows, width, input],
-        false,
-    )?;
+    let mut grad_xs = Vec::new();
+    if input_gradient {
+        grad_xs = vec![E::zero(); rows * input];
+        matmul(
+            dev,
+            dp_x,
+            &weights.w_ih,
+            &mut grad_xs,
+            [rows, width, input],
+            false,
+        )?;
+    }
     Ok((
         transpose(&grad_w_ih_t, input, width),
         transpose(&grad_w_hh_t, hidden, width),
@@ -514,7 +525,7 @@ where
 
     let mut tape = inputs.tape;
     if T::OWNS_TAPE {
-        let x = inputs.x.clone();
+        let (x, input_gradient) = (inputs.x.clone(), inputs.input_gradient);
         let params = (
             inputs.weight_ih.clone(),
             inputs.weight_hh.clone(),
@@ -538,8 +549,10 @@ where
             let mut grad_b = vec![E::zero(); width];
             add_column_sums(&dp, width, &mut grad_b);
             let (grad_w_ih, grad_w_hh, grad_xs) =
-                weight_gradients(&dims, &weights, &xs, &forward.hs, &dp, &dp)?;
-            add_input_gradient(&dims, &grad_xs, grad(grads, &x)?);
+                weight_gradients(&dims, &weights, &xs, &forward.hs, &dp, &dp, input_gradient)?;
+            if input_gradient {
+                add_input_gradient(&dims, &grad_xs, grad(grads, &x)?);
+            }
             add_into(grad(grads, &params.0)?, &grad_w_ih);
             add_into(grad(grads, &params.1)?, &grad_w_hh);
             add_into(grad(grads, &params.2)?, &grad_b);
@@ -731,7 +744,7 @@ where
 
     let mut tape = inputs.tape;
     if T::OWNS_TAPE {
-        let x = inputs.x.clone();
+        let (x, input_gradient) = (inputs.x.clone(), inputs.input_gradient);
         let params = (
             inputs.weight_ih.clone(),
             inputs.weight_hh.clone(),
@@ -755,9 +768,18 @@ where
             add_column_sums(&dp_x, width, &mut grad_b_ih);
             let mut grad_b_hh = vec![E::zero(); width];
             add_column_sums(&dp_h, width, &mut grad_b_hh);
-            let (grad_w_ih, grad_w_hh, grad_xs) =
-                weight_gradients(&dims, &weights, &xs, &forward.hs, &dp_x, &dp_h)?;
-            add_input_gradient(&dims, &grad_xs, grad(grads, &x)?);
+            let (grad_w_ih, grad_w_hh, grad_xs) = weight_gradients(
+                &dims,
+                &weights,
+                &xs,
+                &forward.hs,
+                &dp_x,
+                &dp_h,
+                input_gradient,
+            )?;
+            if input_gradient {
+                add_input_gradient(&dims, &grad_xs, grad(grads, &x)?);
+            }
             add_into(grad(grads, &params.0)?, &grad_w_ih);
             add_into(grad(grads, &params.1)?, &grad_w_hh);
             add_into(grad(grads, &params.2)?, &grad_b_ih);
