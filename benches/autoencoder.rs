@@ -14,11 +14,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use dfdx::nn::ZeroGrads;
-use dfdx::optim::{Adam, AdamConfig, Optimizer};
+use dfdx::optim::Optimizer;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use typednet::autoencoder::variational::{try_bernoulli_nll_with_logits, try_gaussian_sample};
 use typednet::loss::{l2_loss, Reduction};
+use typednet::optim::{Adam, AdamConfig};
 use typednet::prelude::*;
 
 network! {

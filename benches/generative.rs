@@ -17,10 +17,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
-use dfdx::optim::{Adam, AdamConfig};
 use typednet::boltzmann::rbm::Rbm;
 use typednet::boltzmann::try_sample_bernoulli;
 use typednet::gan::{Gan, GanConfig, GanTrainer};
+use typednet::optim::{Adam, AdamConfig};
 use typednet::prelude::*;
 
 network! {

@@ -20,10 +20,11 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode};
 use dfdx::nn::{Module, ModuleMut, ZeroGrads};
-use dfdx::optim::{Adam, AdamConfig, Optimizer};
+use dfdx::optim::Optimizer;
 use dfdx::shapes::ConstShape;
 use dfdx::tensor::OwnedTape;
 use typednet::loss::cross_entropy;
+use typednet::optim::{Adam, AdamConfig};
 use typednet::prelude::*;
 
 network! {

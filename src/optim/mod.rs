@@ -38,7 +38,12 @@
 //! Two things dfdx does with private API are done here with public API:
 //!
 //! - **reading the gradient**: `Gradients` gives `&mut D::Vec` only (`get_or_alloc_mut`), so each
-//!   update works on a clone of the gradients (one copy of each gradient buffer per step). A
+//!   update works on a clone of the gradients (one copy of each gradient buffer per step).
+//! - **writing an `f32` parameter on the CPU** (`adam_cpu.rs`): Adam's update there is typednet's
+//!   own loop, vectorised and split between the threads, on a copy of the parameter read out
+//!   with `copy_into` and written back with `copy_from`; the same operations in the same order
+//!   as dfdx's kernel, so the results are still dfdx's bit for bit (tested), about twice as
+//!   fast. Elsewhere dfdx's kernel runs. A
 //!   consequence: a parameter with no gradient entry at all cannot be told apart from one with a
 //!   zero gradient — see [`Adam`] on unused parameters.
 //! - **writing a restored moment** `m` into a map, on any device: `p` (reshaped to a vector,
@@ -46,6 +51,8 @@
 //!   and backpropagated. `∂ Σ pᵢmᵢ / ∂p = m`, and backward adds it into the entry for `p`, which
 //!   is zeroed first, so the entry becomes `0 + 1·m = m` exactly (a stored −0.0 comes back as
 //!   +0.0, which no update can tell apart except through the sign of an exactly-zero result).
+
+mod adam_cpu;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -223,7 +230,9 @@ impl<E: Dtype, D: Device<E>> TensorVisitor<E, D> for AdamStep<'_, E, D> {
         let g = self.gradients.get_or_alloc_mut(p)?;
         let m = self.moment1.get_or_alloc_mut(p)?;
         let v = self.moment2.get_or_alloc_mut(p)?;
-        self.cfg.try_update(self.t, p, m, v, g)?;
+        if !adam_cpu::try_update(&self.cfg, self.t, p, m, v, g) {
+            self.cfg.try_update(self.t, p, m, v, g)?;
+        }
         Ok(None)
     }
 }
@@ -486,8 +495,51 @@ mod tests {
             ..Default::default()
         };
         same_as_dfdx(|m| Adam::new(m, cfg), |m| dfdx::optim::Adam::new(m, cfg));
+        let cfg = AdamConfig {
+            lr: 0.02,
+            weight_decay: Some(WeightDecay::L2(0.05)),
+            ..Default::default()
+        };
+        same_as_dfdx(|m| Adam::new(m, cfg), |m| dfdx::optim::Adam::new(m, cfg));
         let cfg = AdamConfig::default();
         same_as_dfdx(|m| Adam::new(m, cfg), |m| dfdx::optim::Adam::new(m, cfg));
+    }
+
+    crate::network! {
+        struct Wide: [300] -> linear(200);
+    }
+
+    /// A parameter long enough for the `f32` CPU update to split it between threads.
+    #[test]
+    fn adam_equals_dfdx_bit_for_bit_on_a_long_parameter() {
+        let dev = crate::test_device!(5);
+        let mut a = Wide::<f32, TestDevice>::new(&dev);
+        let mut b = a.clone();
+        let cfg = AdamConfig {
+            lr: 0.01,
+            weight_decay: Some(WeightDecay::Decoupled(0.1)),
+            ..Default::default()
+        };
+        let (mut opt_a, mut opt_b) = (Adam::new(&a, cfg), dfdx::optim::Adam::new(&b, cfg));
+        let (mut ga, mut gb) = (a.alloc_grads(), b.alloc_grads());
+        let before = a.linear1.weight.as_vec();
+        for step in 0..3 {
+            let x: Tensor<Rank2<4, 300>, f32, _> = dev.sample_normal();
+            ga = a.forward(x.trace(ga)).square().mean().backward();
+            gb = b.forward(x.trace(gb)).square().mean().backward();
+            opt_a.update(&mut a, &ga).unwrap();
+            opt_b.update(&mut b, &gb).unwrap();
+            a.zero_grads(&mut ga);
+            b.zero_grads(&mut gb);
+            let (wa, wb) = (a.linear1.weight.as_vec(), b.linear1.weight.as_vec());
+            assert!(wa == wb, "step {step}: the weights differ");
+            assert_eq!(
+                a.linear1.bias.as_vec(),
+                b.linear1.bias.as_vec(),
+                "step {step}"
+            );
+        }
+        assert_ne!(a.linear1.weight.as_vec(), before);
     }
 
     #[test]

@@ -136,26 +136,30 @@ pub(super) fn bce_with_logits(y: f32, t: f32) -> (f32, f32) {
     (term, sigma - t)
 }
 
-/// Sums `term(y_i, t_i).0` in eight `f32` lanes per block (so that it vectorises) and the blocks
-/// in `f64`, writing `term(y_i, t_i).1` over `y_i`.
+/// Sums `term(y_i, t_i).0`, writing `term(y_i, t_i).1` over `y_i`. Each block of [`BLOCK`]
+/// terms is written out first by a plain element loop (which LLVM vectorises, polynomial and
+/// selects included; a loop that also accumulates does not vectorise), then summed in eight
+/// `f32` lanes, the blocks in `f64`.
 #[inline(always)]
 fn sum_terms(y: &mut [f32], t: &[f32], term: impl Fn(f32, f32) -> (f32, f32)) -> f64 {
     let mut total = 0.0f64;
+    let mut terms = [0.0f32; BLOCK];
     for (y, t) in y.chunks_mut(BLOCK).zip(t.chunks(BLOCK)) {
+        let terms = &mut terms[..y.len()];
+        for ((y, &t), out) in y.iter_mut().zip(t).zip(terms.iter_mut()) {
+            let (value, derivative) = term(*y, t);
+            *out = value;
+            *y = derivative;
+        }
         let mut lanes = [0.0f32; 8];
-        let mut ys = y.chunks_exact_mut(8);
-        let mut ts = t.chunks_exact(8);
-        for (y8, t8) in (&mut ys).zip(&mut ts) {
-            for lane in 0..8 {
-                let (value, derivative) = term(y8[lane], t8[lane]);
-                lanes[lane] += value;
-                y8[lane] = derivative;
+        let mut eights = terms.chunks_exact(8);
+        for eight in &mut eights {
+            for (lane, &value) in lanes.iter_mut().zip(eight) {
+                *lane += value;
             }
         }
-        for (y, &t) in ys.into_remainder().iter_mut().zip(ts.remainder()) {
-            let (value, derivative) = term(*y, t);
-            lanes[0] += value;
-            *y = derivative;
+        for (lane, &value) in lanes.iter_mut().zip(eights.remainder()) {
+            *lane += value;
         }
         total += lanes
             .iter()
