@@ -25,7 +25,7 @@ use super::exact::{binary_states, log_sum_exp};
 use super::numeric::{cast, softplus, to_f64, try_softplus};
 use super::sample::try_sample_bernoulli;
 use crate::network::Element;
-use crate::ops::matmul::{try_matmul, try_matmul_transposed_a, try_matmul_transposed_b};
+use crate::ops::matmul::{try_gram_difference, try_matmul, try_sigmoid_affine};
 use dfdx::prelude::*;
 
 /// The most units a layer may have for the exact (enumerating) quantities: 2²⁰ states.
@@ -149,13 +149,7 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
         &self,
         visible: &Tensor<Rank2<B, V>, E, D>,
     ) -> Result<Tensor<Rank2<B, H>, E, D>, D::Err> {
-        let bias = self
-            .hidden_bias
-            .clone()
-            .try_broadcast::<Rank2<B, H>, Axis<0>>()?;
-        try_matmul(visible, &self.weight)?
-            .try_add(bias)?
-            .try_sigmoid()
+        try_sigmoid_affine(visible, &self.weight, false, &self.hidden_bias)
     }
 
     /// p(v = 1 | h) = σ(b + hWᵀ) for a batch of hidden states `h` (`[B, H]`), giving `[B, V]`.
@@ -165,13 +159,7 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
         &self,
         hidden: &Tensor<Rank2<B, H>, E, D>,
     ) -> Result<Tensor<Rank2<B, V>, E, D>, D::Err> {
-        let bias = self
-            .visible_bias
-            .clone()
-            .try_broadcast::<Rank2<B, V>, Axis<0>>()?;
-        try_matmul_transposed_b(hidden, &self.weight)?
-            .try_add(bias)?
-            .try_sigmoid()
+        try_sigmoid_affine(hidden, &self.weight, true, &self.visible_bias)
     }
 
     /// A binary sample h ~ p(h | v), `[B, H]`. PyTorch: `torch.bernoulli(torch.sigmoid(c + v @ W))`.
@@ -333,19 +321,12 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
         gradient: &RbmGradient<V, H, E, D>,
         learning_rate: f64,
     ) -> Result<(), D::Err> {
-        let lr = cast::<E>(learning_rate);
-        self.weight = self
-            .weight
-            .clone()
-            .try_add(gradient.weight.clone().try_mul(lr)?)?;
-        self.visible_bias = self
-            .visible_bias
-            .clone()
-            .try_add(gradient.visible_bias.clone().try_mul(lr)?)?;
-        self.hidden_bias = self
-            .hidden_bias
-            .clone()
-            .try_add(gradient.hidden_bias.clone().try_mul(lr)?)?;
+        // In place, one pass each: θ ← 1·θ + lr·g.
+        self.weight.try_axpy(1.0, &gradient.weight, learning_rate)?;
+        self.visible_bias
+            .try_axpy(1.0, &gradient.visible_bias, learning_rate)?;
+        self.hidden_bias
+            .try_axpy(1.0, &gradient.hidden_bias, learning_rate)?;
         Ok(())
     }
 
@@ -472,12 +453,10 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
         negative_visible: &Tensor<Rank2<C, V>, E, D>,
         negative_hidden: &Tensor<Rank2<C, H>, E, D>,
     ) -> Result<RbmGradient<V, H, E, D>, D::Err> {
-        let positive_scale = cast::<E>(1.0 / B.max(1) as f64);
-        let negative_scale = cast::<E>(1.0 / C.max(1) as f64);
-        let positive_weight =
-            try_matmul_transposed_a(positive_visible, positive_hidden)?.try_mul(positive_scale)?;
-        let negative_weight =
-            try_matmul_transposed_a(negative_visible, negative_hidden)?.try_mul(negative_scale)?;
+        let weight = try_gram_difference(
+            (positive_visible, positive_hidden, 1.0 / B.max(1) as f64),
+            (negative_visible, negative_hidden, 1.0 / C.max(1) as f64),
+        )?;
         let visible_bias = positive_visible
             .clone()
             .try_mean::<Rank1<V>, Axis<0>>()?
@@ -487,7 +466,7 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
             .try_mean::<Rank1<H>, Axis<0>>()?
             .try_sub(negative_hidden.clone().try_mean::<Rank1<H>, Axis<0>>()?)?;
         Ok(RbmGradient {
-            weight: positive_weight.try_sub(negative_weight)?,
+            weight,
             visible_bias,
             hidden_bias,
         })

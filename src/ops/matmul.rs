@@ -6,6 +6,13 @@
 //! | [`try_matmul`] | `A·B`, `[M, K]·[K, N]` | `a @ b` |
 //! | [`try_matmul_transposed_a`] | `Aᵀ·B`, `A` stored `[K, M]` | `a.T @ b` |
 //! | [`try_matmul_transposed_b`] | `A·Bᵀ`, `B` stored `[N, K]` | `a @ b.T` |
+//! | [`try_sigmoid_affine`] | `σ(A·B + c)` or `σ(A·Bᵀ + c)`, `c` `[N]` on every row | `torch.sigmoid(a @ b + c)` |
+//! | [`try_gram_difference`] | `p·AᵀB − q·CᵀD` | `p * a.T @ b - q * c.T @ d` |
+//!
+//! The last two are what an RBM's conditionals and its CD statistics are made of; on the CPU
+//! in `f32` each is one pass (the bias and σ applied where the product lies; the two products
+//! accumulated into one output, the scales applied to the thin factors) where dfdx's ops would
+//! make three or four passes over the `[V, H]` result, each allocating.
 //!
 //! On [`Cpu`] in `f32` the operands are copied out in their logical order and multiplied by the
 //! GEMM, reading the transposed one through strides. Elsewhere (CUDA, `f64`) the product is dfdx's
@@ -60,6 +67,107 @@ pub fn try_matmul_transposed_b<M: Dim, K: Dim, N: Dim, E: Element, D: Device<E>>
     }
     a.clone()
         .try_matmul(b.clone().try_permute::<(K, N), Axes2<1, 0>>()?)
+}
+
+/// `σ(A·B + c)` for `a` `[M, K]` and `b` `[K, N]` (stored `[N, K]` and read transposed when
+/// `transpose_b`), with the bias `c` (`[N]`) added to every row. See the [module docs](self).
+pub fn try_sigmoid_affine<M: Dim, K: Dim, N: Dim, SB: Shape, E: Element, D: Device<E>>(
+    a: &Tensor<(M, K), E, D>,
+    b: &Tensor<SB, E, D>,
+    transpose_b: bool,
+    bias: &Tensor<(N,), E, D>,
+) -> Result<Tensor<(M, N), E, D>, D::Err> {
+    let (m, k) = *a.shape();
+    let n = bias.shape().0;
+    if let (Some(a), Some(b), Some(bias)) = (
+        (a as &dyn Any).downcast_ref::<Tensor<(M, K), f32, Cpu>>(),
+        (b as &dyn Any).downcast_ref::<Tensor<SB, f32, Cpu>>(),
+        (bias as &dyn Any).downcast_ref::<Tensor<(N,), f32, Cpu>>(),
+    ) {
+        let (rows, columns) = (m.size(), n.size());
+        let bias_values = logical_values(bias);
+        let mut product = Vec::with_capacity(rows * columns);
+        for _ in 0..rows {
+            product.extend_from_slice(&bias_values);
+        }
+        gemm::try_gemm(
+            (&logical_values(a), false),
+            (&logical_values(b), transpose_b),
+            &mut product,
+            [rows, k.size(), columns],
+            true,
+        );
+        crate::ops::activations::Function::Sigmoid.apply(&mut product);
+        return Ok(cast_back(a.device().tensor_from_vec(product, (m, n))));
+    }
+    let product = if transpose_b {
+        let b = (b as &dyn Any)
+            .downcast_ref::<Tensor<(N, K), E, D>>()
+            .expect("`b` is [N, K] when transposed");
+        try_matmul_transposed_b(a, b)?
+    } else {
+        let b = (b as &dyn Any)
+            .downcast_ref::<Tensor<(K, N), E, D>>()
+            .expect("`b` is [K, N]");
+        try_matmul(a, b)?
+    };
+    let bias = bias.clone().try_broadcast_like(&(m, n))?;
+    product.try_add(bias)?.try_sigmoid()
+}
+
+/// `p·AᵀB − q·CᵀD` for `a` `[B, M]`, `b` `[B, N]`, `c` `[C, M]`, `d` `[C, N]`: the difference of
+/// two averaged outer-product sums (an RBM's positive and negative statistics, `p = 1/B`,
+/// `q = 1/C`). See the [module docs](self).
+pub fn try_gram_difference<B: Dim, C: Dim, M: Dim, N: Dim, E: Element, D: Device<E>>(
+    (a, b, p): (&Tensor<(B, M), E, D>, &Tensor<(B, N), E, D>, f64),
+    (c, d, q): (&Tensor<(C, M), E, D>, &Tensor<(C, N), E, D>, f64),
+) -> Result<Tensor<(M, N), E, D>, D::Err> {
+    let (rows_ab, m) = *a.shape();
+    let (rows_cd, n) = (c.shape().0, d.shape().1);
+    if let (Some(a), Some(b), Some(c), Some(d)) = (
+        (a as &dyn Any).downcast_ref::<Tensor<(B, M), f32, Cpu>>(),
+        (b as &dyn Any).downcast_ref::<Tensor<(B, N), f32, Cpu>>(),
+        (c as &dyn Any).downcast_ref::<Tensor<(C, M), f32, Cpu>>(),
+        (d as &dyn Any).downcast_ref::<Tensor<(C, N), f32, Cpu>>(),
+    ) {
+        fn scaled<S: Shape>(t: &Tensor<S, f32, Cpu>, factor: f64) -> Vec<f32> {
+            let mut values = logical_values(t);
+            values.iter_mut().for_each(|v| *v *= factor as f32);
+            values
+        }
+        let mut product = vec![0.0f32; m.size() * n.size()];
+        gemm::try_gemm(
+            (&logical_values(a), true),
+            (&scaled(b, p), false),
+            &mut product,
+            [m.size(), rows_ab.size(), n.size()],
+            false,
+        );
+        gemm::try_gemm(
+            (&logical_values(c), true),
+            (&scaled(d, -q), false),
+            &mut product,
+            [m.size(), rows_cd.size(), n.size()],
+            true,
+        );
+        return Ok(cast_back(a.device().tensor_from_vec(product, (m, n))));
+    }
+    let (p, q) = (
+        E::from_f64(p).unwrap_or_else(E::nan),
+        E::from_f64(q).unwrap_or_else(E::nan),
+    );
+    try_matmul_transposed_a(a, b)?
+        .try_mul(p)?
+        .try_sub(try_matmul_transposed_a(c, d)?.try_mul(q)?)
+}
+
+/// A tensor built on the `f32` CPU path, as the caller's type (which it is: `E` and `D` were
+/// identified by downcasting).
+fn cast_back<S: Shape, E: Element, D: Device<E>>(tensor: Tensor<S, f32, Cpu>) -> Tensor<S, E, D> {
+    let tensor: Box<dyn Any> = Box::new(tensor);
+    *tensor
+        .downcast::<Tensor<S, E, D>>()
+        .unwrap_or_else(|_| unreachable!("called after `E` and `D` were identified"))
 }
 
 /// The product on [`crate::gemm`] when the tensors are `f32` on [`Cpu`]; `None` otherwise.
@@ -177,6 +285,73 @@ mod tests {
         let plain = try_matmul(&a_ref, &b_ref).unwrap().as_vec();
         let via_t = try_matmul_transposed_b(&a_ref, &b_t64).unwrap().as_vec();
         assert!(plain.iter().zip(&via_t).all(|(x, y)| (x - y).abs() < 1e-12));
+    }
+
+    /// The fused RBM products' `f32` CPU path against their `f64` fallback (dfdx's ops).
+    #[test]
+    fn fused_products_match_the_dfdx_composition() {
+        let dev = Cpu::default();
+        const K: usize = 70;
+        let (m, n, rows2) = (37usize, 129usize, 23usize);
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let close = |fast: Vec<f32>, reference: Vec<f64>, what: &str| {
+            assert_eq!(fast.len(), reference.len());
+            assert!(
+                reference.iter().any(|&r| r.abs() > 0.1),
+                "{what}: a trivial case"
+            );
+            for (index, (f, r)) in fast.iter().zip(&reference).enumerate() {
+                assert!(
+                    (f64::from(*f) - r).abs() < 1e-5 * (1.0 + r.abs()),
+                    "{what}[{index}]: {f} against {r}"
+                );
+            }
+        };
+        let (a64, w64, bias64) = (values(m * K, 3), values(K * n, 4), values(n, 5));
+        let a = dev.tensor_from_vec(f32s(&a64), (m, Const::<K>));
+        let a_ref = dev.tensor_from_vec(a64, (m, Const::<K>));
+        let bias = dev.tensor_from_vec(f32s(&bias64), (n,));
+        let bias_ref = dev.tensor_from_vec(bias64, (n,));
+        // σ(A·W + c) with W stored [K, N], and σ(A·Wᵀ + c) with it stored [N, K].
+        let w = dev.tensor_from_vec(f32s(&w64), (Const::<K>, n));
+        let w_ref = dev.tensor_from_vec(w64.clone(), (Const::<K>, n));
+        close(
+            try_sigmoid_affine(&a, &w, false, &bias).unwrap().as_vec(),
+            try_sigmoid_affine(&a_ref, &w_ref, false, &bias_ref)
+                .unwrap()
+                .as_vec(),
+            "σ(A·W + c)",
+        );
+        let w_t: Vec<f64> = (0..n * K).map(|i| w64[(i % K) * n + i / K]).collect();
+        let w_t32 = dev.tensor_from_vec(f32s(&w_t), (n, Const::<K>));
+        close(
+            try_sigmoid_affine(&a, &w_t32, true, &bias)
+                .unwrap()
+                .as_vec(),
+            try_sigmoid_affine(&a_ref, &w_ref, false, &bias_ref)
+                .unwrap()
+                .as_vec(),
+            "σ(A·Wᵀ + c)",
+        );
+        // p·AᵀB − q·CᵀD with different row counts.
+        let (b64, c64, d64) = (values(m * n, 6), values(rows2 * K, 7), values(rows2 * n, 8));
+        let b = dev.tensor_from_vec(f32s(&b64), (m, n));
+        let c = dev.tensor_from_vec(f32s(&c64), (rows2, Const::<K>));
+        let d = dev.tensor_from_vec(f32s(&d64), (rows2, n));
+        let (b_ref, c_ref, d_ref) = (
+            dev.tensor_from_vec(b64, (m, n)),
+            dev.tensor_from_vec(c64, (rows2, Const::<K>)),
+            dev.tensor_from_vec(d64, (rows2, n)),
+        );
+        close(
+            try_gram_difference((&a, &b, 0.25), (&c, &d, 0.5))
+                .unwrap()
+                .as_vec(),
+            try_gram_difference((&a_ref, &b_ref, 0.25), (&c_ref, &d_ref, 0.5))
+                .unwrap()
+                .as_vec(),
+            "p·AᵀB − q·CᵀD",
+        );
     }
 
     #[test]
