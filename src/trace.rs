@@ -4,12 +4,13 @@
 //! dfdx records a gradient for every tensor on the tape, the input included: `x.traced(grads)`
 //! makes the first layer's backward pass compute `∂L/∂x`, which training never reads (with
 //! gradients from `alloc_grads`, dfdx even drops it at the end of `backward`). For a dense first
-//! layer that is a third of its backward work: `∂x = ∂y·W` costs as much as `∂W`. PyTorch skips
+//! layer that is a third of its backward work: `∂x = ∂y·W` costs as much as `∂W` (likewise a
+//! convolution's input gradient). PyTorch skips
 //! it because the data tensor does not require a gradient.
 //!
 //! [`TraceInput::traced_input`] is `traced` plus a note that this tensor's gradient is not
 //! wanted. The first layer that reads the input and would compute that gradient (on the CPU,
-//! the linear layer's kernel and the recurrent sequence kernel) takes the note when it runs
+//! the kernels of the linear layer, the recurrent sequence and the convolution) takes the note when it runs
 //! forward and leaves that product out of its backward pass. Everything else is as with
 //! `traced`: every parameter gets its gradient, and any other op that reads the input computes
 //! what it always did.
@@ -17,8 +18,8 @@
 //! The note is kept per thread, one at a time: it is taken by the first layer that reads it,
 //! and replaced by the next `traced_input`. So it covers one forward pass, and the same tensor
 //! traced later with plain `traced` gets its gradient, unless the forward pass after
-//! `traced_input` had no such layer (a network whose first layer is a convolution, say) and
-//! no other `traced_input` came between.
+//! `traced_input` had no such layer (a network whose first op is dfdx's, say) and no other
+//! `traced_input` came between.
 //!
 //! ```
 //! use typednet::prelude::*;

@@ -1,6 +1,7 @@
 //! `traced_input` (`typednet::trace`): the parameters get exactly the gradients `traced` gives
 //! them, and the input gets none (the kernels leave out `∂x`), on networks whose first layer is
-//! a linear layer (with a fused activation) and a recurrent layer.
+//! a linear layer (with a fused activation), a recurrent layer or a convolution (on the direct
+//! loops, fewer than 32 output channels, and on the GEMM).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -10,6 +11,8 @@ network! {
     pub struct Mlp: [12] -> linear(16) -> sigmoid -> linear(5) -> relu -> linear(3);
     pub struct Lstm: [6, 5] -> lstm(7, output = last) -> linear(2);
     pub struct Gru: [6, 5] -> torch_gru(7, output = last) -> linear(2);
+    pub struct ConvNarrow: [3, 9, 8] -> conv(4, 3, stride = 2, pad = 1) -> relu -> flatten -> linear(2);
+    pub struct ConvWide: [3, 6, 6] -> conv(32, 3, pad = 1) -> relu -> flatten -> linear(2);
 }
 
 type Taped<S> = Tensor<S, f32, Cpu, OwnedTape<f32, Cpu>>;
@@ -96,4 +99,8 @@ fn parameters_get_the_same_gradients_and_the_input_none() {
     let x: Tensor<Rank3<4, 6, 5>, f32, Cpu> = dev.sample_normal();
     check("lstm", &Lstm::<f32, Cpu>::new(&dev), x.clone());
     check("gru", &Gru::<f32, Cpu>::new(&dev), x);
+    let x: Tensor<Rank4<2, 3, 9, 8>, f32, Cpu> = dev.sample_normal();
+    check("conv, direct", &ConvNarrow::<f32, Cpu>::new(&dev), x);
+    let x: Tensor<Rank4<2, 3, 6, 6>, f32, Cpu> = dev.sample_normal();
+    check("conv, GEMM", &ConvWide::<f32, Cpu>::new(&dev), x);
 }

@@ -187,6 +187,8 @@ pub(crate) fn try_conv2d<
     .filter(|dims| dims.output == [O_H, O_W])
     .unwrap_or_else(|| panic!("conv2d kernel: no {O_H}×{O_W} output for {geometry:?}"));
 
+    // An input traced with `traced_input` gets no gradient, as in PyTorch (`crate::trace`).
+    let input_gradient = !(T::OWNS_TAPE && crate::trace::take_gradient_unwanted(&x));
     // `try_contiguous` is free for a contiguous tensor (the usual case) and otherwise copies
     // with a backward op of its own, so `copy_into` below reads the logical order.
     let (x, tape) = x.try_contiguous()?.split_tape();
@@ -212,12 +214,16 @@ pub(crate) fn try_conv2d<
             // borrowed mutably in turn without copying it.
             let grad_y = std::mem::take(&mut **grads.get_or_alloc_mut(&out)?);
             let mut grad_weight = std::mem::take(&mut **grads.get_or_alloc_mut(&weight)?);
+            let grad_x = match input_gradient {
+                true => Some(&mut grads.get_or_alloc_mut(&x)?[..]),
+                false => None,
+            };
             let grad_bias = backward(
                 &dims,
                 &x_values,
                 &weight_values,
                 &grad_y,
-                grads.get_or_alloc_mut(&x)?,
+                grad_x,
                 &mut grad_weight,
             );
             **grads.get_or_alloc_mut(&weight)? = grad_weight;
@@ -328,7 +334,7 @@ pub(crate) fn backward<E: Element>(
     x: &[E],
     weight: &[E],
     grad_y: &[E],
-    grad_x: &mut [E],
+    grad_x: Option<&mut [E]>,
     grad_weight: &mut [E],
 ) -> Vec<E> {
     let window_len = dims.window_len();
@@ -336,17 +342,21 @@ pub(crate) fn backward<E: Element>(
     assert_eq!(x.len(), dims.batch * dims.input_image());
     assert_eq!(weight.len(), dims.c_out * window_len);
     assert_eq!(grad_weight.len(), weight.len());
-    assert_eq!(grad_x.len(), dims.batch * dims.input_image());
+    if let Some(grad_x) = &grad_x {
+        assert_eq!(grad_x.len(), dims.batch * dims.input_image());
+    }
     assert_eq!(grad_y.len(), dims.batch * dims.c_out * plane_y);
     let mut grad_bias = vec![E::zero(); dims.c_out];
     add_channel_sums(grad_y, plane_y, &mut grad_bias);
-    if dims.batch == 0 || plane_y == 0 || grad_x.is_empty() {
+    if dims.batch == 0 || plane_y == 0 || dims.input_image() == 0 {
         // No example or no output position (no gradient at all), or no input channel (only
         // the bias has a gradient).
         return grad_bias;
     }
     if grid_gemm::add_weight_gradient(dims, x, grad_y, grad_weight) {
-        input_gradient(dims, weight, grad_y, grad_x);
+        if let Some(grad_x) = grad_x {
+            input_gradient(dims, weight, grad_y, grad_x);
+        }
         return grad_bias;
     }
     let dots = WeightGradientDots::new(dims);
@@ -359,9 +369,16 @@ pub(crate) fn backward<E: Element>(
             Buffer::take(dots.gradient.len()),
         )
     };
-    let input_gradient = InputGradientCorrelation::new(dims, weight);
-    let (sum, ..) = grad_x
-        .par_chunks_mut(dims.input_image())
+    let input_gradient = grad_x
+        .is_some()
+        .then(|| InputGradientCorrelation::new(dims, weight));
+    // One input-gradient slice per example, or none at all.
+    let mut grad_x_images: Vec<Option<&mut [E]>> = match grad_x {
+        Some(grad_x) => grad_x.chunks_mut(dims.input_image()).map(Some).collect(),
+        None => (0..dims.batch).map(|_| None).collect(),
+    };
+    let (sum, ..) = grad_x_images
+        .par_iter_mut()
         .zip(x.par_chunks(dims.input_image()))
         .zip(grad_y.par_chunks(dims.c_out * plane_y))
         .fold(
@@ -369,7 +386,9 @@ pub(crate) fn backward<E: Element>(
             |(mut sum, mut phased, mut padded), ((grad_x, x), grad_y)| {
                 let finite = dots.input.fill(x, &mut phased);
                 dots.gradient.pad(grad_y, &mut padded);
-                input_gradient.add_example(&padded, grad_x);
+                if let (Some(correlation), Some(grad_x)) = (&input_gradient, grad_x) {
+                    correlation.add_example(&padded, grad_x);
+                }
                 dots.add_example(&padded, &phased, finite, &mut sum);
                 (sum, phased, padded)
             },
@@ -706,7 +725,7 @@ mod tests {
             &x,
             &weight,
             &cast::<E>(grad_y),
-            &mut grad_x,
+            Some(&mut grad_x),
             &mut grad_w,
         );
         [
