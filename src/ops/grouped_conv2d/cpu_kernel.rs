@@ -160,7 +160,14 @@ pub(crate) fn try_grouped_conv2d<
                 let grad_weight = &mut grad_weight[weight_rows(g)];
                 let grad_x = grads.get_or_alloc_mut(&x)?;
                 let grad_bias = if GROUPS == 1 {
-                    backward(&dims, x_group, weight_group, &grad_y, Some(grad_x), grad_weight)
+                    backward(
+                        &dims,
+                        x_group,
+                        weight_group,
+                        &grad_y,
+                        Some(grad_x),
+                        grad_weight,
+                    )
                 } else {
                     let grad_y_group = take_channels(&grad_y, C_OUT, filters(g), plane_y);
                     // `backward` adds to the input gradient: it gets the group's channels as
