@@ -25,7 +25,7 @@ use super::exact::{binary_states, log_sum_exp};
 use super::numeric::{cast, softplus, to_f64, try_softplus};
 use super::sample::try_sample_bernoulli;
 use crate::network::Element;
-use crate::ops::matmul::{try_gram_difference, try_matmul, try_sigmoid_affine};
+use crate::ops::matmul::{host_copy, try_gram_difference, try_matmul, try_sigmoid_affine_shared};
 use dfdx::prelude::*;
 
 /// The most units a layer may have for the exact (enumerating) quantities: 2²⁰ states.
@@ -149,7 +149,18 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
         &self,
         visible: &Tensor<Rank2<B, V>, E, D>,
     ) -> Result<Tensor<Rank2<B, H>, E, D>, D::Err> {
-        try_sigmoid_affine(visible, &self.weight, false, &self.hidden_bias)
+        self.hidden_probabilities_with(visible, None)
+    }
+
+    /// [`Self::try_hidden_probabilities`] with the weights already on the host
+    /// (`ops::matmul::host_copy`), or `None`.
+    fn hidden_probabilities_with<const B: usize>(
+        &self,
+        visible: &Tensor<Rank2<B, V>, E, D>,
+        weight_on_host: Option<&[f32]>,
+    ) -> Result<Tensor<Rank2<B, H>, E, D>, D::Err> {
+        let weight = (&self.weight, weight_on_host);
+        try_sigmoid_affine_shared(visible, weight, false, &self.hidden_bias)
     }
 
     /// p(v = 1 | h) = σ(b + hWᵀ) for a batch of hidden states `h` (`[B, H]`), giving `[B, V]`.
@@ -159,7 +170,17 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
         &self,
         hidden: &Tensor<Rank2<B, H>, E, D>,
     ) -> Result<Tensor<Rank2<B, V>, E, D>, D::Err> {
-        try_sigmoid_affine(hidden, &self.weight, true, &self.visible_bias)
+        self.visible_probabilities_with(hidden, None)
+    }
+
+    /// [`Self::try_visible_probabilities`] with the weights already on the host, or `None`.
+    fn visible_probabilities_with<const B: usize>(
+        &self,
+        hidden: &Tensor<Rank2<B, H>, E, D>,
+        weight_on_host: Option<&[f32]>,
+    ) -> Result<Tensor<Rank2<B, V>, E, D>, D::Err> {
+        let weight = (&self.weight, weight_on_host);
+        try_sigmoid_affine_shared(hidden, weight, true, &self.visible_bias)
     }
 
     /// A binary sample h ~ p(h | v), `[B, H]`. PyTorch: `torch.bernoulli(torch.sigmoid(c + v @ W))`.
@@ -259,9 +280,11 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
         data: &Tensor<Rank2<B, V>, E, D>,
         k: usize,
     ) -> Result<RbmGradient<V, H, E, D>, D::Err> {
-        let data_hidden = self.try_hidden_probabilities(data)?;
+        // One host copy of W for the 2 + 2(k − 1) products (on the CPU in f32).
+        let weight = host_copy(&self.weight);
+        let data_hidden = self.hidden_probabilities_with(data, weight.as_deref())?;
         let (negative_visible, negative_hidden) =
-            self.try_chain(data.clone(), data_hidden.clone(), k)?;
+            self.try_chain(data.clone(), data_hidden.clone(), k, weight.as_deref())?;
         self.try_statistics_difference(data, &data_hidden, &negative_visible, &negative_hidden)
     }
 
@@ -291,10 +314,11 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
         chains: &mut PersistentChains<C, V, E, D>,
         k: usize,
     ) -> Result<RbmGradient<V, H, E, D>, D::Err> {
-        let data_hidden = self.try_hidden_probabilities(data)?;
-        let chain_hidden = self.try_hidden_probabilities(&chains.state)?;
+        let weight = host_copy(&self.weight);
+        let data_hidden = self.hidden_probabilities_with(data, weight.as_deref())?;
+        let chain_hidden = self.hidden_probabilities_with(&chains.state, weight.as_deref())?;
         let (negative_visible, negative_hidden) =
-            self.try_chain(chains.state.clone(), chain_hidden, k)?;
+            self.try_chain(chains.state.clone(), chain_hidden, k, weight.as_deref())?;
         chains.state = negative_visible.clone();
         self.try_statistics_difference(data, &data_hidden, &negative_visible, &negative_hidden)
     }
@@ -427,19 +451,22 @@ impl<const V: usize, const H: usize, E: Element, D: Device<E>> Rbm<V, H, E, D> {
     }
 
     /// Runs `k` block Gibbs steps from `visible`, whose p(h | v) is `hidden_probabilities`;
-    /// returns the final visible states and their p(h | v).
+    /// returns the final visible states and their p(h | v). `weight_on_host`: W's values on the
+    /// host, if the caller has them.
     fn try_chain<const B: usize>(
         &self,
         visible: Tensor<Rank2<B, V>, E, D>,
         hidden_probabilities: Tensor<Rank2<B, H>, E, D>,
         k: usize,
+        weight_on_host: Option<&[f32]>,
     ) -> Result<(Tensor<Rank2<B, V>, E, D>, Tensor<Rank2<B, H>, E, D>), D::Err> {
         let mut visible = visible;
         let mut hidden_probabilities = hidden_probabilities;
         for _ in 0..k {
             let hidden = try_sample_bernoulli(&hidden_probabilities)?;
-            visible = self.try_sample_visible(&hidden)?;
-            hidden_probabilities = self.try_hidden_probabilities(&visible)?;
+            let visible_probabilities = self.visible_probabilities_with(&hidden, weight_on_host)?;
+            visible = try_sample_bernoulli(&visible_probabilities)?;
+            hidden_probabilities = self.hidden_probabilities_with(&visible, weight_on_host)?;
         }
         Ok((visible, hidden_probabilities))
     }

@@ -77,6 +77,35 @@ pub fn try_sigmoid_affine<M: Dim, K: Dim, N: Dim, SB: Shape, E: Element, D: Devi
     transpose_b: bool,
     bias: &Tensor<(N,), E, D>,
 ) -> Result<Tensor<(M, N), E, D>, D::Err> {
+    try_sigmoid_affine_shared(a, (b, None), transpose_b, bias)
+}
+
+/// `b`'s values in their logical order, when it is `f32` on the CPU: a copy to hand to several
+/// [`try_sigmoid_affine_shared`] calls with the same `b` (an RBM's weights, three times per CD-1
+/// step), which would otherwise each copy it out of dfdx's tensor.
+pub(crate) fn host_copy<S: Shape, E: Element, D: Device<E>>(
+    tensor: &Tensor<S, E, D>,
+) -> Option<Vec<f32>> {
+    (tensor as &dyn Any)
+        .downcast_ref::<Tensor<S, f32, Cpu>>()
+        .map(logical_values)
+}
+
+/// [`try_sigmoid_affine`] with `b`'s values already on the host (from [`host_copy`] of that `b`),
+/// or `None` to copy them.
+pub(crate) fn try_sigmoid_affine_shared<
+    M: Dim,
+    K: Dim,
+    N: Dim,
+    SB: Shape,
+    E: Element,
+    D: Device<E>,
+>(
+    a: &Tensor<(M, K), E, D>,
+    (b, b_on_host): (&Tensor<SB, E, D>, Option<&[f32]>),
+    transpose_b: bool,
+    bias: &Tensor<(N,), E, D>,
+) -> Result<Tensor<(M, N), E, D>, D::Err> {
     let (m, k) = *a.shape();
     let n = bias.shape().0;
     if let (Some(a), Some(b), Some(bias)) = (
@@ -90,9 +119,13 @@ pub fn try_sigmoid_affine<M: Dim, K: Dim, N: Dim, SB: Shape, E: Element, D: Devi
         for _ in 0..rows {
             product.extend_from_slice(&bias_values);
         }
+        let b_values = match b_on_host {
+            Some(values) => std::borrow::Cow::Borrowed(values),
+            None => std::borrow::Cow::Owned(logical_values(b)),
+        };
         gemm::try_gemm(
             (&logical_values(a), false),
-            (&logical_values(b), transpose_b),
+            (&b_values, transpose_b),
             &mut product,
             [rows, k.size(), columns],
             true,
