@@ -81,15 +81,14 @@ pub(crate) fn try_linear<
     let function = activation.function();
     // The backward pass needs `f′`, which each activation here writes in terms of its output;
     // the output tensor's storage is dfdx's, so a copy is kept.
-    let kept_output = function.filter(|_| T::OWNS_TAPE).map(|function| {
+    if let Some(function) = function {
         function.apply(&mut y);
+    }
+    let kept_output = function.filter(|_| T::OWNS_TAPE).map(|_| {
         let mut kept = Buffer::take(y.len());
         kept.copy_from_slice(&y);
         kept
     });
-    if let (Some(function), None) = (function, &kept_output) {
-        function.apply(&mut y);
-    }
     let y = x
         .device()
         .try_tensor_from_vec(y, x.shape().output_shape())?;

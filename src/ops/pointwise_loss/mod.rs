@@ -94,7 +94,7 @@ where
         loss: PointwiseLoss,
         scale: E,
     ) -> Result<Tensor<Rank0, E, Self, T>, Self::Err> {
-        if crate::gemm::as_f32::<E>(&[]).is_some() {
+        if crate::ops::linear::cpu_kernel::is_f32::<E>() {
             cpu_kernel::try_pointwise_loss(predictions, targets, loss, scale)
         } else {
             reference(predictions, targets, loss, scale)
