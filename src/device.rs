@@ -6,6 +6,7 @@
 //! code and user code need one bound, `D: typednet::Device<E>`.
 
 use crate::network::Element;
+use crate::ops::batch_norm::BatchNormKernel;
 use crate::ops::conv2d::Conv2dKernel;
 use crate::ops::conv_transpose2d::ConvTranspose2dKernel;
 use crate::ops::grouped_conv2d::GroupedConv2dKernel;
@@ -18,6 +19,7 @@ use crate::ops::recurrent_sequence::RecurrentSequenceKernel;
 /// the `cuda` feature. Implemented automatically for every device that has them all.
 pub trait Device<E: Element>:
     dfdx::tensor_ops::Device<E>
+    + BatchNormKernel<E>
     + Conv2dKernel<E>
     + ConvTranspose2dKernel<E>
     + GroupedConv2dKernel<E>
@@ -30,6 +32,7 @@ pub trait Device<E: Element>:
 
 impl<E: Element, D> Device<E> for D where
     D: dfdx::tensor_ops::Device<E>
+        + BatchNormKernel<E>
         + Conv2dKernel<E>
         + ConvTranspose2dKernel<E>
         + GroupedConv2dKernel<E>

@@ -853,6 +853,10 @@ fn forward_nodes(nodes: &[Node], paths: &Paths, mutable: bool, heads: bool) -> V
                     fused_into_previous = true;
                     fused_linear_step(layer, next, paths)
                 }
+                Some(Node::Layer(next)) if batch_norm_then_relu(layer, next) => {
+                    fused_into_previous = true;
+                    fused_batch_norm_relu_step(layer, next, paths, mutable)
+                }
                 _ => forward_step(layer, paths, mutable),
             },
             Node::Residual {
@@ -935,6 +939,36 @@ fn fused_linear_step(
             &self.#field,
             #typednet::ops::LinearActivation::#variant,
         )?;
+    }
+}
+
+/// Whether `layer` is a batch norm and `next` the ReLU after it, which
+/// `typednet::ops::try_batch_norm2d_relu` and its kin apply in the same pass.
+fn batch_norm_then_relu(layer: &InferredLayer, next: &InferredLayer) -> bool {
+    matches!(layer.op, Op::BatchNorm { .. }) && matches!(next.op, Op::Relu)
+}
+
+/// One statement for a batch norm and the ReLU after it, annotated with the ReLU's output type
+/// as `forward_step` would.
+fn fused_batch_norm_relu_step(
+    batch_norm: &InferredLayer,
+    relu: &InferredLayer,
+    paths: &Paths,
+    mutable: bool,
+) -> TokenStream {
+    let typednet = &paths.typednet;
+    let span: Span = batch_norm.layer.span.start;
+    let out_type = tensor_type(relu, paths);
+    let field = &batch_norm.name;
+    let image = matches!(batch_norm.op, Op::BatchNorm { image: true, .. });
+    let call = match (image, mutable) {
+        (true, false) => quote!(try_batch_norm2d_relu(x, &self.#field)),
+        (true, true) => quote!(try_batch_norm2d_relu_mut(x, &mut self.#field)),
+        (false, false) => quote!(try_batch_norm1d_relu(x, &self.#field)),
+        (false, true) => quote!(try_batch_norm1d_relu_mut(x, &mut self.#field)),
+    };
+    quote_spanned! {span=>
+        let x: #out_type = #typednet::ops::#call?;
     }
 }
 

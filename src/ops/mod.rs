@@ -6,7 +6,7 @@
 //! `reference.rs`: the readable composition of dfdx ops every fast kernel is tested against).
 
 pub(crate) mod activations;
-mod batch_norm;
+pub mod batch_norm;
 pub(crate) mod concat;
 pub mod conv2d;
 mod conv2d_no_bias;
@@ -23,7 +23,9 @@ pub mod recurrent_sequence;
 mod reshape;
 
 pub use batch_norm::{
-    try_batch_norm1d, try_batch_norm1d_mut, try_batch_norm2d, try_batch_norm2d_mut,
+    try_batch_norm1d, try_batch_norm1d_mut, try_batch_norm1d_relu, try_batch_norm1d_relu_mut,
+    try_batch_norm2d, try_batch_norm2d_mut, try_batch_norm2d_relu, try_batch_norm2d_relu_mut,
+    BatchNormKernel, Normalisation,
 };
 pub use concat::{try_concat_channels, try_concat_features, try_concat_sequence_features};
 pub use conv2d::{conv2d, try_conv2d, try_dilated_conv2d, Conv2dGeometry, Conv2dKernel};
