@@ -12,6 +12,7 @@ pub mod conv2d;
 mod conv2d_no_bias;
 pub mod conv_transpose2d;
 pub mod grouped_conv2d;
+pub(crate) mod host;
 pub mod linear;
 mod local_response_norm;
 mod locally_connected2d;

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use super::Normalisation;
 use crate::gemm::{as_f32, as_f32_mut};
 use crate::network::Element;
-use crate::ops::conv2d::cpu_kernel::pool::Buffer;
+use crate::ops::host::HostValues;
 
 /// Below this many values the passes run on the calling thread: handing them to the pool costs
 /// more than they take.
@@ -248,8 +248,8 @@ pub(crate) fn try_train<const C: usize, S: Shape, E: Element, T: Tape<E, Cpu>>(
     let (bias, bias_tape) = layer.bias.retaped::<T>().split_tape();
     let mut tape = tape.merge(scale_tape).merge(bias_tape);
 
-    let mut x_values = Buffer::<E>::take(layout.len());
-    x.copy_into(&mut x_values);
+    // Read where dfdx keeps it (`ops::host`), and kept so for the backward pass.
+    let x_values = HostValues::of(&x);
     let to_f32 = |values: &[E]| -> Vec<f32> {
         as_f32(values)
             .expect("the batch-norm kernel computes in f32 only")

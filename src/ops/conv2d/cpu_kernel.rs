@@ -68,6 +68,7 @@ mod layout;
 pub(crate) mod pool;
 mod tiles;
 
+use crate::ops::host::HostValues;
 use std::ops::Range;
 
 use dfdx::shapes::{Const, Dim, HasShape};
@@ -198,11 +199,10 @@ pub(crate) fn try_conv2d<
     let (bias, bias_tape) = layer.bias.retaped::<T>().try_contiguous()?.split_tape();
     let mut tape = tape.merge(weight_tape).merge(bias_tape);
 
-    // From a pool: see `pool` for why.
-    let mut x_values = Buffer::take(dims.batch * dims.input_image());
-    x.copy_into(&mut x_values);
-    let weight_values = host_copy(&weight);
-    let y = forward(&dims, &x_values, &weight_values, &host_copy(&bias));
+    // Read where dfdx keeps them (`ops::host`), and kept so for the backward pass.
+    let x_values = HostValues::of(&x);
+    let weight_values = HostValues::of(&weight);
+    let y = forward(&dims, &x_values, &weight_values, &HostValues::of(&bias));
     let y = x
         .device()
         .try_tensor_from_vec(y, (batch, Const, Const, Const))?;

@@ -14,7 +14,7 @@
 
 use core::any::TypeId;
 
-use dfdx::shapes::{HasShape, Shape};
+use dfdx::shapes::HasShape;
 use dfdx::tensor::{Cpu, CpuError, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 
@@ -23,19 +23,11 @@ use crate::gemm::try_gemm;
 use crate::layers::Linear;
 use crate::network::Element;
 use crate::ops::conv2d::cpu_kernel::pool::Buffer;
+use crate::ops::host::HostValues;
 
 /// Whether `E` is `f32`, the type this kernel computes in.
 pub(crate) fn is_f32<E: 'static>() -> bool {
     TypeId::of::<E>() == TypeId::of::<f32>()
-}
-
-/// A tensor's values in their logical (row-major) order, in a pooled buffer: the copies of the
-/// input and the weights live until the backward pass, and fresh ones of this size would be
-/// mapped and unmapped by the allocator on every step (see `conv2d/cpu_kernel/pool.rs`).
-fn values<S: Shape, E: Element>(tensor: &Tensor<S, E, Cpu>) -> Buffer<E> {
-    let mut values = Buffer::take(tensor.shape().num_elements());
-    tensor.copy_into(&mut values);
-    values
 }
 
 /// [`super::try_linear`] on the CPU. `E` must be `f32` (checked by the caller).
@@ -61,12 +53,11 @@ pub(crate) fn try_linear<
     let mut tape = tape.merge(weight_tape).merge(bias_tape);
 
     let rows = rows(x.shape(), I);
-    let x_values = values(&x);
-    // The parameters' own tensors are always contiguous (dfdx builds them so and optimisers
-    // update them in place).
-    let weight_values = values(&weight);
+    // Read where dfdx keeps them (`ops::host`), and kept so for the backward pass.
+    let x_values = HostValues::of(&x);
+    let weight_values = HostValues::of(&weight);
     let mut y = Vec::with_capacity(rows * O);
-    let bias_values = values(&bias);
+    let bias_values = HostValues::of(&bias);
     for _ in 0..rows {
         y.extend_from_slice(&bias_values);
     }

@@ -16,6 +16,7 @@ use crate::gemm::{as_f32, as_f32_mut};
 use crate::network::Element;
 use crate::ops::activations::{exp_f32, ln_1p_unit_f32};
 use crate::ops::conv2d::cpu_kernel::pool::Buffer;
+use crate::ops::host::HostValues;
 
 /// Inputs at least this long are split between the threads.
 const PARALLEL_LENGTH: usize = 1 << 15;
@@ -38,8 +39,7 @@ pub(super) fn try_pointwise_loss<S: Shape, E: Element, T: Tape<E, Cpu>>(
     let len = predictions.shape().num_elements();
     let mut derivatives = Buffer::<E>::take(len);
     predictions.copy_into(&mut derivatives);
-    let mut target_values = Buffer::<E>::take(len);
-    targets.copy_into(&mut target_values);
+    let target_values = HostValues::of(&targets);
     let (Some(y), Some(t)) = (as_f32_mut(&mut derivatives), as_f32(&target_values)) else {
         unreachable!("the pointwise loss kernel computes in f32 only");
     };

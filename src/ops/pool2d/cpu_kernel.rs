@@ -14,14 +14,15 @@
 //! windows and walks memory in order. Comparisons feed selects, never branches: on real data a
 //! branch on them is mispredicted half the time, which made a first version several times slower.
 //!
-//! dfdx 0.13 does not lend a tensor's buffer to code outside the crate, so the forward pass
-//! copies the input into a buffer of its own (one `memcpy`, see [`copy_input`]); gradients are
+//! The forward pass reads the input where dfdx keeps it ([`crate::ops::host`]); gradients are
 //! handed out mutably by [`Gradients::get_or_alloc_mut`](dfdx::tensor::Gradients), so the backward
 //! pass copies nothing.
 
 use core::hint::select_unpredictable;
 
-use dfdx::shapes::{Const, Dim, HasShape, Shape};
+use crate::ops::host::HostValues;
+
+use dfdx::shapes::{Const, Dim, HasShape};
 use dfdx::tensor::{Cpu, CpuError, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
@@ -216,7 +217,8 @@ pub(super) fn try_pool2d<
     let (x, mut tape) = x.split_tape();
     let batch = x.shape().0;
     let planes = batch.size() * C;
-    let input = copy_input(&x, planes * plane.input_len());
+    let input = HostValues::of(&x);
+    assert_eq!(input.len(), planes * plane.input_len());
     let mut output = vec![E::zero(); planes * plane.output_len()];
     let (input_planes, output_planes) = (
         input.par_chunks(plane.input_len()),
@@ -281,14 +283,6 @@ pub(super) fn try_pool2d<
         });
     }
     Ok(y.put_tape(tape))
-}
-
-/// The input's values, row-major. dfdx keeps a tensor's buffer to itself; `copy_into` is a
-/// `memcpy` of it, the cheapest way out.
-fn copy_input<S: Shape, E: Element>(x: &Tensor<S, E, Cpu>, len: usize) -> Vec<E> {
-    let mut input = vec![E::zero(); len];
-    x.copy_into(&mut input);
-    input
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@
 //! Forward about 67 MFLOP of input projection and 134 of recurrence, backward twice that;
 //! the gate arithmetic is a few percent. See `BENCHMARKS.md` for the measured step.
 
+use crate::ops::host::HostValues;
 use dfdx::shapes::{Const, Dim, HasShape};
 use dfdx::tensor::{Cpu, CpuError, Gradients, NoneTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::{Device, ReshapeTo, TryMatMul};
@@ -330,8 +331,8 @@ where
         weights: &Weights<E>,
         both_biases: bool,
     ) -> Result<(Vec<E>, Vec<E>), CpuError> {
-        let mut x = vec![E::zero(); dims.rows() * I];
-        self.x.copy_into(&mut x);
+        let x = HostValues::of(&self.x);
+        assert_eq!(x.len(), dims.rows() * I);
         let xs = to_processing_order(dims, &x);
         let mut xp = vec![E::zero(); dims.rows() * dims.width()];
         let sizes = [dims.rows(), I, dims.width()];
