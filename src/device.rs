@@ -11,6 +11,7 @@ use crate::ops::conv2d::Conv2dKernel;
 use crate::ops::conv_transpose2d::ConvTranspose2dKernel;
 use crate::ops::grouped_conv2d::GroupedConv2dKernel;
 use crate::ops::linear::LinearKernel;
+use crate::ops::pad::Pad2dKernel;
 use crate::ops::pointwise_loss::PointwiseLossKernel;
 use crate::ops::pool2d::Pool2dKernel;
 use crate::ops::recurrent_sequence::RecurrentSequenceKernel;
@@ -24,6 +25,7 @@ pub trait Device<E: Element>:
     + ConvTranspose2dKernel<E>
     + GroupedConv2dKernel<E>
     + LinearKernel<E>
+    + Pad2dKernel<E>
     + PointwiseLossKernel<E>
     + Pool2dKernel<E>
     + RecurrentSequenceKernel<E>
@@ -37,6 +39,7 @@ impl<E: Element, D> Device<E> for D where
         + ConvTranspose2dKernel<E>
         + GroupedConv2dKernel<E>
         + LinearKernel<E>
+        + Pad2dKernel<E>
         + PointwiseLossKernel<E>
         + Pool2dKernel<E>
         + RecurrentSequenceKernel<E>

@@ -17,7 +17,7 @@ pub mod linear;
 mod local_response_norm;
 mod locally_connected2d;
 pub mod matmul;
-mod pad;
+pub mod pad;
 pub mod pointwise_loss;
 pub mod pool2d;
 pub mod recurrent_sequence;
@@ -38,7 +38,7 @@ pub use grouped_conv2d::{grouped_conv2d, try_grouped_conv2d, GroupedConv2dKernel
 pub use linear::{try_linear, try_linear_activation, LinearActivation, LinearKernel, LinearShape};
 pub use local_response_norm::{try_local_response_norm, LrnWindow};
 pub use locally_connected2d::{locally_connected2d, try_locally_connected2d};
-pub use pad::{try_pad2d, PadValue};
+pub use pad::{try_pad2d, Pad2dKernel, PadValue};
 pub use pointwise_loss::{try_pointwise_loss, PointwiseLoss, PointwiseLossKernel};
 pub use pool2d::{
     avg_pool2d, max_pool2d, try_avg_pool2d, try_max_pool2d, Pool2dGeometry, Pool2dKernel, Reduction,
