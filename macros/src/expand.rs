@@ -853,6 +853,10 @@ fn forward_nodes(nodes: &[Node], paths: &Paths, mutable: bool, heads: bool) -> V
                     fused_into_previous = true;
                     fused_linear_step(layer, next, paths)
                 }
+                Some(Node::Layer(next)) if conv_then_relu(layer, next) => {
+                    fused_into_previous = true;
+                    fused_conv_relu_step(layer, next, paths)
+                }
                 Some(Node::Layer(next)) if batch_norm_then_relu(layer, next) => {
                     fused_into_previous = true;
                     fused_batch_norm_relu_step(layer, next, paths, mutable)
@@ -938,6 +942,44 @@ fn fused_linear_step(
             x,
             &self.#field,
             #typednet::ops::LinearActivation::#variant,
+        )?;
+    }
+}
+
+/// Whether `layer` is a plain convolution (with its bias, one group, no dilation) and `next`
+/// the ReLU after it, which `typednet::ops::try_conv2d_relu` applies in the same pass.
+fn conv_then_relu(layer: &InferredLayer, next: &InferredLayer) -> bool {
+    matches!(
+        layer.op,
+        Op::Conv {
+            bias: true,
+            groups: 1,
+            dilation: [1, 1],
+            ..
+        }
+    ) && matches!(next.op, Op::Relu)
+}
+
+/// One statement for a convolution and the ReLU after it, annotated with the ReLU's output
+/// type as `forward_step` would.
+fn fused_conv_relu_step(conv: &InferredLayer, relu: &InferredLayer, paths: &Paths) -> TokenStream {
+    let typednet = &paths.typednet;
+    let span: Span = conv.layer.span.start;
+    let out_type = tensor_type(relu, paths);
+    let field = &conv.name;
+    let Op::Conv {
+        stride, padding, ..
+    } = &conv.op
+    else {
+        return quote!();
+    };
+    let [sh, sw] = stride;
+    let [ph, pw] = padding;
+    quote_spanned! {span=>
+        let x: #out_type = #typednet::ops::try_conv2d_relu(
+            x,
+            &self.#field,
+            #typednet::ops::Conv2dGeometry { stride: [#sh, #sw], padding: [#ph, #pw] },
         )?;
     }
 }

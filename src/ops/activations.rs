@@ -62,10 +62,11 @@ impl Function {
             Function::Relu => {
                 for_chunks_mut(v, |chunk| {
                     for x in chunk {
-                        // `max` would turn NaN into 0; this keeps it, as PyTorch does.
-                        if *x <= E::zero() {
-                            *x = E::zero();
-                        }
+                        // `max` would turn NaN into 0; this keeps it, as PyTorch does. Written
+                        // as a select on every element, which LLVM vectorises: a conditional
+                        // store compiled to a branch, mispredicted on half of real activations
+                        // (it took half of LeNet-5's inference).
+                        *x = if *x <= E::zero() { E::zero() } else { *x };
                     }
                 });
             }
@@ -73,9 +74,7 @@ impl Function {
                 let slope = E::from_f64(slope).unwrap_or_else(E::zero);
                 for_chunks_mut(v, |chunk| {
                     for x in chunk {
-                        if *x < E::zero() {
-                            *x *= slope;
-                        }
+                        *x = if *x < E::zero() { *x * slope } else { *x };
                     }
                 });
             }

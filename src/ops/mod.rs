@@ -29,7 +29,9 @@ pub use batch_norm::{
     BatchNormKernel, Normalisation,
 };
 pub use concat::{try_concat_channels, try_concat_features, try_concat_sequence_features};
-pub use conv2d::{conv2d, try_conv2d, try_dilated_conv2d, Conv2dGeometry, Conv2dKernel};
+pub use conv2d::{
+    conv2d, try_conv2d, try_conv2d_relu, try_dilated_conv2d, Conv2dGeometry, Conv2dKernel,
+};
 pub use conv2d_no_bias::try_conv2d_no_bias;
 pub use conv_transpose2d::{
     conv_transpose2d, try_conv_transpose2d, ConvTranspose2dGeometry, ConvTranspose2dKernel,

@@ -68,6 +68,7 @@ mod layout;
 pub(crate) mod pool;
 mod tiles;
 
+use crate::ops::activations::Function;
 use crate::ops::host::HostValues;
 use std::ops::Range;
 
@@ -175,6 +176,7 @@ pub(crate) fn try_conv2d<
     x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, Cpu, T>,
     layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, Cpu>,
     geometry: Conv2dGeometry,
+    relu: bool,
 ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, Cpu, T>, CpuError> {
     let batch = x.shape().0;
     let dims = ConvDims::new(
@@ -202,17 +204,32 @@ pub(crate) fn try_conv2d<
     // Read where dfdx keeps them (`ops::host`), and kept so for the backward pass.
     let x_values = HostValues::of(&x);
     let weight_values = HostValues::of(&weight);
-    let y = forward(&dims, &x_values, &weight_values, &HostValues::of(&bias));
+    let mut y = forward(&dims, &x_values, &weight_values, &HostValues::of(&bias));
+    if relu {
+        Function::Relu.apply(&mut y);
+    }
     let y = x
         .device()
         .try_tensor_from_vec(y, (batch, Const, Const, Const))?;
 
     if T::OWNS_TAPE {
+        // The ReLU's mask is read from the output, shared with dfdx rather than copied.
+        let kept_output = relu.then(|| HostValues::of(&y));
         let (x, weight, bias, out) = (x.ghost(), weight.ghost(), bias.ghost(), y.ghost());
         tape.add_backward_op(move |grads| {
             // Moved out of the gradients (and back at the end) so that the other three can be
             // borrowed mutably in turn without copying it.
             let grad_y = std::mem::take(&mut **grads.get_or_alloc_mut(&out)?);
+            // The gradient at the convolution's output: `∂y` where the ReLU passed it, else 0.
+            let mut grad_before_relu = Buffer::<E>::take(0);
+            let grad_z: &[E] = match &kept_output {
+                Some(output) => {
+                    grad_before_relu = Buffer::take(grad_y.len());
+                    Function::Relu.backward(output, &grad_y, &mut grad_before_relu);
+                    &grad_before_relu
+                }
+                None => &grad_y,
+            };
             let mut grad_weight = std::mem::take(&mut **grads.get_or_alloc_mut(&weight)?);
             let grad_x = match input_gradient {
                 true => Some(&mut grads.get_or_alloc_mut(&x)?[..]),
@@ -222,10 +239,11 @@ pub(crate) fn try_conv2d<
                 &dims,
                 &x_values,
                 &weight_values,
-                &grad_y,
+                grad_z,
                 grad_x,
                 &mut grad_weight,
             );
+            drop(grad_before_relu);
             **grads.get_or_alloc_mut(&weight)? = grad_weight;
             add_into(grads.get_or_alloc_mut(&bias)?, &grad_bias);
             **grads.get_or_alloc_mut(&out)? = grad_y;

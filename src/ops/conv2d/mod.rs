@@ -90,6 +90,58 @@ pub fn try_conv2d<
     layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, D>,
     geometry: Conv2dGeometry,
 ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, D, T>, D::Err> {
+    checked_conv2d(x, layer, geometry, false)
+}
+
+/// [`try_conv2d`] followed by a ReLU in the same pass (`conv(…) -> relu` in `network!`):
+/// `max(0, y)`, with PyTorch's gradient 0 where `y ≤ 0`. On the CPU the ReLU is applied where
+/// the output lies and its mask read from it going back; dfdx's separate `relu` allocated a
+/// copy each way.
+///
+/// PyTorch: `F.relu(F.conv2d(x, weight, bias, stride, padding))`.
+#[allow(clippy::type_complexity)]
+pub fn try_conv2d_relu<
+    B: Dim,
+    const C_IN: usize,
+    const H: usize,
+    const W: usize,
+    const C_OUT: usize,
+    const K_H: usize,
+    const K_W: usize,
+    const O_H: usize,
+    const O_W: usize,
+    E: Element,
+    D: Conv2dKernel<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, D, T>,
+    layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, D>,
+    geometry: Conv2dGeometry,
+) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, D, T>, D::Err> {
+    checked_conv2d(x, layer, geometry, true)
+}
+
+/// Checks the geometry against `O_H`, `O_W` and runs the device's kernel.
+#[allow(clippy::type_complexity)]
+fn checked_conv2d<
+    B: Dim,
+    const C_IN: usize,
+    const H: usize,
+    const W: usize,
+    const C_OUT: usize,
+    const K_H: usize,
+    const K_W: usize,
+    const O_H: usize,
+    const O_W: usize,
+    E: Element,
+    D: Conv2dKernel<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, D, T>,
+    layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, D>,
+    geometry: Conv2dGeometry,
+    relu: bool,
+) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, D, T>, D::Err> {
     assert_output_size(
         "conv2d",
         WindowGeometry {
@@ -100,7 +152,7 @@ pub fn try_conv2d<
         },
         [O_H, O_W],
     );
-    D::try_conv2d_kernel(x, layer, geometry)
+    D::try_conv2d_kernel(x, layer, geometry, relu)
 }
 
 /// [`try_conv2d`], panicking on a device error (out of memory).
@@ -130,7 +182,8 @@ pub fn conv2d<
 /// The device-specific implementation of [`try_conv2d`], chosen by the device type as dfdx
 /// chooses its kernels. Callers have checked the geometry against `O_H`, `O_W`.
 pub trait Conv2dKernel<E: Element>: Device<E> {
-    /// Runs the convolution on this device, recording its backward pass on the tape.
+    /// Runs the convolution on this device, and a ReLU after it with `relu`, recording the
+    /// backward pass on the tape.
     #[allow(clippy::type_complexity)]
     fn try_conv2d_kernel<
         B: Dim,
@@ -147,6 +200,7 @@ pub trait Conv2dKernel<E: Element>: Device<E> {
         x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, Self, T>,
         layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, Self>,
         geometry: Conv2dGeometry,
+        relu: bool,
     ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, Self, T>, Self::Err>;
 }
 
@@ -170,8 +224,9 @@ where
         x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, Self, T>,
         layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, Self>,
         geometry: Conv2dGeometry,
+        relu: bool,
     ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, Self, T>, Self::Err> {
-        cpu_kernel::try_conv2d(x, layer, geometry)
+        cpu_kernel::try_conv2d(x, layer, geometry, relu)
     }
 }
 
@@ -196,8 +251,14 @@ where
         x: Tensor<(B, Const<C_IN>, Const<H>, Const<W>), E, Self, T>,
         layer: &Conv2d<C_IN, C_OUT, K_H, K_W, E, Self>,
         geometry: Conv2dGeometry,
+        relu: bool,
     ) -> Result<Tensor<(B, Const<C_OUT>, Const<O_H>, Const<O_W>), E, Self, T>, Self::Err> {
-        reference::try_conv2d(x, layer, geometry)
+        let y = reference::try_conv2d(x, layer, geometry)?;
+        if relu {
+            y.try_relu()
+        } else {
+            Ok(y)
+        }
     }
 }
 
@@ -881,5 +942,54 @@ mod tests {
             },
         );
         assert_eq!(y.array(), [[[[1.0; 2]; 2], [[2.0; 2]; 2], [[3.0; 2]; 2]]]);
+    }
+}
+
+#[cfg(test)]
+mod relu_tests {
+    use dfdx::nn::BuildModule;
+    use dfdx::prelude::*;
+
+    use super::{try_conv2d, try_conv2d_relu, Conv2dGeometry};
+    use crate::layers::Conv2d;
+
+    /// The fused op against the convolution followed by dfdx's `relu`: the same values and the
+    /// same gradients for the input, the filters and the bias, bit for bit.
+    fn check<const B: usize, const O: usize>(geometry: Conv2dGeometry) {
+        let dev = Cpu::seed_from_u64(11);
+        let layer = Conv2d::<3, 5, 3, 3, f32, Cpu>::build(&dev);
+        let x: Tensor<Rank4<B, 3, 9, 9>, f32, Cpu> = dev.sample_normal();
+        let g: Tensor<Rank4<B, 5, O, O>, f32, Cpu> = dev.sample_normal();
+        let fused: Tensor<Rank4<B, 5, O, O>, f32, _, _> =
+            try_conv2d_relu(x.leaky_trace(), &layer, geometry).unwrap();
+        let separate: Tensor<Rank4<B, 5, O, O>, f32, _, _> =
+            try_conv2d(x.leaky_trace(), &layer, geometry)
+                .unwrap()
+                .relu();
+        assert_eq!(fused.as_vec(), separate.as_vec());
+        assert!(fused.as_vec().iter().any(|&v| v == 0.0));
+        let fused = (fused * g.clone()).sum().backward();
+        let separate = (separate * g).sum().backward();
+        assert_eq!(fused.get(&x).as_vec(), separate.get(&x).as_vec());
+        assert_eq!(
+            fused.get(&layer.weight).as_vec(),
+            separate.get(&layer.weight).as_vec()
+        );
+        assert_eq!(
+            fused.get(&layer.bias).as_vec(),
+            separate.get(&layer.bias).as_vec()
+        );
+    }
+
+    #[test]
+    fn conv_relu_equals_the_convolution_then_relu() {
+        check::<2, 9>(Conv2dGeometry {
+            stride: [1, 1],
+            padding: [1, 1],
+        });
+        check::<3, 4>(Conv2dGeometry {
+            stride: [2, 2],
+            padding: [0, 0],
+        });
     }
 }
