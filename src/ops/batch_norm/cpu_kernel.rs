@@ -49,7 +49,7 @@ impl Layout {
         let dims = shape.concrete();
         let (batch, channels) = (dims.into_iter().next()?, dims.into_iter().nth(1)?);
         let len = shape.num_elements();
-        if channels != C || batch == 0 || C == 0 || len % (batch * C) != 0 {
+        if channels != C || batch == 0 || C == 0 || !len.is_multiple_of(batch * C) {
             return None;
         }
         let layout = Self {

@@ -14,10 +14,10 @@
 //!
 //! - Training runs through [`BatchNormKernel`]: on [`Cpu`](dfdx::tensor::Cpu) in `f32`, one op
 //!   (`cpu_kernel.rs`: two passes for the statistics, one for the output, two back); elsewhere
-//!   the composition [`train`], about ten dfdx ops each way, each allocating a tensor the size of
+//!   the composition `train`, about ten dfdx ops each way, each allocating a tensor the size of
 //!   `x`. The tests hold the kernel to the composition and to PyTorch.
-//! - Evaluation is one pass on the CPU in `f32` ([`infer_on_cpu_f32`]), the composition
-//!   [`infer`] elsewhere.
+//! - Evaluation is one pass on the CPU in `f32` (`infer_on_cpu_f32`), the composition
+//!   `infer` elsewhere.
 
 use dfdx::nn::modules::{BatchNorm1D, BatchNorm2D};
 use dfdx::shapes::{

@@ -967,7 +967,7 @@ mod relu_tests {
                 .unwrap()
                 .relu();
         assert_eq!(fused.as_vec(), separate.as_vec());
-        assert!(fused.as_vec().iter().any(|&v| v == 0.0));
+        assert!(fused.as_vec().contains(&0.0));
         let fused = (fused * g.clone()).sum().backward();
         let separate = (separate * g).sum().backward();
         assert_eq!(fused.get(&x).as_vec(), separate.get(&x).as_vec());

@@ -5,8 +5,8 @@
 //!
 //! - On [`Cpu`](dfdx::tensor::Cpu), `cpu_kernel.rs`: one pass that fills the output and copies
 //!   each input row into place, and one back that adds the interior rows of the gradient.
-//! - Elsewhere, [`reference`]: dfdx's `concat_along` on run-time sizes (stable Rust cannot add
-//!   `Const` dims; see [`super::concat`]), four concatenations, each copying the whole tensor
+//! - Elsewhere, `reference`: dfdx's `concat_along` on run-time sizes (stable Rust cannot add
+//!   `Const` dims; see `ops/concat.rs`), four concatenations, each copying the whole tensor
 //!   each way. On the CPU that took 5% of ResNet-18's inference (its stem's padded max pool).
 
 use dfdx::shapes::{Axis, Const, Dim, HasShape};
