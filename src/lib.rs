@@ -300,6 +300,7 @@ pub mod loss;
 pub mod network;
 pub mod ops;
 pub mod optim;
+mod parallel;
 // Principal component analysis, the linear baseline for autoencoders.
 pub mod pca;
 // PNG figures without an image crate: digit grids and labelled scatter plots.

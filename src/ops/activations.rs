@@ -49,11 +49,7 @@ pub(crate) enum Function {
     Tanh,
 }
 
-/// Slices at least this long are split between the threads: below it the hand-over costs
-/// more than the work (σ over 16,384 `f32` takes about 10 µs on one core).
-const PARALLEL_LENGTH: usize = 1 << 15;
-/// The piece of a long slice one task takes.
-const CHUNK: usize = 1 << 13;
+use crate::parallel::{CHUNK, PARALLEL_LENGTH};
 
 impl Function {
     /// `v ← f(v)`.

@@ -16,10 +16,7 @@ use rayon::prelude::*;
 
 use crate::ops::conv2d::cpu_kernel::pool::Buffer;
 
-/// Parameters at least this long are split between the threads.
-const PARALLEL_LENGTH: usize = 1 << 15;
-/// The piece of a long parameter one task takes.
-const CHUNK: usize = 1 << 13;
+use crate::parallel::{CHUNK, PARALLEL_LENGTH};
 
 /// Runs the update if `D` is [`Cpu`] and `E` is `f32`, returning whether it did; the caller runs
 /// dfdx's kernel otherwise.

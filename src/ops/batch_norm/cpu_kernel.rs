@@ -27,9 +27,7 @@ use crate::gemm::{as_f32, as_f32_mut};
 use crate::network::Element;
 use crate::ops::host::HostValues;
 
-/// Below this many values the passes run on the calling thread: handing them to the pool costs
-/// more than they take.
-const PARALLEL_LENGTH: usize = 1 << 15;
+use crate::parallel::PARALLEL_LENGTH;
 
 /// Where a channel's values lie in `[B, C, plane]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,8 +11,7 @@ use rayon::prelude::*;
 use crate::network::Element;
 use crate::ops::host::HostValues;
 
-/// Below this many output values the passes run on the calling thread.
-const PARALLEL_LENGTH: usize = 1 << 15;
+use crate::parallel::PARALLEL_LENGTH;
 
 /// Where an input plane's rows lie in its padded plane.
 #[derive(Clone, Copy, Debug)]

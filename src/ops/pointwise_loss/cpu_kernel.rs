@@ -18,10 +18,7 @@ use crate::ops::activations::{exp_f32, ln_1p_unit_f32};
 use crate::ops::conv2d::cpu_kernel::pool::Buffer;
 use crate::ops::host::HostValues;
 
-/// Inputs at least this long are split between the threads.
-const PARALLEL_LENGTH: usize = 1 << 15;
-/// The piece of a long input one task takes.
-const CHUNK: usize = 1 << 13;
+use crate::parallel::{CHUNK, PARALLEL_LENGTH};
 /// Terms summed in `f32` lanes before the lanes are added into the `f64` total.
 const BLOCK: usize = 512;
 
