@@ -5,7 +5,8 @@
 //!
 //! - forward: `z ← b` on every row, then `z += x·Wᵀ` (`Wᵀ` read through strides), then
 //!   `y = f(z)` in place when an activation is fused;
-//! - backward: `∂z = ∂y ⊙ f′` (from a copy of `y` kept for it; `∂z = ∂y` without an activation),
+//! - backward: `∂z = ∂y ⊙ f′` (from `y`, read where dfdx keeps it; `∂z = ∂y` without an
+//!   activation),
 //!   then `∂x += ∂z·W`, `∂W += ∂zᵀ·x`, `∂b += Σ_rows ∂z`, straight into the gradients. `∂x` is
 //!   skipped for an input traced with [`crate::trace::TraceInput::traced_input`].
 //!
@@ -70,19 +71,17 @@ pub(crate) fn try_linear<
     );
     assert!(multiplied, "the linear kernel computes in f32 only");
     let function = activation.function();
-    // The backward pass needs `f′`, which each activation here writes in terms of its output;
-    // the output tensor's storage is dfdx's, so a copy is kept.
     if let Some(function) = function {
         function.apply(&mut y);
     }
-    let kept_output = function.filter(|_| T::OWNS_TAPE).map(|_| {
-        let mut kept = Buffer::take(y.len());
-        kept.copy_from_slice(&y);
-        kept
-    });
     let y = x
         .device()
         .try_tensor_from_vec(y, x.shape().output_shape())?;
+    // The backward pass needs `f′`, which each activation here writes in terms of its output:
+    // read from the output tensor, shared with dfdx rather than copied (`ops::host`).
+    let kept_output = function
+        .filter(|_| T::OWNS_TAPE)
+        .map(|_| HostValues::of(&y));
 
     if T::OWNS_TAPE {
         let (x, weight, bias, out) = (x.ghost(), weight.ghost(), bias.ghost(), y.ghost());
