@@ -361,7 +361,8 @@ impl Pca {
             });
         }
         check_length("data", data, n, self.dim)?;
-        let total: f64 = data
+        // Summed in order, not by rayon's `sum`, whose grouping changes from run to run.
+        let errors: Vec<f64> = data
             .par_chunks(self.dim)
             .map(|x| {
                 let decoded = self.project(x);
@@ -370,7 +371,8 @@ impl Pca {
                     .map(|(&a, &b)| (f64::from(a) - b).powi(2))
                     .sum::<f64>()
             })
-            .sum();
+            .collect();
+        let total: f64 = errors.iter().sum();
         Ok(total / n as f64)
     }
 
@@ -414,7 +416,9 @@ impl Pca {
 }
 
 fn column_means(data: &[f32], n: usize, dim: usize) -> Vec<f64> {
-    let sums = data
+    // The blocks' sums are added in order, not by rayon's `reduce`, whose grouping changes
+    // from run to run.
+    let block_sums: Vec<Vec<f64>> = data
         .par_chunks(dim * SCATTER_BLOCK)
         .map(|block| {
             let mut sums = vec![0.0f64; dim];
@@ -425,15 +429,13 @@ fn column_means(data: &[f32], n: usize, dim: usize) -> Vec<f64> {
             }
             sums
         })
-        .reduce(
-            || vec![0.0; dim],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    *x += y;
-                }
-                a
-            },
-        );
+        .collect();
+    let mut sums = vec![0.0f64; dim];
+    for block in &block_sums {
+        for (s, b) in sums.iter_mut().zip(block) {
+            *s += b;
+        }
+    }
     sums.into_iter().map(|s| s / n as f64).collect()
 }
 

@@ -70,6 +70,7 @@ mod tiles;
 
 use crate::ops::activations::Function;
 use crate::ops::host::HostValues;
+use crate::parallel::reduction_group_len;
 use std::ops::Range;
 
 use dfdx::shapes::{Const, Dim, HasShape};
@@ -345,8 +346,9 @@ pub(crate) fn input_gradient<E: Element>(
 /// borders the example's output gradient with zeros (a buffer of the size of one output image,
 /// which stays in L2 for both uses), correlates it with the flipped filters into the example's
 /// input gradient, once per stride phase (see `layout`), the tiles of input channels in
-/// parallel too when there are fewer examples than threads, and adds the example's weight and
-/// bias gradients to sums of its thread's own, added together at the end.
+/// parallel too when there are fewer examples than threads, and adds the example's weight
+/// gradient to its group's sum; the groups are a fixed partition of the batch
+/// ([`reduction_group_len`]), added together in order at the end.
 pub(crate) fn backward<E: Element>(
     dims: &ConvDims,
     x: &[E],
@@ -395,27 +397,33 @@ pub(crate) fn backward<E: Element>(
         Some(grad_x) => grad_x.chunks_mut(dims.input_image()).map(Some).collect(),
         None => (0..dims.batch).map(|_| None).collect(),
     };
-    let (sum, ..) = grad_x_images
-        .par_iter_mut()
-        .zip(x.par_chunks(dims.input_image()))
-        .zip(grad_y.par_chunks(dims.c_out * plane_y))
-        .fold(
-            sums,
-            |(mut sum, mut phased, mut padded), ((grad_x, x), grad_y)| {
+    // A fixed partition of the batch, summed in order: rayon's adaptive `fold` would group the
+    // examples differently from run to run, and training would not repeat bit for bit.
+    let group = reduction_group_len(dims.batch);
+    let group_sums: Vec<_> = grad_x_images
+        .par_chunks_mut(group)
+        .zip(x.par_chunks(group * dims.input_image()))
+        .zip(grad_y.par_chunks(group * dims.c_out * plane_y))
+        .map(|((grad_x_images, x), grad_y)| {
+            let (mut sum, mut phased, mut padded) = sums();
+            for ((grad_x, x), grad_y) in grad_x_images
+                .iter_mut()
+                .zip(x.chunks(dims.input_image()))
+                .zip(grad_y.chunks(dims.c_out * plane_y))
+            {
                 let finite = dots.input.fill(x, &mut phased);
                 dots.gradient.pad(grad_y, &mut padded);
                 if let (Some(correlation), Some(grad_x)) = (&input_gradient, grad_x) {
                     correlation.add_example(&padded, grad_x);
                 }
                 dots.add_example(&padded, &phased, finite, &mut sum);
-                (sum, phased, padded)
-            },
-        )
-        .reduce(sums, |(mut sum, phased, padded), (other, ..)| {
-            add_into(&mut sum, &other);
-            (sum, phased, padded)
-        });
-    add_into(grad_weight, &sum);
+            }
+            sum
+        })
+        .collect();
+    for sum in &group_sums {
+        add_into(grad_weight, sum);
+    }
     grad_bias
 }
 
@@ -724,6 +732,35 @@ mod tests {
             ) {
                 return dims;
             }
+        }
+    }
+
+    #[test]
+    fn the_backward_pass_gives_the_same_bits_with_any_number_of_threads() {
+        // Six output channels take the dot-product path, which sums the weight gradient over
+        // the examples in groups; 13 examples split unevenly between the threads.
+        let dims = ConvDims::new(13, [3, 6], [12, 11], [5, 4], [1, 2], [2, 1]).unwrap();
+        let x = cast::<f32>(&random_values(dims.batch * dims.input_image(), 1));
+        let weight = cast::<f32>(&random_values(dims.c_out * dims.window_len(), 2));
+        let grad_y = cast::<f32>(&random_values(
+            dims.batch * dims.c_out * dims.output_plane(),
+            3,
+        ));
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut grad_x = vec![0.0f32; x.len()];
+                let mut grad_w = vec![0.0f32; weight.len()];
+                let grad_b = backward(&dims, &x, &weight, &grad_y, Some(&mut grad_x), &mut grad_w);
+                [grad_x, grad_w, grad_b].map(|v| v.iter().map(|g| g.to_bits()).collect::<Vec<_>>())
+            })
+        };
+        let one_thread = run(1);
+        for threads in [2, 3, 5, 2, 3] {
+            assert!(run(threads) == one_thread, "{threads} threads");
         }
     }
 

@@ -32,6 +32,7 @@
 //! took 14 and 38 ms.
 
 use crate::ops::host::HostValues;
+use crate::parallel::reduction_group_len;
 use dfdx::shapes::{Const, Dim, HasShape};
 use dfdx::tensor::{Cpu, CpuError, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
@@ -229,26 +230,38 @@ pub(crate) fn backward<E: Element>(
             return (grad_weight, grad_bias);
         }
     }
-    let (grad_weight, grad_bias, ..) = grad_x
-        .par_chunks_mut(image_x)
-        .zip(x.par_chunks(image_x))
-        .zip(grad_y.par_chunks(image_y))
-        .fold(
-            sums,
-            |(mut grad_weight, mut grad_bias, mut phased, mut padded), ((grad_x, x), grad_y)| {
+    // A fixed partition of the batch, summed in order (as in `conv2d`'s backward pass), so
+    // that the sums round the same way on every run.
+    let group = reduction_group_len(dims.batch);
+    let group_sums: Vec<_> = grad_x
+        .par_chunks_mut(group * image_x)
+        .zip(x.par_chunks(group * image_x))
+        .zip(grad_y.par_chunks(group * image_y))
+        .map(|((grad_x, x), grad_y)| {
+            let (mut grad_weight, mut grad_bias, mut phased, mut padded) = sums();
+            for ((grad_x, x), grad_y) in grad_x
+                .chunks_mut(image_x)
+                .zip(x.chunks(image_x))
+                .zip(grad_y.chunks(image_y))
+            {
                 let finite = dots.input.fill(grad_y, &mut phased);
                 correlation.example(&phased, grad_x, None);
                 dots.gradient.pad(x, &mut padded);
                 dots.add_example(&padded, &phased, finite, &mut grad_weight);
                 add_channel_sums(grad_y, plane_y, &mut grad_bias);
-                (grad_weight, grad_bias, phased, padded)
-            },
-        )
-        .reduce(sums, |(mut w, mut b, phased, padded), (w2, b2, ..)| {
-            add_into(&mut w, &w2);
-            add_into(&mut b, &b2);
-            (w, b, phased, padded)
-        });
+            }
+            (grad_weight, grad_bias)
+        })
+        .collect();
+    let mut group_sums = group_sums.into_iter();
+    let (mut grad_weight, mut grad_bias) = group_sums.next().unwrap_or_else(|| {
+        let (grad_weight, grad_bias, ..) = sums();
+        (grad_weight, grad_bias)
+    });
+    for (w, b) in group_sums {
+        add_into(&mut grad_weight, &w);
+        add_into(&mut grad_bias, &b);
+    }
     (grad_weight, grad_bias)
 }
 
@@ -470,6 +483,45 @@ mod tests {
                 output: [8, 8],
             };
             check(&sizes, batch as u64);
+        }
+    }
+
+    #[test]
+    fn the_backward_pass_gives_the_same_bits_with_any_number_of_threads() {
+        // `f64` takes the dot-product path, which sums the weight gradient over the examples
+        // in groups; 13 examples split unevenly between the threads.
+        let sizes = Sizes {
+            batch: 13,
+            c_in: 4,
+            c_out: 3,
+            input: [5, 6],
+            kernel: [4, 3],
+            geometry: ConvTranspose2dGeometry {
+                stride: [2, 1],
+                padding: [1, 0],
+                output_padding: [1, 0],
+            },
+            output: [11, 8],
+        };
+        let dims = sizes.dims();
+        let x = random_values(sizes.x_len(), 1);
+        let weight = random_values(sizes.weight_len(), 2);
+        let grad_y = random_values(sizes.y_len(), 3);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut grad_x = vec![0.0; x.len()];
+                let (grad_w, grad_b) = backward(&dims, &x, &weight, &grad_y, &mut grad_x);
+                [grad_x, grad_w.to_vec(), grad_b]
+                    .map(|v| v.iter().map(|g| g.to_bits()).collect::<Vec<_>>())
+            })
+        };
+        let one_thread = run(1);
+        for threads in [2, 3, 5, 2, 3] {
+            assert!(run(threads) == one_thread, "{threads} threads");
         }
     }
 

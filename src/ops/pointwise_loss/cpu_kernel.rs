@@ -81,10 +81,14 @@ fn terms_and_derivatives(y: &mut [f32], t: &[f32], term: Term) -> f64 {
     if y.len() < PARALLEL_LENGTH {
         return chunk_dispatch(y, t, term);
     }
-    y.par_chunks_mut(CHUNK)
+    // The chunks' sums are added in order (rayon's `sum` would group them differently from run
+    // to run).
+    let chunk_sums: Vec<f64> = y
+        .par_chunks_mut(CHUNK)
         .zip(t.par_chunks(CHUNK))
         .map(|(y, t)| chunk_dispatch(y, t, term))
-        .sum()
+        .collect();
+    chunk_sums.iter().sum()
 }
 
 fn for_chunk_pairs(a: &mut [f32], b: &[f32], f: impl Fn(&mut [f32], &[f32]) + Sync) {
