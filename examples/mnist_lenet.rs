@@ -3,8 +3,20 @@
 //!
 //! `cargo run --release --example mnist_lenet` (optional arguments: epochs, seed).
 //!
-//! Recipe: 10 epochs, batch 64, Adam with learning rate 1e-3, PyTorch's default initialisation.
-//! PyTorch 2.15 with the same recipe reaches 96.8–97.5% test accuracy over three seeds.
+//! Recipe: 10 epochs, batch 64, Adam with learning rate 1e-3, PyTorch's default initialisation,
+//! and the pixels standardised with the training digits' mean and standard deviation
+//! (torchvision's `Normalize`; 0.1309 and 0.3084 here).
+//!
+//! Measured on 2026-11-24 over seeds 0–7, 10 epochs each (test accuracy on the last 2,000):
+//!
+//! | | standardised pixels | pixels in `[0, 1]` |
+//! |---|---|---|
+//! | typednet | 96.75–98.15%, mean 97.39% (seed 0: 97.30%) | 96.25–97.45%, mean 96.92% |
+//! | PyTorch 2.15 | 97.15–97.75%, mean 97.30% | 96.75–97.50%, mean 97.24% |
+//!
+//! (PyTorch: `tools/pytorch_mnist_recipes.py lenet 0 1 2 3 4 5 6 7`, with `STANDARDIZE=1` for
+//! the first column. The two libraries draw different initial weights from the same seed, so
+//! only the spreads compare, not seed by seed.)
 //!
 //! Writes `target/figures/lenet_metrics.csv` (one row per epoch, written as training goes, so
 //! an interrupted run keeps its finished epochs) and `target/figures/lenet_curves.png` (train
@@ -38,6 +50,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         train.len(),
         test.len()
     );
+    // Both sets with the training set's figures, so that nothing of the test set leaks in.
+    let (mean, std) = train.feature_mean_and_std();
+    let (train, test) = (
+        train.standardized(mean, std)?,
+        test.standardized(mean, std)?,
+    );
+    println!("pixels standardised with the training digits' mean {mean:.4} and deviation {std:.4}");
 
     let dev = common::Device::seed_from_u64(seed);
     let mut model = LeNet5::<f32, common::Device>::new(&dev);

@@ -6,7 +6,9 @@ The `lstm` recipe reads each digit row by row: 28 steps of 28 pixels, `nn.LSTM(2
 a linear layer on the last hidden state.
 
 Run: /tmp/ref/bin/python tools/pytorch_mnist_recipes.py [mlp|lenet|lstm] [seeds...]
-(`DEVICE=cuda` runs it on the GPU, as the examples do when built with `--features cuda`.)
+(`DEVICE=cuda` runs it on the GPU, as the examples do when built with `--features cuda`;
+`STANDARDIZE=1` standardises the pixels with the training digits' mean and standard deviation,
+as `examples/mnist_lenet.rs` does.)
 """
 import gzip
 import os
@@ -29,6 +31,12 @@ def load():
     images = torch.tensor(list(raw[16:]), dtype=torch.float32).reshape(count, 1, rows, cols) / 255
     raw = gzip.open(DATA / "mnist10k-labels-idx1-ubyte.gz").read()
     labels = torch.tensor(list(raw[8:]), dtype=torch.long)
+    if os.environ.get("STANDARDIZE"):
+        # The training digits' figures (population deviation, as typednet's
+        # `Dataset::feature_mean_and_std`), applied to both sets.
+        mean, std = images[:8000].mean(), images[:8000].std(correction=0)
+        print(f"pixels standardised with mean {mean:.4f} and deviation {std:.4f}")
+        images = (images - mean) / std
     return images, labels
 
 

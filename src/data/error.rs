@@ -91,6 +91,14 @@ pub enum DataErrorKind {
         /// The data set's classes.
         classes: usize,
     },
+    /// Standardisation was asked for with a mean that is not finite or a standard deviation
+    /// that is not a positive finite number.
+    BadStandardization {
+        /// The mean given.
+        mean: f32,
+        /// The standard deviation given.
+        std: f32,
+    },
 }
 
 impl DataError {
@@ -207,6 +215,11 @@ impl fmt::Display for DataError {
             DataErrorKind::TooFewOutputs { outputs, classes } => write!(
                 f,
                 "the model has {outputs} outputs but the data set has {classes} classes"
+            ),
+            DataErrorKind::BadStandardization { mean, std } => write!(
+                f,
+                "cannot standardise with mean {mean} and standard deviation {std}: \
+                 the mean must be finite and the deviation positive and finite"
             ),
         }
     }
