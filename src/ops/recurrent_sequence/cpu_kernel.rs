@@ -37,6 +37,8 @@
 //! the gate arithmetic is a few percent. See `BENCHMARKS.md` for the measured step.
 
 use crate::ops::host::HostValues;
+use std::ops::Range;
+
 use dfdx::shapes::{Const, Dim, HasShape};
 use dfdx::tensor::{Cpu, CpuError, Gradients, NoneTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::{Device, ReshapeTo, TryMatMul};
@@ -348,25 +350,25 @@ where
     }
 }
 
-/// `h_{k−1}·W_hhᵀ` into `hp` (`[B, G·H]`), or zeros at the first step.
+/// `h_{k−1}·W_hhᵀ` into `hp` (`[B, G·H]`), or zeros at the first step (`h_prev` `None`).
+/// `parallel`: whether the product may split between threads (not when the caller runs on one
+/// thread of several, see [`example_parts`]).
 fn project_hidden<E: Element>(
     dims: &Dims,
     weights: &Weights<E>,
-    hs: &[E],
-    k: usize,
+    h_prev: Option<&[E]>,
     hp: &mut [E],
+    parallel: bool,
 ) -> Result<(), CpuError>
 where
     Cpu: Device<E>,
 {
-    if k == 0 {
+    let Some(h) = h_prev else {
         hp.iter_mut().for_each(|v| *v = E::zero());
         return Ok(());
-    }
-    let block = dims.block();
-    let h = &hs[k * block..(k + 1) * block];
+    };
     if let Some(packed) = &weights.w_hh_t_packed {
-        if small_matmul::try_matmul_packed(h, packed, hp, dims.batch, false) {
+        if small_matmul::try_matmul_packed(h, packed, hp, dims.batch, false, parallel) {
             return Ok(());
         }
     }
@@ -374,23 +376,90 @@ where
     matmul(&weights.dev, h, &weights.w_hh_t, hp, sizes, false)
 }
 
-/// `∂P_k·W_hh` (`[B, H]`) added to `dh`, the gradient carried to step `k − 1`.
+/// `∂P_k·W_hh` (`[B, H]`) added to `dh`, the gradient carried to step `k − 1`; `parallel` as
+/// for [`project_hidden`].
 fn carry_hidden_gradient<E: Element>(
     dims: &Dims,
     weights: &Weights<E>,
     dp: &[E],
     dh: &mut [E],
+    parallel: bool,
 ) -> Result<(), CpuError>
 where
     Cpu: Device<E>,
 {
     if let Some(packed) = &weights.w_hh_packed {
-        if small_matmul::try_matmul_packed(dp, packed, dh, dims.batch, true) {
+        if small_matmul::try_matmul_packed(dp, packed, dh, dims.batch, true, parallel) {
             return Ok(());
         }
     }
     let sizes = [dims.batch, dims.width(), dims.hidden];
     matmul(&weights.dev, dp, &weights.w_hh, dh, sizes, true)
+}
+
+/// Examples per part at least (see [`example_parts`]): fewer rows than two register tiles
+/// would read all of `W_hh` per step for too little arithmetic.
+const MIN_PART_EXAMPLES: usize = 8;
+
+/// The ranges of examples that threads each run a whole recurrence over.
+///
+/// The examples of a batch are independent, so one thread can take its share of the batch
+/// through every step, its own rows of the per-step product included: the threads meet once
+/// per sequence. Splitting each step's product instead costs a fork and a join per step, with
+/// the gate arithmetic in between on one thread — 64 hand-overs in a 32-step training step,
+/// a sixth of its time. One range for steps too small to share (the per-step product below
+/// `small_matmul`'s threshold) or batches too small to cut.
+fn example_parts(dims: &Dims) -> Vec<Range<usize>> {
+    let work = dims.batch * dims.hidden * dims.width();
+    let parts = if work < small_matmul::PARALLEL_WORK {
+        1
+    } else {
+        rayon::current_num_threads()
+            .min(dims.batch / MIN_PART_EXAMPLES)
+            .max(1)
+    };
+    // Whole register tiles (4 rows) per part where the batch allows.
+    let per_part = dims.batch.div_ceil(parts).div_ceil(4) * 4;
+    (0..dims.batch)
+        .step_by(per_part.max(1))
+        .map(|start| start..(start + per_part).min(dims.batch))
+        .collect()
+}
+
+/// `values`, `blocks` blocks of `[B, row]` one after the other, cut into each part's rows of
+/// every block: `cut[p][k]` is part `p`'s rows of block `k`.
+fn cut_blocks<'a, E>(
+    values: &'a mut [E],
+    blocks: usize,
+    row: usize,
+    parts: &[Range<usize>],
+) -> Vec<Vec<&'a mut [E]>> {
+    let mut cut: Vec<Vec<&'a mut [E]>> = parts.iter().map(|_| Vec::with_capacity(blocks)).collect();
+    let block_len = values.len() / blocks.max(1);
+    let mut rest = values;
+    for _ in 0..blocks {
+        let (mut block, after) = rest.split_at_mut(block_len);
+        rest = after;
+        for (part, rows) in cut.iter_mut().zip(parts) {
+            let (mine, others) = block.split_at_mut(rows.len() * row);
+            part.push(mine);
+            block = others;
+        }
+    }
+    cut
+}
+
+/// `run(p, part)` for every part, on threads of their own when there are several; the first
+/// error, if any.
+fn run_parts<P: Send>(
+    parts: Vec<P>,
+    run: impl Fn(P) -> Result<(), CpuError> + Sync + Send,
+) -> Result<(), CpuError> {
+    if parts.len() == 1 {
+        parts.into_iter().try_for_each(run)
+    } else {
+        parts.into_par_iter().try_for_each(run)
+    }
 }
 
 /// The gradients over all steps from the pre-activation gradients (`[S·B, G·H]` each):
@@ -588,51 +657,75 @@ fn lstm_forward<E: Element>(
 where
     Cpu: Device<E>,
 {
-    let (hidden, width, block) = (dims.hidden, dims.width(), dims.block());
-    let mut hs = vec![E::zero(); (dims.steps + 1) * block];
-    let mut cs = vec![E::zero(); (dims.steps + 1) * block];
-    let mut tanh_cs = vec![E::zero(); dims.steps * block];
+    let (hidden, width, block, steps) = (dims.hidden, dims.width(), dims.block(), dims.steps);
+    let mut hs = vec![E::zero(); (steps + 1) * block];
+    let mut cs = vec![E::zero(); (steps + 1) * block];
+    let mut tanh_cs = vec![E::zero(); steps * block];
     let mut gates = vec![E::zero(); dims.rows() * width];
-    let mut hp = vec![E::zero(); dims.batch * width];
-    for k in 0..dims.steps {
-        project_hidden(dims, weights, &hs, k, &mut hp)?;
-        let h_k = &mut hs[(k + 1) * block..(k + 2) * block];
-        let (c_done, c_next) = cs.split_at_mut((k + 1) * block);
-        let c_prev = &c_done[k * block..];
-        let c_k = &mut c_next[..block];
-        let tc_k = &mut tanh_cs[k * block..(k + 1) * block];
-        let gates_k = &mut gates[k * block * 4..(k + 1) * block * 4];
-        let xp_k = &xp[k * dims.batch * width..(k + 1) * dims.batch * width];
-        let rows: Vec<_> = h_k
-            .chunks_mut(hidden)
-            .zip(c_k.chunks_mut(hidden))
-            .zip(tc_k.chunks_mut(hidden))
-            .zip(gates_k.chunks_mut(width))
-            .collect();
-        let hp = &hp;
-        for_each_example(dims, rows, |b, (((h, c), tc), act)| {
-            let x_row = &xp_k[b * width..(b + 1) * width];
-            let h_row = &hp[b * width..(b + 1) * width];
-            let c_prev = &c_prev[b * hidden..(b + 1) * hidden];
-            for ((a, &x), &h) in act.iter_mut().zip(x_row).zip(h_row) {
-                *a = x + h;
+    let parts = example_parts(dims);
+    let parallel = parts.len() == 1;
+    let work: Vec<_> = parts
+        .iter()
+        .cloned()
+        .zip(cut_blocks(&mut hs, steps + 1, hidden, &parts))
+        .zip(cut_blocks(&mut cs, steps + 1, hidden, &parts))
+        .zip(cut_blocks(&mut tanh_cs, steps, hidden, &parts))
+        .zip(cut_blocks(&mut gates, steps, width, &parts))
+        .collect();
+    run_parts(
+        work,
+        |((((examples, mut hs), mut cs), mut tanh_cs), mut gates)| {
+            let local = Dims {
+                batch: examples.len(),
+                ..*dims
+            };
+            let mut hp = vec![E::zero(); local.batch * width];
+            for k in 0..steps {
+                let (h_done, h_next) = hs.split_at_mut(k + 1);
+                let h_prev: &[E] = &h_done[k];
+                project_hidden(
+                    &local,
+                    weights,
+                    (k > 0).then_some(h_prev),
+                    &mut hp,
+                    parallel,
+                )?;
+                let (c_done, c_next) = cs.split_at_mut(k + 1);
+                let (c_prev, c_k): (&[E], &mut [E]) = (&c_done[k], &mut c_next[0]);
+                let (h_k, tc_k, gates_k) = (&mut h_next[0], &mut tanh_cs[k], &mut gates[k]);
+                let xp_k = &xp[(k * dims.batch + examples.start) * width..][..local.batch * width];
+                for b in 0..local.batch {
+                    let act = &mut gates_k[b * width..(b + 1) * width];
+                    let (h, c) = (
+                        &mut h_k[b * hidden..][..hidden],
+                        &mut c_k[b * hidden..][..hidden],
+                    );
+                    let tc = &mut tc_k[b * hidden..][..hidden];
+                    let c_prev = &c_prev[b * hidden..][..hidden];
+                    let x_row = &xp_k[b * width..(b + 1) * width];
+                    let h_row = &hp[b * width..(b + 1) * width];
+                    for ((a, &x), &h) in act.iter_mut().zip(x_row).zip(h_row) {
+                        *a = x + h;
+                    }
+                    sigmoid_in_place(&mut act[..2 * hidden]);
+                    tanh_in_place(&mut act[2 * hidden..3 * hidden]);
+                    sigmoid_in_place(&mut act[3 * hidden..]);
+                    let (i, rest) = act.split_at(hidden);
+                    let (f, rest) = rest.split_at(hidden);
+                    let (g, o) = rest.split_at(hidden);
+                    for j in 0..hidden {
+                        c[j] = f[j] * c_prev[j] + i[j] * g[j];
+                    }
+                    tc.copy_from_slice(c);
+                    tanh_in_place(tc);
+                    for j in 0..hidden {
+                        h[j] = o[j] * tc[j];
+                    }
+                }
             }
-            sigmoid_in_place(&mut act[..2 * hidden]);
-            tanh_in_place(&mut act[2 * hidden..3 * hidden]);
-            sigmoid_in_place(&mut act[3 * hidden..]);
-            let (i, rest) = act.split_at(hidden);
-            let (f, rest) = rest.split_at(hidden);
-            let (g, o) = rest.split_at(hidden);
-            for j in 0..hidden {
-                c[j] = f[j] * c_prev[j] + i[j] * g[j];
-            }
-            tc.copy_from_slice(c);
-            tanh_in_place(tc);
-            for j in 0..hidden {
-                h[j] = o[j] * tc[j];
-            }
-        });
-    }
+            Ok(())
+        },
+    )?;
     Ok(LstmForward {
         hs,
         cs,
@@ -655,54 +748,70 @@ fn lstm_backward<E: Element>(
 where
     Cpu: Device<E>,
 {
-    let (hidden, width, block, steps) = (dims.hidden, dims.width(), dims.block(), dims.steps);
+    let (hidden, width, steps) = (dims.hidden, dims.width(), dims.steps);
     let mut dp = vec![E::zero(); dims.rows() * width];
-    for k in (0..steps).rev() {
-        let t = dims.time(k);
-        let c_prev = &forward.cs[k * block..(k + 1) * block];
-        let tc_k = &forward.tanh_cs[k * block..(k + 1) * block];
-        let gates_k = &forward.gates[k * block * 4..(k + 1) * block * 4];
-        let dp_k = &mut dp[k * block * 4..(k + 1) * block * 4];
-        let rows: Vec<_> = dp_k
-            .chunks_mut(width)
-            .zip(dh.chunks_mut(hidden))
-            .zip(dc.chunks_mut(hidden))
-            .collect();
-        for_each_example(dims, rows, |b, ((dp, dh), dc)| {
-            let act = &gates_k[b * width..(b + 1) * width];
-            let tc = &tc_k[b * hidden..(b + 1) * hidden];
-            let c_prev = &c_prev[b * hidden..(b + 1) * hidden];
-            if !dy.is_empty() {
-                let at = (b * steps + t) * hidden;
-                add_into(dh, &dy[at..at + hidden]);
+    let parts = example_parts(dims);
+    let parallel = parts.len() == 1;
+    let work: Vec<_> = parts
+        .iter()
+        .cloned()
+        .zip(cut_blocks(&mut dp, steps, width, &parts))
+        .zip(cut_blocks(&mut dh, 1, hidden, &parts))
+        .zip(cut_blocks(&mut dc, 1, hidden, &parts))
+        .collect();
+    run_parts(work, |(((examples, mut dp), mut dh), mut dc)| {
+        let local = Dims {
+            batch: examples.len(),
+            ..*dims
+        };
+        let (dh, dc) = (&mut *dh[0], &mut *dc[0]);
+        // This part's rows of block `k` (`[B, row]`) of the forward pass.
+        let rows = |k: usize, row: usize| {
+            (k * dims.batch + examples.start) * row..(k * dims.batch + examples.end) * row
+        };
+        for k in (0..steps).rev() {
+            let t = dims.time(k);
+            let c_prev = &forward.cs[rows(k, hidden)];
+            let tc_k = &forward.tanh_cs[rows(k, hidden)];
+            let gates_k = &forward.gates[rows(k, width)];
+            let dp_k = &mut *dp[k];
+            for b in 0..local.batch {
+                let act = &gates_k[b * width..(b + 1) * width];
+                let tc = &tc_k[b * hidden..(b + 1) * hidden];
+                let c_prev = &c_prev[b * hidden..(b + 1) * hidden];
+                let (dh, dc) = (
+                    &mut dh[b * hidden..][..hidden],
+                    &mut dc[b * hidden..][..hidden],
+                );
+                if !dy.is_empty() {
+                    let at = ((examples.start + b) * steps + t) * hidden;
+                    add_into(dh, &dy[at..at + hidden]);
+                }
+                let (i, rest) = act.split_at(hidden);
+                let (f, rest) = rest.split_at(hidden);
+                let (g, o) = rest.split_at(hidden);
+                let dp = &mut dp_k[b * width..(b + 1) * width];
+                let (dp_i, rest) = dp.split_at_mut(hidden);
+                let (dp_f, rest) = rest.split_at_mut(hidden);
+                let (dp_g, dp_o) = rest.split_at_mut(hidden);
+                let one = E::one();
+                for j in 0..hidden {
+                    let (i, f, g, o, tc, dh_j) = (i[j], f[j], g[j], o[j], tc[j], dh[j]);
+                    let dc_j = dc[j] + dh_j * o * (one - tc * tc);
+                    dp_i[j] = dc_j * g * i * (one - i);
+                    dp_f[j] = dc_j * c_prev[j] * f * (one - f);
+                    dp_g[j] = dc_j * i * (one - g * g);
+                    dp_o[j] = dh_j * tc * o * (one - o);
+                    dc[j] = dc_j * f;
+                    dh[j] = E::zero();
+                }
             }
-            let (i, rest) = act.split_at(hidden);
-            let (f, rest) = rest.split_at(hidden);
-            let (g, o) = rest.split_at(hidden);
-            let (dp_i, rest) = dp.split_at_mut(hidden);
-            let (dp_f, rest) = rest.split_at_mut(hidden);
-            let (dp_g, dp_o) = rest.split_at_mut(hidden);
-            let one = E::one();
-            for j in 0..hidden {
-                let (i, f, g, o, tc, dh_j) = (i[j], f[j], g[j], o[j], tc[j], dh[j]);
-                let dc_j = dc[j] + dh_j * o * (one - tc * tc);
-                dp_i[j] = dc_j * g * i * (one - i);
-                dp_f[j] = dc_j * c_prev[j] * f * (one - f);
-                dp_g[j] = dc_j * i * (one - g * g);
-                dp_o[j] = dh_j * tc * o * (one - o);
-                dc[j] = dc_j * f;
-                dh[j] = E::zero();
+            if k > 0 {
+                carry_hidden_gradient(&local, weights, dp_k, dh, parallel)?;
             }
-        });
-        if k > 0 {
-            carry_hidden_gradient(
-                dims,
-                weights,
-                &dp[k * block * 4..(k + 1) * block * 4],
-                &mut dh,
-            )?;
         }
-    }
+        Ok(())
+    })?;
     Ok(dp)
 }
 
@@ -820,7 +929,8 @@ where
     let mut hp = vec![E::zero(); dims.batch * width];
     let b_hh = &weights.b_hh;
     for k in 0..dims.steps {
-        project_hidden(dims, weights, &hs, k, &mut hp)?;
+        let h_prev = &hs[k * dims.block()..(k + 1) * dims.block()];
+        project_hidden(dims, weights, (k > 0).then_some(h_prev), &mut hp, true)?;
         let (h_done, h_next) = hs.split_at_mut((k + 1) * block);
         let h_prev = &h_done[k * block..];
         let h_k = &mut h_next[..block];
@@ -917,6 +1027,7 @@ where
                 weights,
                 &dp_h[k * block * 3..(k + 1) * block * 3],
                 &mut dh,
+                true,
             )?;
         }
     }

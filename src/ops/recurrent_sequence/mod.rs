@@ -517,6 +517,31 @@ mod tests {
         }
     }
 
+    /// The LSTM kernel splits the batch between the threads for the whole sequence (on the
+    /// CPU): every split gives the same bits as one thread, whose path the tests above check
+    /// against the unrolled cell.
+    #[test]
+    fn the_lstm_kernel_gives_the_same_bits_with_any_number_of_threads() {
+        let dev = crate::test_device!(9);
+        // 37 examples: parts of 20 and 17 on two threads, of 12, 12 and 13 on three, and so on.
+        let x = weights::<_, f32>(&dev, (37usize, 4usize, Const::<6>), 5);
+        let lstm = LstmCell::<6, 64, f32, Dev>::build(&dev);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let a = outcome::<_, 6, 64, f32>(Implementation::Kernel, &lstm, &x, false, true);
+                a.values.into_iter().chain(a.gradients).collect::<Vec<_>>()
+            })
+        };
+        let one_thread = run(1);
+        for threads in [2, 3, 4] {
+            assert!(run(threads) == one_thread, "{threads} threads");
+        }
+    }
+
     /// The fused op by finite differences, on a tiny case: the input and every parameter.
     fn check_input_finite_differences<C, const I: usize, const H: usize>()
     where

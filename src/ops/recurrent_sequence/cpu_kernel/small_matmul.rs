@@ -19,7 +19,7 @@ const ROWS: usize = 4;
 /// Columns of `C` per register tile (two AVX vectors of `f32`).
 const COLUMNS: usize = 16;
 /// Below this many multiply-adds one thread does the whole product.
-const PARALLEL_WORK: usize = 1 << 19;
+pub(crate) const PARALLEL_WORK: usize = 1 << 19;
 
 /// A right-hand matrix `[k, n]` (`n` a multiple of 16) laid out once for many products: its
 /// 16-column panels one after the other, each `[k, 16]` row-major.
@@ -60,16 +60,19 @@ fn as_f32<E: Element>(v: &[E]) -> Option<&[f32]> {
 }
 
 /// `c = a·b` (or `c += a·b` when `accumulate`) for `a` `[m, k]` and `c` `[m, n]` row-major,
-/// `b` packed (`[k, n]`). Returns `false`, doing nothing, unless `E` is `f32`.
+/// `b` packed (`[k, n]`), split between two threads when large and `parallel` (callers that
+/// already run on one thread of several pass `false`). Returns `false`, doing nothing, unless
+/// `E` is `f32`.
 pub(crate) fn try_matmul_packed<E: Element>(
     a: &[E],
     b: &Packed,
     c: &mut [E],
     m: usize,
     accumulate: bool,
+    parallel: bool,
 ) -> bool {
     let (k, n) = (b.k, b.n);
-    run(a, Right::Packed(b), c, [m, k, n], accumulate)
+    run(a, Right::Packed(b), c, [m, k, n], accumulate, parallel)
 }
 
 /// `c = a·b` (or `c += a·b` when `accumulate`) for `a` `[m, k]`, `b` `[k, n]`, `c` `[m, n]`,
@@ -84,7 +87,7 @@ pub(crate) fn try_matmul<E: Element>(
     match as_f32(b) {
         Some(b) => {
             assert!(b.len() >= k * n);
-            run(a, Right::Rows(&b[..k * n]), c, [m, k, n], accumulate)
+            run(a, Right::Rows(&b[..k * n]), c, [m, k, n], accumulate, true)
         }
         None => false,
     }
@@ -96,6 +99,7 @@ fn run<E: Element>(
     c: &mut [E],
     [m, k, n]: [usize; 3],
     accumulate: bool,
+    parallel: bool,
 ) -> bool {
     if TypeId::of::<E>() != TypeId::of::<f32>() {
         return false;
@@ -108,7 +112,7 @@ fn run<E: Element>(
             core::slice::from_raw_parts_mut(c.as_mut_ptr().cast::<f32>(), m * n),
         )
     };
-    if m * k * n >= PARALLEL_WORK && m >= 2 * ROWS {
+    if parallel && m * k * n >= PARALLEL_WORK && m >= 2 * ROWS {
         // Two halves of the rows (whole tiles), one per thread.
         let split = (m / 2).div_ceil(ROWS) * ROWS;
         let (a0, a1) = a.split_at(split * k);
@@ -296,7 +300,7 @@ mod tests {
             assert_eq!(c, expected, "{m}×{k}·{k}×{n}");
             if let Some(packed) = Packed::new(&b, k, n) {
                 let mut c = vec![5.0_f32; m * n];
-                assert!(try_matmul_packed(&a, &packed, &mut c, m, false));
+                assert!(try_matmul_packed(&a, &packed, &mut c, m, false, true));
                 assert_eq!(c, expected, "{m}×{k}·{k}×{n}, packed");
             }
         }
