@@ -11,29 +11,26 @@
 //! typednet's `Trainer` trains it like any other classifier of images. With `--features cuda`
 //! it trains on the GPU.
 //!
-//! Recipe: 10 epochs, batch 64 (shuffled), Adam with learning rate 1e-3, pixels in [0, 1],
-//! PyTorch's default initialisation, cross-entropy. Its PyTorch twin is
-//! `tools/pytorch_mnist_recipes.py lstm` (`nn.LSTM(28, 128, batch_first=True)` and
-//! `nn.Linear(128, 10)` on the last hidden state).
+//! Recipe: 10 epochs, batch 64 (shuffled), Adam with learning rate 1e-3, PyTorch's default
+//! initialisation, cross-entropy, and the pixels standardised with the training digits' mean
+//! and standard deviation (torchvision's `Normalize`), as the LeNet main job does. Its PyTorch
+//! twin is `STANDARDIZE=1 tools/pytorch_mnist_recipes.py lstm` (`nn.LSTM(28, 128,
+//! batch_first=True)` and `nn.Linear(128, 10)` on the last hidden state).
 //!
-//! Results (2026-11-23, this 2-core shared machine, release build, `Cpu` device):
+//! Results (2026-11-24, this 2-core machine, release build, `Cpu` device, seeds 0–5, test
+//! accuracy on the last 2,000 digits after 10 epochs):
 //!
-//! - typednet, `cargo run --release --example mnist_lstm 10 <seed>`: test accuracy 95.60%
-//!   (seed 0) and 94.85% (seed 1); 8.5–11.8 s per epoch, 9.9 s mean for seed 1 (the
-//!   `Trainer`'s epoch time, which includes the pass over the test set).
-//! - PyTorch 2.15 with 2 threads, `/tmp/ref/bin/python tools/pytorch_mnist_recipes.py lstm 0 1`:
-//!   95.30% (seed 0) and 94.60% (seed 1); 1.7 s per epoch (seed 0, run alone; 2.8 s for seed 1,
-//!   which shared the machine with the Rust run).
+//! | | standardised pixels | pixels in `[0, 1]` |
+//! |---|---|---|
+//! | typednet | 95.75–97.10%, mean 96.42% (seed 0: 95.75%) | 93.75–95.05%, mean 94.50% |
+//! | PyTorch 2.15 | 96.05–96.70%, mean 96.24% | 94.40–95.30%, mean 94.72% |
 //!
-//! Both seeds reach the required 94.5% test accuracy, level with PyTorch; typednet was about
-//! five times slower per epoch here (28 sequential steps of small matmuls and many element-wise
-//! ops, each a separate dfdx kernel, against PyTorch's fused LSTM).
-//!
-//! Since the fused CPU kernel (`ops::recurrent_sequence`, the `network!` layer's path on `Cpu`):
-//! seed 0, **95.15%**, 9.2 s per epoch on ONE thread (`RAYON_NUM_THREADS=1`) while a CI build
-//! held the other core (2026-11-23 13:27 UTC); not yet timed on an idle machine. The figures
-//! above are the unfused hand-written model's; the float order of the fused kernel differs, so
-//! the accuracy moved by half a point on this seed.
+//! Issue #6 asks for 94.5%, which pixels in `[0, 1]` reach only on some seeds in either
+//! library (seed 0: typednet 94.05%, PyTorch 95.30%; the two draw different weights from the
+//! same seed, so only the spreads compare). Standardised, every seed of both clears it.
+//! typednet takes about 1.25 s per epoch on an idle machine (the fused LSTM kernel, the
+//! batch split between the two cores; the `Trainer`'s epoch time includes the pass over the
+//! test set), PyTorch about 1.5 s.
 
 mod common;
 
@@ -57,6 +54,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         train.len(),
         test.len()
     );
+    // Both sets with the training set's figures, so that nothing of the test set leaks in.
+    let (mean, std) = train.feature_mean_and_std();
+    let (train, test) = (train.standardized(mean, std)?, test.standardized(mean, std)?);
+    println!("pixels standardised with the training digits' mean {mean:.4} and deviation {std:.4}");
 
     let dev = common::Device::seed_from_u64(seed);
     let mut model = RowLstm::<f32, common::Device>::new(&dev);

@@ -8,7 +8,7 @@ a linear layer on the last hidden state.
 Run: /tmp/ref/bin/python tools/pytorch_mnist_recipes.py [mlp|lenet|lstm] [seeds...]
 (`DEVICE=cuda` runs it on the GPU, as the examples do when built with `--features cuda`;
 `STANDARDIZE=1` standardises the pixels with the training digits' mean and standard deviation,
-as `examples/mnist_lenet.rs` does.)
+as `examples/mnist_lenet.rs` and `examples/mnist_lstm.rs` do.)
 """
 import gzip
 import os
