@@ -56,7 +56,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     // Both sets with the training set's figures, so that nothing of the test set leaks in.
     let (mean, std) = train.feature_mean_and_std();
-    let (train, test) = (train.standardized(mean, std)?, test.standardized(mean, std)?);
+    let (train, test) = (
+        train.standardized(mean, std)?,
+        test.standardized(mean, std)?,
+    );
     println!("pixels standardised with the training digits' mean {mean:.4} and deviation {std:.4}");
 
     let dev = common::Device::seed_from_u64(seed);

@@ -91,9 +91,6 @@ impl Dims {
 /// From this many rows on, a product runs on [`crate::gemm`] (packing pays for itself).
 const LARGE_PRODUCT_ROWS: usize = 128;
 
-/// Below this many gate values per step, the gate arithmetic runs on one thread.
-const PARALLEL_GATES: usize = 1 << 16;
-
 /// `c = a·b`, or `c += a·b` when `accumulate`, for row-major `a` `[m, k]`, `b` `[k, n]` and
 /// `c` `[m, n]`: the SIMD kernel of `small_matmul` for `f32`, dfdx's matmul otherwise.
 fn matmul<E: Element>(
@@ -214,20 +211,6 @@ fn grad<'a, S: dfdx::shapes::Shape, E: Element>(
     t: &Tensor<S, E, Cpu, NoneTape>,
 ) -> Result<&'a mut Vec<E>, CpuError> {
     Ok(grads.get_or_alloc_mut(t)?)
-}
-
-/// Runs `f(b, ...)` for every example's rows, on the rayon pool when the step is large enough.
-fn for_each_example<A: Send, F>(dims: &Dims, rows: Vec<A>, f: F)
-where
-    F: Fn(usize, A) + Sync + Send,
-{
-    if dims.batch * dims.width() >= PARALLEL_GATES {
-        rows.into_par_iter()
-            .enumerate()
-            .for_each(|(b, row)| f(b, row));
-    } else {
-        rows.into_iter().enumerate().for_each(|(b, row)| f(b, row));
-    }
 }
 
 /// The parameters of a gated cell as row-major host copies, the weights also transposed.
@@ -682,7 +665,7 @@ where
             let mut hp = vec![E::zero(); local.batch * width];
             for k in 0..steps {
                 let (h_done, h_next) = hs.split_at_mut(k + 1);
-                let h_prev: &[E] = &h_done[k];
+                let h_prev: &[E] = h_done[k];
                 project_hidden(
                     &local,
                     weights,
@@ -691,7 +674,7 @@ where
                     parallel,
                 )?;
                 let (c_done, c_next) = cs.split_at_mut(k + 1);
-                let (c_prev, c_k): (&[E], &mut [E]) = (&c_done[k], &mut c_next[0]);
+                let (c_prev, c_k): (&[E], &mut [E]) = (c_done[k], &mut c_next[0]);
                 let (h_k, tc_k, gates_k) = (&mut h_next[0], &mut tanh_cs[k], &mut gates[k]);
                 let xp_k = &xp[(k * dims.batch + examples.start) * width..][..local.batch * width];
                 for b in 0..local.batch {
@@ -922,46 +905,65 @@ fn gru_forward<E: Element>(
 where
     Cpu: Device<E>,
 {
-    let (hidden, width, block) = (dims.hidden, dims.width(), dims.block());
-    let mut hs = vec![E::zero(); (dims.steps + 1) * block];
-    let mut hn = vec![E::zero(); dims.steps * block];
+    let (hidden, width, block, steps) = (dims.hidden, dims.width(), dims.block(), dims.steps);
+    let mut hs = vec![E::zero(); (steps + 1) * block];
+    let mut hn = vec![E::zero(); steps * block];
     let mut gates = vec![E::zero(); dims.rows() * width];
-    let mut hp = vec![E::zero(); dims.batch * width];
     let b_hh = &weights.b_hh;
-    for k in 0..dims.steps {
-        let h_prev = &hs[k * dims.block()..(k + 1) * dims.block()];
-        project_hidden(dims, weights, (k > 0).then_some(h_prev), &mut hp, true)?;
-        let (h_done, h_next) = hs.split_at_mut((k + 1) * block);
-        let h_prev = &h_done[k * block..];
-        let h_k = &mut h_next[..block];
-        let hn_k = &mut hn[k * block..(k + 1) * block];
-        let gates_k = &mut gates[k * block * 3..(k + 1) * block * 3];
-        let xp_k = &xp[k * dims.batch * width..(k + 1) * dims.batch * width];
-        let rows: Vec<_> = h_k
-            .chunks_mut(hidden)
-            .zip(hn_k.chunks_mut(hidden))
-            .zip(gates_k.chunks_mut(width))
-            .collect();
-        let hp = &hp;
-        for_each_example(dims, rows, |b, ((h, hn), act)| {
-            let x_row = &xp_k[b * width..(b + 1) * width];
-            let h_row = &hp[b * width..(b + 1) * width];
-            let h_prev = &h_prev[b * hidden..(b + 1) * hidden];
-            for j in 0..2 * hidden {
-                act[j] = x_row[j] + h_row[j] + b_hh[j];
+    // One share of the batch per thread through the whole sequence, as in `lstm_forward`.
+    let parts = example_parts(dims);
+    let parallel = parts.len() == 1;
+    let work: Vec<_> = parts
+        .iter()
+        .cloned()
+        .zip(cut_blocks(&mut hs, steps + 1, hidden, &parts))
+        .zip(cut_blocks(&mut hn, steps, hidden, &parts))
+        .zip(cut_blocks(&mut gates, steps, width, &parts))
+        .collect();
+    run_parts(work, |(((examples, mut hs), mut hn), mut gates)| {
+        let local = Dims {
+            batch: examples.len(),
+            ..*dims
+        };
+        let mut hp = vec![E::zero(); local.batch * width];
+        for k in 0..steps {
+            let (h_done, h_next) = hs.split_at_mut(k + 1);
+            let h_prev: &[E] = h_done[k];
+            project_hidden(
+                &local,
+                weights,
+                (k > 0).then_some(h_prev),
+                &mut hp,
+                parallel,
+            )?;
+            let (h_k, hn_k, gates_k) = (&mut h_next[0], &mut hn[k], &mut gates[k]);
+            let xp_k = &xp[(k * dims.batch + examples.start) * width..][..local.batch * width];
+            for b in 0..local.batch {
+                let act = &mut gates_k[b * width..(b + 1) * width];
+                let (h, hn) = (
+                    &mut h_k[b * hidden..][..hidden],
+                    &mut hn_k[b * hidden..][..hidden],
+                );
+                let x_row = &xp_k[b * width..(b + 1) * width];
+                let h_row = &hp[b * width..(b + 1) * width];
+                let h_prev = &h_prev[b * hidden..(b + 1) * hidden];
+                for j in 0..2 * hidden {
+                    act[j] = x_row[j] + h_row[j] + b_hh[j];
+                }
+                sigmoid_in_place(&mut act[..2 * hidden]);
+                for j in 0..hidden {
+                    hn[j] = h_row[2 * hidden + j] + b_hh[2 * hidden + j];
+                    act[2 * hidden + j] = x_row[2 * hidden + j] + act[j] * hn[j];
+                }
+                tanh_in_place(&mut act[2 * hidden..]);
+                for j in 0..hidden {
+                    let (z, n) = (act[hidden + j], act[2 * hidden + j]);
+                    h[j] = n + z * (h_prev[j] - n);
+                }
             }
-            sigmoid_in_place(&mut act[..2 * hidden]);
-            for j in 0..hidden {
-                hn[j] = h_row[2 * hidden + j] + b_hh[2 * hidden + j];
-                act[2 * hidden + j] = x_row[2 * hidden + j] + act[j] * hn[j];
-            }
-            tanh_in_place(&mut act[2 * hidden..]);
-            for j in 0..hidden {
-                let (z, n) = (act[hidden + j], act[2 * hidden + j]);
-                h[j] = n + z * (h_prev[j] - n);
-            }
-        });
-    }
+        }
+        Ok(())
+    })?;
     Ok(GruForward { hs, gates, hn })
 }
 
@@ -977,59 +979,69 @@ fn gru_backward<E: Element>(
 where
     Cpu: Device<E>,
 {
-    let (hidden, width, block, steps) = (dims.hidden, dims.width(), dims.block(), dims.steps);
+    let (hidden, width, steps) = (dims.hidden, dims.width(), dims.steps);
     let mut dp_x = vec![E::zero(); dims.rows() * width];
     let mut dp_h = vec![E::zero(); dims.rows() * width];
-    for k in (0..steps).rev() {
-        let t = dims.time(k);
-        let h_prev = &forward.hs[k * block..(k + 1) * block];
-        let hn_k = &forward.hn[k * block..(k + 1) * block];
-        let gates_k = &forward.gates[k * block * 3..(k + 1) * block * 3];
-        let dp_x_k = &mut dp_x[k * block * 3..(k + 1) * block * 3];
-        let dp_h_k = &mut dp_h[k * block * 3..(k + 1) * block * 3];
-        let rows: Vec<_> = dp_x_k
-            .chunks_mut(width)
-            .zip(dp_h_k.chunks_mut(width))
-            .zip(dh.chunks_mut(hidden))
-            .collect();
-        for_each_example(dims, rows, |b, ((dpx, dph), dh)| {
-            let act = &gates_k[b * width..(b + 1) * width];
-            let h_prev = &h_prev[b * hidden..(b + 1) * hidden];
-            let hn = &hn_k[b * hidden..(b + 1) * hidden];
-            if !dy.is_empty() {
-                let at = (b * steps + t) * hidden;
-                add_into(dh, &dy[at..at + hidden]);
+    let parts = example_parts(dims);
+    let parallel = parts.len() == 1;
+    let work: Vec<_> = parts
+        .iter()
+        .cloned()
+        .zip(cut_blocks(&mut dp_x, steps, width, &parts))
+        .zip(cut_blocks(&mut dp_h, steps, width, &parts))
+        .zip(cut_blocks(&mut dh, 1, hidden, &parts))
+        .collect();
+    run_parts(work, |(((examples, mut dp_x), mut dp_h), mut dh)| {
+        let local = Dims {
+            batch: examples.len(),
+            ..*dims
+        };
+        let dh = &mut *dh[0];
+        // This part's rows of block `k` (`[B, row]`) of the forward pass.
+        let rows = |k: usize, row: usize| {
+            (k * dims.batch + examples.start) * row..(k * dims.batch + examples.end) * row
+        };
+        for k in (0..steps).rev() {
+            let t = dims.time(k);
+            let h_prev = &forward.hs[rows(k, hidden)];
+            let hn_k = &forward.hn[rows(k, hidden)];
+            let gates_k = &forward.gates[rows(k, width)];
+            let (dp_x_k, dp_h_k) = (&mut *dp_x[k], &mut *dp_h[k]);
+            for b in 0..local.batch {
+                let act = &gates_k[b * width..(b + 1) * width];
+                let h_prev = &h_prev[b * hidden..(b + 1) * hidden];
+                let hn = &hn_k[b * hidden..(b + 1) * hidden];
+                let dh = &mut dh[b * hidden..][..hidden];
+                if !dy.is_empty() {
+                    let at = ((examples.start + b) * steps + t) * hidden;
+                    add_into(dh, &dy[at..at + hidden]);
+                }
+                let (r, rest) = act.split_at(hidden);
+                let (z, n) = rest.split_at(hidden);
+                let (dpx_r, rest) = dp_x_k[b * width..(b + 1) * width].split_at_mut(hidden);
+                let (dpx_z, dpx_n) = rest.split_at_mut(hidden);
+                let (dph_r, rest) = dp_h_k[b * width..(b + 1) * width].split_at_mut(hidden);
+                let (dph_z, dph_n) = rest.split_at_mut(hidden);
+                let one = E::one();
+                for j in 0..hidden {
+                    let (r, z, n, dh_j) = (r[j], z[j], n[j], dh[j]);
+                    let dn = dh_j * (one - z) * (one - n * n);
+                    let dr = dn * hn[j] * r * (one - r);
+                    let dz = dh_j * (h_prev[j] - n) * z * (one - z);
+                    dpx_r[j] = dr;
+                    dpx_z[j] = dz;
+                    dpx_n[j] = dn;
+                    dph_r[j] = dr;
+                    dph_z[j] = dz;
+                    dph_n[j] = dn * r;
+                    dh[j] = dh_j * z;
+                }
             }
-            let (r, rest) = act.split_at(hidden);
-            let (z, n) = rest.split_at(hidden);
-            let (dpx_r, rest) = dpx.split_at_mut(hidden);
-            let (dpx_z, dpx_n) = rest.split_at_mut(hidden);
-            let (dph_r, rest) = dph.split_at_mut(hidden);
-            let (dph_z, dph_n) = rest.split_at_mut(hidden);
-            let one = E::one();
-            for j in 0..hidden {
-                let (r, z, n, dh_j) = (r[j], z[j], n[j], dh[j]);
-                let dn = dh_j * (one - z) * (one - n * n);
-                let dr = dn * hn[j] * r * (one - r);
-                let dz = dh_j * (h_prev[j] - n) * z * (one - z);
-                dpx_r[j] = dr;
-                dpx_z[j] = dz;
-                dpx_n[j] = dn;
-                dph_r[j] = dr;
-                dph_z[j] = dz;
-                dph_n[j] = dn * r;
-                dh[j] = dh_j * z;
+            if k > 0 {
+                carry_hidden_gradient(&local, weights, dp_h_k, dh, parallel)?;
             }
-        });
-        if k > 0 {
-            carry_hidden_gradient(
-                dims,
-                weights,
-                &dp_h[k * block * 3..(k + 1) * block * 3],
-                &mut dh,
-                true,
-            )?;
         }
-    }
+        Ok(())
+    })?;
     Ok((dp_x, dp_h))
 }

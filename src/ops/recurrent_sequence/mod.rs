@@ -486,7 +486,7 @@ mod tests {
         check_against_reference::<TorchGruCell<3, 4, f32, Dev>, 3, 4, f32>(1e-5);
     }
 
-    /// Large enough for the gate arithmetic to run on the rayon pool.
+    /// Large enough for the batch to be split between the threads (on two or more).
     #[test]
     fn kernels_match_the_unrolled_cells_on_a_larger_batch() {
         let dev = crate::test_device!(9);
@@ -517,15 +517,16 @@ mod tests {
         }
     }
 
-    /// The LSTM kernel splits the batch between the threads for the whole sequence (on the
-    /// CPU): every split gives the same bits as one thread, whose path the tests above check
-    /// against the unrolled cell.
+    /// The kernels split the batch between the threads for the whole sequence (on the CPU):
+    /// every split gives the same bits as one thread, whose path the tests above check against
+    /// the unrolled cell.
     #[test]
-    fn the_lstm_kernel_gives_the_same_bits_with_any_number_of_threads() {
+    fn kernels_give_the_same_bits_with_any_number_of_threads() {
         let dev = crate::test_device!(9);
         // 37 examples: parts of 20 and 17 on two threads, of 12, 12 and 13 on three, and so on.
         let x = weights::<_, f32>(&dev, (37usize, 4usize, Const::<6>), 5);
         let lstm = LstmCell::<6, 64, f32, Dev>::build(&dev);
+        let gru = TorchGruCell::<6, 64, f32, Dev>::build(&dev);
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -533,7 +534,11 @@ mod tests {
                 .unwrap();
             pool.install(|| {
                 let a = outcome::<_, 6, 64, f32>(Implementation::Kernel, &lstm, &x, false, true);
-                a.values.into_iter().chain(a.gradients).collect::<Vec<_>>()
+                let b = outcome::<_, 6, 64, f32>(Implementation::Kernel, &gru, &x, true, true);
+                [a, b]
+                    .into_iter()
+                    .flat_map(|o| o.values.into_iter().chain(o.gradients))
+                    .collect::<Vec<_>>()
             })
         };
         let one_thread = run(1);
