@@ -25,8 +25,13 @@
 //!   Then, over all steps at once: `∂L/∂W_ih = ∂Pᵀ·X`, `∂L/∂W_hh = ∂Pᵀ·H_prev`, the bias
 //!   gradients as column sums, and `∂L/∂X = ∂P·W_ih` — three big matmuls.
 //!
+//! The per-step loops of both passes run on several threads at once, each over its share of
+//! the batch (`example_parts`): the examples are independent, so the threads meet once per
+//! sequence rather than at every step's product.
+//!
 //! The matmuls of `f32` run a register-tiled SIMD kernel of this module (`small_matmul.rs`,
-//! AVX2 + FMA chosen at run time, rows split over two rayon tasks when large enough), the
+//! AVX2 + FMA chosen at run time; when the batch is not split, rows split over two rayon tasks
+//! when large enough), the
 //! recurrent weights laid out for it once per run; other types use dfdx's matmul (the `gemm`
 //! crate) on tensors without tapes. σ and tanh of `f32` are vectorised polynomials
 //! (`ops/activations.rs`). dfdx's own matmul was measured first: per step it repacked `W_hh` and
