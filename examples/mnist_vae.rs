@@ -24,6 +24,11 @@
 //! the digit asked for by a LeNet-5 that scores 97.3% on real test digits (per class 81% for 5
 //! to 99% for 8). With a 20-d code and 10 epochs it drew the asked digit only 31.5% of the time:
 //! the code carried the class and the decoder ignored the label.
+//!
+//! Re-run on 2026-11-24 14:45 UTC after the fused ops and the deterministic sums (same seed,
+//! different rounding; 17 s in all): test ELBO −123.28 nats per digit (reconstruction −101.84,
+//! KL 21.44), still within PyTorch's −122.85 to −123.29; the conditional VAE drew the asked
+//! digit 91.6% of the time, judged by a LeNet-5 scoring 97.00% on real test digits.
 
 mod common;
 
