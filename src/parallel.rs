@@ -27,3 +27,23 @@ pub(crate) fn reduction_group_len(batch: usize) -> usize {
         .max(1);
     batch.div_ceil(groups).max(1)
 }
+
+/// Asserts that `run` gives the same result on a rayon pool of each of `threads` threads as on
+/// one thread: the test that a kernel's sums do not depend on how its work is split.
+#[cfg(test)]
+pub(crate) fn assert_same_on_threads<R: PartialEq + Send>(
+    threads: &[usize],
+    run: impl Fn() -> R + Sync,
+) {
+    let on = |count: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(count)
+            .build()
+            .unwrap()
+            .install(&run)
+    };
+    let one_thread = on(1);
+    for &count in threads {
+        assert!(on(count) == one_thread, "{count} threads");
+    }
+}

@@ -746,22 +746,12 @@ mod tests {
             dims.batch * dims.c_out * dims.output_plane(),
             3,
         ));
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                let mut grad_x = vec![0.0f32; x.len()];
-                let mut grad_w = vec![0.0f32; weight.len()];
-                let grad_b = backward(&dims, &x, &weight, &grad_y, Some(&mut grad_x), &mut grad_w);
-                [grad_x, grad_w, grad_b].map(|v| v.iter().map(|g| g.to_bits()).collect::<Vec<_>>())
-            })
-        };
-        let one_thread = run(1);
-        for threads in [2, 3, 5, 2, 3] {
-            assert!(run(threads) == one_thread, "{threads} threads");
-        }
+        crate::parallel::assert_same_on_threads(&[2, 3, 5, 2, 3], || {
+            let mut grad_x = vec![0.0f32; x.len()];
+            let mut grad_w = vec![0.0f32; weight.len()];
+            let grad_b = backward(&dims, &x, &weight, &grad_y, Some(&mut grad_x), &mut grad_w);
+            [grad_x, grad_w, grad_b].map(|v| v.iter().map(|g| g.to_bits()).collect::<Vec<_>>())
+        });
     }
 
     /// Runs the kernel in `E` on `f64` values: `(y, ∂L/∂x, ∂L/∂w, ∂L/∂bias)`. The input

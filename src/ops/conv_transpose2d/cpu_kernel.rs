@@ -507,22 +507,12 @@ mod tests {
         let x = random_values(sizes.x_len(), 1);
         let weight = random_values(sizes.weight_len(), 2);
         let grad_y = random_values(sizes.y_len(), 3);
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                let mut grad_x = vec![0.0; x.len()];
-                let (grad_w, grad_b) = backward(&dims, &x, &weight, &grad_y, &mut grad_x);
-                [grad_x, grad_w.to_vec(), grad_b]
-                    .map(|v| v.iter().map(|g| g.to_bits()).collect::<Vec<_>>())
-            })
-        };
-        let one_thread = run(1);
-        for threads in [2, 3, 5, 2, 3] {
-            assert!(run(threads) == one_thread, "{threads} threads");
-        }
+        crate::parallel::assert_same_on_threads(&[2, 3, 5, 2, 3], || {
+            let mut grad_x = vec![0.0; x.len()];
+            let (grad_w, grad_b) = backward(&dims, &x, &weight, &grad_y, &mut grad_x);
+            [grad_x, grad_w.to_vec(), grad_b]
+                .map(|v| v.iter().map(|g| g.to_bits()).collect::<Vec<_>>())
+        });
     }
 
     /// An infinity in `∂y` at an output cell no input cell reaches (stride wider than the

@@ -91,6 +91,20 @@ impl Dims {
     fn block(&self) -> usize {
         self.batch * self.hidden
     }
+
+    /// The same sizes for the examples `examples` of the batch alone (one thread's part, see
+    /// `example_parts`).
+    fn part(&self, examples: &Range<usize>) -> Dims {
+        Dims {
+            batch: examples.len(),
+            ..*self
+        }
+    }
+
+    /// Where the rows of `examples` lie in block `k` of a buffer of `[B, row]` blocks.
+    fn part_rows(&self, k: usize, examples: &Range<usize>, row: usize) -> Range<usize> {
+        (k * self.batch + examples.start) * row..(k * self.batch + examples.end) * row
+    }
 }
 
 /// From this many rows on, a product runs on [`crate::gemm`] (packing pays for itself).
@@ -663,10 +677,7 @@ where
     run_parts(
         work,
         |((((examples, mut hs), mut cs), mut tanh_cs), mut gates)| {
-            let local = Dims {
-                batch: examples.len(),
-                ..*dims
-            };
+            let local = dims.part(&examples);
             let mut hp = vec![E::zero(); local.batch * width];
             for k in 0..steps {
                 let (h_done, h_next) = hs.split_at_mut(k + 1);
@@ -681,7 +692,7 @@ where
                 let (c_done, c_next) = cs.split_at_mut(k + 1);
                 let (c_prev, c_k): (&[E], &mut [E]) = (c_done[k], &mut c_next[0]);
                 let (h_k, tc_k, gates_k) = (&mut h_next[0], &mut tanh_cs[k], &mut gates[k]);
-                let xp_k = &xp[(k * dims.batch + examples.start) * width..][..local.batch * width];
+                let xp_k = &xp[dims.part_rows(k, &examples, width)];
                 for b in 0..local.batch {
                     let act = &mut gates_k[b * width..(b + 1) * width];
                     let (h, c) = (
@@ -748,20 +759,13 @@ where
         .zip(cut_blocks(&mut dc, 1, hidden, &parts))
         .collect();
     run_parts(work, |(((examples, mut dp), mut dh), mut dc)| {
-        let local = Dims {
-            batch: examples.len(),
-            ..*dims
-        };
+        let local = dims.part(&examples);
         let (dh, dc) = (&mut *dh[0], &mut *dc[0]);
-        // This part's rows of block `k` (`[B, row]`) of the forward pass.
-        let rows = |k: usize, row: usize| {
-            (k * dims.batch + examples.start) * row..(k * dims.batch + examples.end) * row
-        };
         for k in (0..steps).rev() {
             let t = dims.time(k);
-            let c_prev = &forward.cs[rows(k, hidden)];
-            let tc_k = &forward.tanh_cs[rows(k, hidden)];
-            let gates_k = &forward.gates[rows(k, width)];
+            let c_prev = &forward.cs[dims.part_rows(k, &examples, hidden)];
+            let tc_k = &forward.tanh_cs[dims.part_rows(k, &examples, hidden)];
+            let gates_k = &forward.gates[dims.part_rows(k, &examples, width)];
             let dp_k = &mut *dp[k];
             for b in 0..local.batch {
                 let act = &gates_k[b * width..(b + 1) * width];
@@ -926,10 +930,7 @@ where
         .zip(cut_blocks(&mut gates, steps, width, &parts))
         .collect();
     run_parts(work, |(((examples, mut hs), mut hn), mut gates)| {
-        let local = Dims {
-            batch: examples.len(),
-            ..*dims
-        };
+        let local = dims.part(&examples);
         let mut hp = vec![E::zero(); local.batch * width];
         for k in 0..steps {
             let (h_done, h_next) = hs.split_at_mut(k + 1);
@@ -942,7 +943,7 @@ where
                 parallel,
             )?;
             let (h_k, hn_k, gates_k) = (&mut h_next[0], &mut hn[k], &mut gates[k]);
-            let xp_k = &xp[(k * dims.batch + examples.start) * width..][..local.batch * width];
+            let xp_k = &xp[dims.part_rows(k, &examples, width)];
             for b in 0..local.batch {
                 let act = &mut gates_k[b * width..(b + 1) * width];
                 let (h, hn) = (
@@ -997,20 +998,13 @@ where
         .zip(cut_blocks(&mut dh, 1, hidden, &parts))
         .collect();
     run_parts(work, |(((examples, mut dp_x), mut dp_h), mut dh)| {
-        let local = Dims {
-            batch: examples.len(),
-            ..*dims
-        };
+        let local = dims.part(&examples);
         let dh = &mut *dh[0];
-        // This part's rows of block `k` (`[B, row]`) of the forward pass.
-        let rows = |k: usize, row: usize| {
-            (k * dims.batch + examples.start) * row..(k * dims.batch + examples.end) * row
-        };
         for k in (0..steps).rev() {
             let t = dims.time(k);
-            let h_prev = &forward.hs[rows(k, hidden)];
-            let hn_k = &forward.hn[rows(k, hidden)];
-            let gates_k = &forward.gates[rows(k, width)];
+            let h_prev = &forward.hs[dims.part_rows(k, &examples, hidden)];
+            let hn_k = &forward.hn[dims.part_rows(k, &examples, hidden)];
+            let gates_k = &forward.gates[dims.part_rows(k, &examples, width)];
             let (dp_x_k, dp_h_k) = (&mut *dp_x[k], &mut *dp_h[k]);
             for b in 0..local.batch {
                 let act = &gates_k[b * width..(b + 1) * width];

@@ -529,24 +529,14 @@ mod tests {
         let x = weights::<_, f32>(&dev, (37usize, 4usize, Const::<6>), 5);
         let lstm = LstmCell::<6, 64, f32, Dev>::build(&dev);
         let gru = TorchGruCell::<6, 64, f32, Dev>::build(&dev);
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                let a = outcome::<_, 6, 64, f32>(Implementation::Kernel, &lstm, &x, false, true);
-                let b = outcome::<_, 6, 64, f32>(Implementation::Kernel, &gru, &x, true, true);
-                [a, b]
-                    .into_iter()
-                    .flat_map(|o| o.values.into_iter().chain(o.gradients))
-                    .collect::<Vec<_>>()
-            })
-        };
-        let one_thread = run(1);
-        for threads in [2, 3, 4] {
-            assert!(run(threads) == one_thread, "{threads} threads");
-        }
+        crate::parallel::assert_same_on_threads(&[2, 3, 4], || {
+            let a = outcome::<_, 6, 64, f32>(Implementation::Kernel, &lstm, &x, false, true);
+            let b = outcome::<_, 6, 64, f32>(Implementation::Kernel, &gru, &x, true, true);
+            [a, b]
+                .into_iter()
+                .flat_map(|o| o.values.into_iter().chain(o.gradients))
+                .collect::<Vec<_>>()
+        });
     }
 
     /// The fused op by finite differences, on a tiny case: the input and every parameter.
