@@ -28,6 +28,18 @@ pub(crate) fn reduction_group_len(batch: usize) -> usize {
     batch.div_ceil(groups).max(1)
 }
 
+/// `len` zeros, written by the pool's threads: a fresh buffer of a few MB is otherwise zeroed
+/// by one thread while the others wait (`vec![0.0; len]` is a `memset` unless the allocator
+/// hands out fresh pages).
+pub(crate) fn zeroed<E: num_traits::Zero + Copy + Send + Sync>(len: usize) -> Vec<E> {
+    if len < PARALLEL_LENGTH {
+        return vec![E::zero(); len];
+    }
+    let mut values = Vec::with_capacity(len);
+    rayon::iter::ParallelExtend::par_extend(&mut values, rayon::iter::repeat_n(E::zero(), len));
+    values
+}
+
 /// Asserts that `run` gives the same result on a rayon pool of each of `threads` threads as on
 /// one thread: the test that a kernel's sums do not depend on how its work is split.
 #[cfg(test)]

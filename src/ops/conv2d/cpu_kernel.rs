@@ -277,7 +277,7 @@ pub(crate) fn forward<E: Element>(dims: &ConvDims, x: &[E], weight: &[E], bias: 
     assert_eq!(weight.len(), dims.c_out * dims.window_len());
     assert_eq!(bias.len(), dims.c_out);
     let plane = dims.output_plane();
-    let mut y = vec![E::zero(); dims.batch * dims.c_out * plane];
+    let mut y = crate::parallel::zeroed(dims.batch * dims.c_out * plane);
     if y.is_empty() {
         return y;
     }
@@ -286,6 +286,7 @@ pub(crate) fn forward<E: Element>(dims: &ConvDims, x: &[E], weight: &[E], bias: 
     }
     let correlation = ForwardCorrelation::new(dims, weight);
     let image = dims.input_image();
+    let few_examples = dims.batch < rayon::current_num_threads();
     y.par_chunks_mut(dims.c_out * plane)
         .enumerate()
         .for_each_init(
@@ -293,7 +294,7 @@ pub(crate) fn forward<E: Element>(dims: &ConvDims, x: &[E], weight: &[E], bias: 
             |phased, (b, y)| {
                 correlation
                     .input
-                    .fill(&x[b * image..(b + 1) * image], phased);
+                    .fill(&x[b * image..(b + 1) * image], phased, few_examples);
                 correlation.example(phased, y, Some(bias));
             },
         );
@@ -411,7 +412,7 @@ pub(crate) fn backward<E: Element>(
                 .zip(x.chunks(dims.input_image()))
                 .zip(grad_y.chunks(dims.c_out * plane_y))
             {
-                let finite = dots.input.fill(x, &mut phased);
+                let finite = dots.input.fill(x, &mut phased, false);
                 dots.gradient.pad(grad_y, &mut padded);
                 if let (Some(correlation), Some(grad_x)) = (&input_gradient, grad_x) {
                     correlation.add_example(&padded, grad_x);

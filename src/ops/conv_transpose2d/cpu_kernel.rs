@@ -215,13 +215,14 @@ pub(crate) fn backward<E: Element>(
         // for `∂L/∂x` per example.
         let mut grad_weight = Buffer::zeroed(weight.len());
         if grid_gemm::add_weight_gradient(dims, grad_y, x, &mut grad_weight) {
+            let few_examples = dims.batch < rayon::current_num_threads();
             grad_x
                 .par_chunks_mut(image_x)
                 .zip(grad_y.par_chunks(image_y))
                 .for_each_init(
                     || Buffer::take(correlation.input.len()),
                     |phased, (grad_x, grad_y)| {
-                        correlation.input.fill(grad_y, phased);
+                        correlation.input.fill(grad_y, phased, few_examples);
                         correlation.example(phased, grad_x, None);
                     },
                 );
@@ -244,7 +245,7 @@ pub(crate) fn backward<E: Element>(
                 .zip(x.chunks(image_x))
                 .zip(grad_y.chunks(image_y))
             {
-                let finite = dots.input.fill(grad_y, &mut phased);
+                let finite = dots.input.fill(grad_y, &mut phased, false);
                 correlation.example(&phased, grad_x, None);
                 dots.gradient.pad(x, &mut padded);
                 dots.add_example(&padded, &phased, finite, &mut grad_weight);
