@@ -78,6 +78,7 @@ use dfdx::tensor::{Cpu, CpuError, PutTape, SplitTape, Tape, Tensor, TensorFromVe
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
+pub(crate) use self::layout::all_finite;
 use self::layout::{
     channel_tiles, forward_weights, input_gradient_phases, split_by_tiles, GradientLayout,
     InputGradientPhase, PhaseLayout,
@@ -412,7 +413,8 @@ pub(crate) fn backward<E: Element>(
                 .zip(x.chunks(dims.input_image()))
                 .zip(grad_y.chunks(dims.c_out * plane_y))
             {
-                let finite = dots.input.fill(x, &mut phased, false);
+                dots.input.fill(x, &mut phased, false);
+                let finite = all_finite(x);
                 dots.gradient.pad(grad_y, &mut padded);
                 if let (Some(correlation), Some(grad_x)) = (&input_gradient, grad_x) {
                     correlation.add_example(&padded, grad_x);
@@ -601,7 +603,7 @@ impl WeightGradientDots {
     }
 
     /// Adds one example's `∂L/∂w` (`[C_OUT, C_IN, K_H, K_W]`) to `grad_weight`, from its output
-    /// gradient `padded` and its input `phased`; `finite` is what [`PhaseLayout::fill`] returned.
+    /// gradient `padded` and its input `phased`; `finite` says whether every value of the input is finite ([`all_finite`]).
     pub(crate) fn add_example<E: Element>(
         &self,
         padded: &[E],

@@ -42,8 +42,8 @@ use super::ConvTranspose2dGeometry;
 use crate::layers::ConvTranspose2d;
 use crate::network::Element;
 use crate::ops::conv2d::cpu_kernel::{
-    add_channel_sums, add_into, grid_gemm, input_gradient, Buffer, ConvDims, ForwardCorrelation,
-    WeightGradientDots,
+    add_channel_sums, add_into, all_finite, grid_gemm, input_gradient, Buffer, ConvDims,
+    ForwardCorrelation, WeightGradientDots,
 };
 
 /// The convolution whose input gradient the transposed convolution is (module docs), in
@@ -245,7 +245,8 @@ pub(crate) fn backward<E: Element>(
                 .zip(x.chunks(image_x))
                 .zip(grad_y.chunks(image_y))
             {
-                let finite = dots.input.fill(grad_y, &mut phased, false);
+                dots.input.fill(grad_y, &mut phased, false);
+                let finite = all_finite(grad_y);
                 correlation.example(&phased, grad_x, None);
                 dots.gradient.pad(x, &mut padded);
                 dots.add_example(&padded, &phased, finite, &mut grad_weight);
