@@ -23,6 +23,8 @@
 //! No im2col matrix: the loops read the input where it lies, in a padded copy of one example.
 //! - Each task pads one example and splits it into stride phases ([`layout::PhaseLayout`];
 //!   with stride 1 simply the zero-padded images), in a buffer the size of one input image.
+//!   With fewer examples than threads (inference at batch 1) the phase planes are filled, the
+//!   weights packed and the output zeroed on all threads, not on one while the others wait.
 //!   There every window tap `(c, u, v)` is a fixed offset and output position `(i, j)` adds
 //!   `i·row + j`, so a row of output positions reads consecutive elements.
 //! - Forward: per example and tile of up to 6 output channels, [`tiles::correlate`] keeps a
