@@ -22,107 +22,86 @@ fn fixture() -> HashMap<String, Vec<f64>> {
     ))
 }
 
+/// Runs a batch-norm layer (`$layer`, in element type `$elem`) on the fixture's arrays named
+/// `$prefix.*`: training mode with the tape (output, the three gradients, the updated running
+/// statistics) and evaluation mode with those statistics, each against PyTorch within
+/// `$values` (outputs and parameter gradients), `$grad_x` and `$stats`.
+macro_rules! assert_matches_pytorch {
+    (
+        $prefix:literal, $layer:ty, $shape:ty, $elem:ty, $train:path, $eval:path,
+        tolerances: $values:expr, $grad_x:expr, $stats:expr $(,)?
+    ) => {{
+        let f = fixture();
+        let get = |name: &str| -> Vec<$elem> {
+            f[&format!("{}.{name}", $prefix)]
+                .iter()
+                .map(|&v| v as $elem)
+                .collect()
+        };
+        let dev = typednet::test_device!();
+        let mut layer: $layer = BuildModule::build(&dev);
+        layer.scale.copy_from(&get("weight"));
+        layer.bias.copy_from(&get("bias"));
+        layer.running_mean.copy_from(&get("running_mean"));
+        layer.running_var.copy_from(&get("running_var"));
+        let x: Tensor<$shape, $elem, Dev> = dev.tensor(get("x"));
+        let g: Tensor<$shape, $elem, Dev> = dev.tensor(get("g"));
+
+        let y = $train(x.leaky_trace(), &mut layer).unwrap();
+        assert_close!(y.as_vec(), get("train_out"), $values);
+        let grads = (y * g).sum().backward();
+        assert_close!(grads.get(&x).as_vec(), get("grad_x"), $grad_x);
+        assert_close!(
+            grads.get(&layer.scale).as_vec(),
+            get("grad_weight"),
+            $values
+        );
+        assert_close!(grads.get(&layer.bias).as_vec(), get("grad_bias"), $values);
+        assert_close!(
+            layer.running_mean.as_vec(),
+            get("running_mean_after"),
+            $stats
+        );
+        assert_close!(layer.running_var.as_vec(), get("running_var_after"), $stats);
+
+        // Evaluation (no tape) normalises by the updated running statistics.
+        let eval = $eval(x.clone(), &layer).unwrap();
+        assert_close!(eval.as_vec(), get("eval_out"), $values);
+    }};
+}
+
 #[test]
 fn batch_norm2d_matches_pytorch_in_training_and_evaluation() {
-    let f = fixture();
-    let get = |name: &str| f[&format!("bn2d.{name}")].clone();
-    let dev = typednet::test_device!();
-    let mut layer: BatchNorm2d<3, f64, Dev> = BuildModule::build(&dev);
-    layer.scale.copy_from(&get("weight"));
-    layer.bias.copy_from(&get("bias"));
-    layer.running_mean.copy_from(&get("running_mean"));
-    layer.running_var.copy_from(&get("running_var"));
-    let x: Tensor<Rank4<2, 3, 4, 5>, f64, Dev> = dev.tensor(get("x"));
-    let g: Tensor<Rank4<2, 3, 4, 5>, f64, Dev> = dev.tensor(get("g"));
-
-    let y = try_batch_norm2d_mut(x.leaky_trace(), &mut layer).unwrap();
-    assert_close!(y.as_vec(), get("train_out"), 1e-10);
-    let grads = (y * g).sum().backward();
-    assert_close!(grads.get(&x).as_vec(), get("grad_x"), 1e-9);
-    assert_close!(grads.get(&layer.scale).as_vec(), get("grad_weight"), 1e-10);
-    assert_close!(grads.get(&layer.bias).as_vec(), get("grad_bias"), 1e-10);
-    assert_close!(
-        layer.running_mean.as_vec(),
-        get("running_mean_after"),
-        1e-12
+    assert_matches_pytorch!(
+        "bn2d", BatchNorm2d<3, f64, Dev>, Rank4<2, 3, 4, 5>, f64,
+        try_batch_norm2d_mut, try_batch_norm2d,
+        tolerances: 1e-10, 1e-9, 1e-12,
     );
-    assert_close!(layer.running_var.as_vec(), get("running_var_after"), 1e-12);
-
-    // Evaluation (no tape) normalises by the updated running statistics.
-    let eval = try_batch_norm2d(x.clone(), &layer).unwrap();
-    assert_close!(eval.as_vec(), get("eval_out"), 1e-10);
 }
 
 #[test]
 fn batch_norm1d_matches_pytorch_in_training_and_evaluation() {
-    let f = fixture();
-    let get = |name: &str| f[&format!("bn1d.{name}")].clone();
-    let dev = typednet::test_device!();
-    let mut layer: BatchNorm1d<4, f64, Dev> = BuildModule::build(&dev);
-    layer.scale.copy_from(&get("weight"));
-    layer.bias.copy_from(&get("bias"));
-    layer.running_mean.copy_from(&get("running_mean"));
-    layer.running_var.copy_from(&get("running_var"));
-    let x: Tensor<Rank2<5, 4>, f64, Dev> = dev.tensor(get("x"));
-    let g: Tensor<Rank2<5, 4>, f64, Dev> = dev.tensor(get("g"));
-
-    let y = try_batch_norm1d_mut(x.leaky_trace(), &mut layer).unwrap();
-    assert_close!(y.as_vec(), get("train_out"), 1e-10);
-    let grads = (y * g).sum().backward();
-    assert_close!(grads.get(&x).as_vec(), get("grad_x"), 1e-9);
-    assert_close!(grads.get(&layer.scale).as_vec(), get("grad_weight"), 1e-10);
-    assert_close!(grads.get(&layer.bias).as_vec(), get("grad_bias"), 1e-10);
-    assert_close!(
-        layer.running_mean.as_vec(),
-        get("running_mean_after"),
-        1e-12
+    assert_matches_pytorch!(
+        "bn1d", BatchNorm1d<4, f64, Dev>, Rank2<5, 4>, f64,
+        try_batch_norm1d_mut, try_batch_norm1d,
+        tolerances: 1e-10, 1e-9, 1e-12,
     );
-    assert_close!(layer.running_var.as_vec(), get("running_var_after"), 1e-12);
-    let eval = try_batch_norm1d(x.clone(), &layer).unwrap();
-    assert_close!(eval.as_vec(), get("eval_out"), 1e-10);
 }
 
 /// The same fixtures in `f32`, which on the CPU runs typednet's fused training kernel (the
 /// tests above, in `f64`, run the composition of dfdx ops).
 #[test]
-fn batch_norm_in_f32_matches_pytorch_in_training() {
-    let f = fixture();
-    let as_f32 = |v: Vec<f64>| -> Vec<f32> { v.into_iter().map(|v| v as f32).collect() };
-    let dev = typednet::test_device!();
-
-    let get = |name: &str| as_f32(f[&format!("bn2d.{name}")].clone());
-    let mut layer: BatchNorm2d<3, f32, Dev> = BuildModule::build(&dev);
-    layer.scale.copy_from(&get("weight"));
-    layer.bias.copy_from(&get("bias"));
-    layer.running_mean.copy_from(&get("running_mean"));
-    layer.running_var.copy_from(&get("running_var"));
-    let x: Tensor<Rank4<2, 3, 4, 5>, f32, Dev> = dev.tensor(get("x"));
-    let g: Tensor<Rank4<2, 3, 4, 5>, f32, Dev> = dev.tensor(get("g"));
-    let y = try_batch_norm2d_mut(x.leaky_trace(), &mut layer).unwrap();
-    assert_close!(y.as_vec(), get("train_out"), 1e-5);
-    let grads = (y * g).sum().backward();
-    assert_close!(grads.get(&x).as_vec(), get("grad_x"), 1e-5);
-    assert_close!(grads.get(&layer.scale).as_vec(), get("grad_weight"), 1e-5);
-    assert_close!(grads.get(&layer.bias).as_vec(), get("grad_bias"), 1e-5);
-    assert_close!(layer.running_mean.as_vec(), get("running_mean_after"), 1e-6);
-    assert_close!(layer.running_var.as_vec(), get("running_var_after"), 1e-6);
-
-    let get = |name: &str| as_f32(f[&format!("bn1d.{name}")].clone());
-    let mut layer: BatchNorm1d<4, f32, Dev> = BuildModule::build(&dev);
-    layer.scale.copy_from(&get("weight"));
-    layer.bias.copy_from(&get("bias"));
-    layer.running_mean.copy_from(&get("running_mean"));
-    layer.running_var.copy_from(&get("running_var"));
-    let x: Tensor<Rank2<5, 4>, f32, Dev> = dev.tensor(get("x"));
-    let g: Tensor<Rank2<5, 4>, f32, Dev> = dev.tensor(get("g"));
-    let y = try_batch_norm1d_mut(x.leaky_trace(), &mut layer).unwrap();
-    assert_close!(y.as_vec(), get("train_out"), 1e-5);
-    let grads = (y * g).sum().backward();
-    assert_close!(grads.get(&x).as_vec(), get("grad_x"), 1e-5);
-    assert_close!(grads.get(&layer.scale).as_vec(), get("grad_weight"), 1e-5);
-    assert_close!(grads.get(&layer.bias).as_vec(), get("grad_bias"), 1e-5);
-    assert_close!(layer.running_mean.as_vec(), get("running_mean_after"), 1e-6);
-    assert_close!(layer.running_var.as_vec(), get("running_var_after"), 1e-6);
+fn batch_norm_in_f32_matches_pytorch_in_training_and_evaluation() {
+    assert_matches_pytorch!(
+        "bn2d", BatchNorm2d<3, f32, Dev>, Rank4<2, 3, 4, 5>, f32,
+        try_batch_norm2d_mut, try_batch_norm2d,
+        tolerances: 1e-5, 1e-5, 1e-6,
+    );
+    assert_matches_pytorch!(
+        "bn1d", BatchNorm1d<4, f32, Dev>, Rank2<5, 4>, f32,
+        try_batch_norm1d_mut, try_batch_norm1d,
+        tolerances: 1e-5, 1e-5, 1e-6,
+    );
 }
 
 network! {
