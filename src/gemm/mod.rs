@@ -735,11 +735,17 @@ unsafe fn accumulate_avx2(a: &[f32], b: &[Panel]) -> [[core::arch::x86_64::__m25
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tile_avx2(a: &[f32], b: &[Panel]) -> [[f32; NR]; MR] {
-    use core::arch::x86_64::*;
     // SAFETY: the caller's CPU has AVX2 and FMA (this function's contract).
-    let acc = unsafe { accumulate_avx2(a, b) };
+    unsafe { spill_avx2(&accumulate_avx2(a, b)) }
+}
+
+/// The twelve accumulators of a 6 × 16 tile as an array (for edge tiles).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn spill_avx2(acc: &[[core::arch::x86_64::__m256; 2]; MR]) -> [[f32; NR]; MR] {
+    use core::arch::x86_64::*;
     let mut tile = [[0.0f32; NR]; MR];
-    for (tile_row, acc_row) in tile.iter_mut().zip(&acc) {
+    for (tile_row, acc_row) in tile.iter_mut().zip(acc) {
         // SAFETY: 16 floats of room.
         unsafe {
             _mm256_storeu_ps(tile_row.as_mut_ptr(), acc_row[0]);
@@ -788,16 +794,8 @@ unsafe fn tile_in_place_avx2(
         unsafe { store_whole_tile_avx2(&acc, c, ldc, accumulate) };
         return;
     }
-    let mut tile = [[0.0f32; NR]; MR];
-    for (tile_row, acc_row) in tile.iter_mut().zip(&acc) {
-        // SAFETY: 16 floats of room.
-        unsafe {
-            _mm256_storeu_ps(tile_row.as_mut_ptr(), acc_row[0]);
-            _mm256_storeu_ps(tile_row.as_mut_ptr().add(8), acc_row[1]);
-        }
-    }
     // SAFETY: the caller's contract.
-    unsafe { store_edge_tile(&tile, c, ldc, rows, cols, accumulate) };
+    unsafe { store_edge_tile(&spill_avx2(&acc), c, ldc, rows, cols, accumulate) };
 }
 
 /// Writes (adds, with `accumulate`) the first `rows × cols` of an edge tile into `C`.
