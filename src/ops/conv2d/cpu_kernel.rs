@@ -3,17 +3,23 @@
 //! products on [`crate::gemm`] over the whole batch (`grid_gemm`).
 //!
 //! # Which route
-//! - Forward pass and input gradient: the direct loops for outputs at least 16 wide, whose
-//!   rows fill the register tiles (no packing, so they beat the GEMM there: 32→32, 3×3 on
-//!   32 × 32 forward at ~150 GFLOP/s direct against ~85 through the GEMM); `grid_gemm` for
-//!   narrower outputs with at least 32 output channels (ResNet's 14 × 14 down to 2 × 2 maps),
-//!   in `f32`.
+//! - Forward pass ([`ForwardRoute::for_dims`]): output channels in the SIMD lanes
+//!   (`channel_lanes`) for every layer with at least 16 output channels, 32 taps per window and
+//!   128 output positions over the batch — the input read where it lies, any stride, positions
+//!   in one flat run (AlexNet's conv1 0.85×, ResNet-18's 3×3 layers at batch 1 0.80–0.85× the
+//!   time of the routes below); otherwise `grid_gemm` for outputs narrower than 16 with at
+//!   least 32 output channels (ResNet's 7 × 7 maps at batch 1, the 2 × 2 ones of its training
+//!   step), in `f32`; otherwise the row loops described below (LeNet's 1→6 layer).
+//! - Input gradient: the row loops for outputs at least 16 wide, whose rows fill the register
+//!   tiles (no packing, so they beat the GEMM there: 32→32, 3×3 on 32 × 32 at ~150 GFLOP/s
+//!   direct against ~85 through the GEMM); `grid_gemm` for narrower outputs with at least 32
+//!   output channels, in `f32`.
 //! - Weight gradient: `grid_gemm` in `f32` from 32 output channels on, for a finite input; the
 //!   per-example dot products below otherwise (`f64`, LeNet's 6- and 16-channel layers, an
 //!   input holding an infinity). The dot products reached 25–45% of the machine's GEMM rate, and were
 //!   half of a VGG step and 55% of a ResNet-18 one.
 //!
-//! The rest of these docs describe the direct loops.
+//! The rest of these docs describe the row loops.
 //! # What it computes
 //! The same as `reference.rs`: `y[b, o, i, j] = bias[o] + Σ_{c,u,v} w[o, c, u, v] ·
 //! x[b, c, s_h·i + u − p_h, s_w·j + v − p_w]`, and on backward `∂L/∂x`, `∂L/∂w` and `∂L/∂bias`,
@@ -65,6 +71,7 @@
 //! on `Cpu` (after `try_contiguous`, free unless the tensor is a strided view), is the cheapest
 //! public way; the output is handed over without one (`try_tensor_from_vec`).
 
+mod channel_lanes;
 pub(crate) mod grid_gemm;
 mod layout;
 pub(crate) mod pool;
@@ -208,10 +215,13 @@ pub(crate) fn try_conv2d<
     // Read where dfdx keeps them (`ops::host`), and kept so for the backward pass.
     let x_values = HostValues::of(&x);
     let weight_values = HostValues::of(&weight);
-    let mut y = forward(&dims, &x_values, &weight_values, &HostValues::of(&bias));
-    if relu {
-        Function::Relu.apply(&mut y);
-    }
+    let y = forward(
+        &dims,
+        &x_values,
+        &weight_values,
+        &HostValues::of(&bias),
+        relu,
+    );
     let y = x
         .device()
         .try_tensor_from_vec(y, (batch, Const, Const, Const))?;
@@ -269,13 +279,64 @@ pub(crate) fn add_into<E: Element>(sum: &mut [E], values: &[E]) {
     }
 }
 
-/// `y = conv(x, weight) + bias`, `[B, C_OUT, O_H, O_W]` row-major, from `x` (`[B, C_IN, H, W]`)
-/// and `weight` (`[C_OUT, C_IN, K_H, K_W]`).
+/// Which loops compute a forward pass (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForwardRoute {
+    /// Output channels in the SIMD lanes (`channel_lanes`).
+    ChannelLanes,
+    /// The whole batch's positions as one GEMM (`grid_gemm`), in `f32`.
+    Grid,
+    /// A row of output positions in the SIMD lanes (`tiles::correlate`).
+    RowLanes,
+}
+
+impl ForwardRoute {
+    /// The fastest route for `dims` in `E`, as measured (`BENCHMARKS.md`).
+    pub(crate) fn for_dims<E: 'static>(dims: &ConvDims) -> Self {
+        if channel_lanes::suits::<E>(dims) {
+            Self::ChannelLanes
+        } else if grid_gemm::prefers_grid(dims) && grid_gemm::takes::<E>() {
+            Self::Grid
+        } else {
+            Self::RowLanes
+        }
+    }
+}
+
+/// `y = conv(x, weight) + bias`, then `y = relu(y)` with `relu`: `[B, C_OUT, O_H, O_W]`
+/// row-major, from `x` (`[B, C_IN, H, W]`) and `weight` (`[C_OUT, C_IN, K_H, K_W]`), on the
+/// route [`ForwardRoute::for_dims`] picks.
+pub(crate) fn forward<E: Element>(
+    dims: &ConvDims,
+    x: &[E],
+    weight: &[E],
+    bias: &[E],
+    relu: bool,
+) -> Vec<E> {
+    forward_by(
+        ForwardRoute::for_dims::<E>(dims),
+        dims,
+        x,
+        weight,
+        bias,
+        relu,
+    )
+}
+
+/// [`forward`] on a given route (the grid only in `f32`).
 ///
-/// One task per example: it pads and phase-splits the example into a buffer of its own (the
-/// size of one input image, reused by the task's next example) and runs one correlation per
-/// tile of output channels, the tiles in parallel too when there are fewer examples than threads.
-pub(crate) fn forward<E: Element>(dims: &ConvDims, x: &[E], weight: &[E], bias: &[E]) -> Vec<E> {
+/// On the row route, one task per example: it pads and phase-splits the example into a buffer
+/// of its own (the size of one input image, reused by the task's next example) and runs one
+/// correlation per tile of output channels, the tiles in parallel too when there are fewer
+/// examples than threads.
+pub(crate) fn forward_by<E: Element>(
+    route: ForwardRoute,
+    dims: &ConvDims,
+    x: &[E],
+    weight: &[E],
+    bias: &[E],
+    relu: bool,
+) -> Vec<E> {
     assert_eq!(x.len(), dims.batch * dims.input_image());
     assert_eq!(weight.len(), dims.c_out * dims.window_len());
     assert_eq!(bias.len(), dims.c_out);
@@ -284,23 +345,40 @@ pub(crate) fn forward<E: Element>(dims: &ConvDims, x: &[E], weight: &[E], bias: 
     if y.is_empty() {
         return y;
     }
-    if grid_gemm::prefers_grid(dims) && grid_gemm::forward(dims, x, weight, Some(bias), &mut y) {
-        return y;
+    match route {
+        ForwardRoute::ChannelLanes => {
+            // The ReLU is applied as each block is stored: no second pass over the output.
+            channel_lanes::ChannelLanes::new(dims, weight).forward(x, bias, relu, &mut y);
+            return y;
+        }
+        ForwardRoute::Grid => {
+            assert!(
+                grid_gemm::forward(dims, x, weight, Some(bias), &mut y),
+                "conv2d kernel: the grid route runs in f32 only"
+            );
+        }
+        ForwardRoute::RowLanes => {
+            let correlation = ForwardCorrelation::new(dims, weight);
+            let image = dims.input_image();
+            let few_examples = dims.batch < rayon::current_num_threads();
+            y.par_chunks_mut(dims.c_out * plane)
+                .enumerate()
+                .for_each_init(
+                    || Buffer::take(correlation.input.len()),
+                    |phased, (b, y)| {
+                        correlation.input.fill(
+                            &x[b * image..(b + 1) * image],
+                            phased,
+                            few_examples,
+                        );
+                        correlation.example(phased, y, Some(bias));
+                    },
+                );
+        }
     }
-    let correlation = ForwardCorrelation::new(dims, weight);
-    let image = dims.input_image();
-    let few_examples = dims.batch < rayon::current_num_threads();
-    y.par_chunks_mut(dims.c_out * plane)
-        .enumerate()
-        .for_each_init(
-            || Buffer::take(correlation.input.len()),
-            |phased, (b, y)| {
-                correlation
-                    .input
-                    .fill(&x[b * image..(b + 1) * image], phased, few_examples);
-                correlation.example(phased, y, Some(bias));
-            },
-        );
+    if relu {
+        Function::Relu.apply(&mut y);
+    }
     y
 }
 
@@ -767,7 +845,7 @@ mod tests {
         grad_x_before: &[f64],
     ) -> [Vec<f64>; 4] {
         let (x, weight) = (cast::<E>(x), cast::<E>(weight));
-        let y = forward(dims, &x, &weight, &cast::<E>(bias));
+        let y = forward(dims, &x, &weight, &cast::<E>(bias), false);
         let mut grad_x = cast::<E>(grad_x_before);
         let mut grad_w = vec![E::zero(); weight.len()];
         let grad_b = backward(
@@ -813,6 +891,69 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Every forward route, in `f64` and `f32`, with and without the ReLU, on geometries that
+    /// [`ForwardRoute::for_dims`] would mostly send elsewhere: each route must be right
+    /// everywhere, not only where it is fast.
+    #[test]
+    fn every_forward_route_matches_the_definition() {
+        let mut rng = StdRng::seed_from_u64(11);
+        // AlexNet's first layer shrunk to a 7 × 7 output (stride 4, 11 × 11 windows) and a
+        // window of several hundred taps, besides the random ones.
+        let large = [
+            ConvDims::new(1, [3, 20], [35, 35], [11, 11], [4, 4], [0, 0]).unwrap(),
+            ConvDims::new(2, [40, 33], [9, 8], [3, 3], [2, 1], [1, 1]).unwrap(),
+        ];
+        let cases = large
+            .into_iter()
+            .chain((0..150).map(|_| random_dims(&mut rng)));
+        for (case, dims) in (0u64..).zip(cases) {
+            let naive = Naive { dims: &dims };
+            let x = random_values(dims.batch * dims.input_image(), 3 * case);
+            let weight = random_values(dims.c_out * dims.window_len(), 3 * case + 1);
+            let bias = random_values(dims.c_out, 3 * case + 2);
+            let linear = naive.forward(&x, &weight, &bias);
+            let rectified: Vec<f64> = linear.iter().map(|&v| v.max(0.0)).collect();
+            for relu in [false, true] {
+                let expected = if relu { &rectified } else { &linear };
+                for route in [
+                    ForwardRoute::ChannelLanes,
+                    ForwardRoute::RowLanes,
+                    ForwardRoute::Grid,
+                ] {
+                    eprintln!("case {case}: {route:?}, relu {relu}, {dims:?}");
+                    let f32_y = forward_by(
+                        route,
+                        &dims,
+                        &cast::<f32>(&x),
+                        &cast::<f32>(&weight),
+                        &cast::<f32>(&bias),
+                        relu,
+                    );
+                    crate::assert_close!(to_f64(&f32_y), expected, 1e-4);
+                    if route != ForwardRoute::Grid {
+                        let f64_y = forward_by(route, &dims, &x, &weight, &bias, relu);
+                        crate::assert_close!(f64_y, expected, 1e-10);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Channel lanes split the positions of a batch-1 pass into runs by the number of threads;
+    /// each output is still summed by one block in tap order, so the bits must not change.
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn channel_lanes_give_the_same_bits_with_any_number_of_threads() {
+        let dims = ConvDims::new(1, [3, 40], [61, 58], [11, 11], [4, 4], [2, 1]).unwrap();
+        let x = cast::<f32>(&random_values(dims.input_image(), 1));
+        let weight = cast::<f32>(&random_values(dims.c_out * dims.window_len(), 2));
+        let bias = cast::<f32>(&random_values(dims.c_out, 3));
+        crate::parallel::assert_same_on_threads(&[2, 3, 5], || {
+            let y = forward_by(ForwardRoute::ChannelLanes, &dims, &x, &weight, &bias, true);
+            y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        });
     }
 
     /// The GEMM path of the weight gradient on its own, in both of its orientations (fewer and

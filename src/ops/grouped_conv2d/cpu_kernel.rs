@@ -130,7 +130,7 @@ pub(crate) fn try_grouped_conv2d<
     let weight_values = host_copy(&weight);
     let bias_values = host_copy(&bias);
     let y = if GROUPS == 1 {
-        forward(&dims, &x_groups[0], &weight_values, &bias_values)
+        forward(&dims, &x_groups[0], &weight_values, &bias_values, false)
     } else {
         let mut y = vec![E::zero(); dims.batch * C_OUT * plane_y];
         for (g, x_group) in x_groups.iter().enumerate() {
@@ -139,6 +139,7 @@ pub(crate) fn try_grouped_conv2d<
                 x_group,
                 &weight_values[weight_rows(g)],
                 &bias_values[filters(g)],
+                false,
             );
             put_channels(&mut y, C_OUT, filters(g), plane_y, &y_group);
         }

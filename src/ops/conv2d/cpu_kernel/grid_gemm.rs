@@ -293,6 +293,11 @@ pub(crate) fn prefers_grid(dims: &ConvDims) -> bool {
     dims.output[1] < NARROW_OUTPUT && dims.c_out >= MIN_OUTPUT_CHANNELS
 }
 
+/// Whether the grid runs in `E` (only `f32`: the GEMM's type).
+pub(crate) fn takes<E: 'static>() -> bool {
+    core::any::TypeId::of::<E>() == core::any::TypeId::of::<f32>()
+}
+
 /// Output widths below this take the grid for the forward pass and the input gradient.
 const NARROW_OUTPUT: usize = 16;
 

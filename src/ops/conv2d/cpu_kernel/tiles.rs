@@ -38,7 +38,7 @@ pub(crate) const DOT_COLS: usize = 3;
 pub(crate) const SLACK: usize = 64;
 
 /// Elements of `E` in one 256-bit vector: 8 for `f32`, 4 for `f64` (the loops use no other).
-const fn lanes<E>() -> usize {
+pub(crate) const fn lanes<E>() -> usize {
     if size_of::<E>() <= 4 {
         MAX_LANES
     } else {
@@ -182,10 +182,10 @@ pub(crate) fn accumulate_window_dots<E: Float>(
 
 /// Whether the portable build fuses multiply and add: AArch64 always has FMA; on a CPU without
 /// it, `mul_add` would be a slow library call.
-const PORTABLE_FMA: bool = cfg!(target_arch = "aarch64");
+pub(crate) const PORTABLE_FMA: bool = cfg!(target_arch = "aarch64");
 
 #[cfg(target_arch = "x86_64")]
-fn has_avx2_fma() -> bool {
+pub(crate) fn has_avx2_fma() -> bool {
     // `is_x86_feature_detected!` caches its answer: this is two atomic loads.
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }

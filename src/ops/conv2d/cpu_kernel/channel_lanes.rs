@@ -1,0 +1,458 @@
+//! The forward pass with output *channels* in the SIMD lanes: the route for most layers at
+//! batch 1 and for strided or oddly sized ones at any batch (which layers: [`suits`]).
+//!
+//! [`super::tiles::correlate`] puts output *positions* in the lanes, so a row of positions must
+//! read consecutive input cells: with stride `s` the input is first split into `s_h·s_w` phase
+//! planes (a gather of the whole example, 5% of AlexNet's conv1), a 55-wide row fills its
+//! 16-position blocks unevenly, and at batch 1 the tiles of 6 channels are the only
+//! parallelism (64 channels: 11 tiles on 2 threads). Here a register block holds
+//! [`TILE_POSITIONS`] output positions × `2·lanes` output channels (6 × 16 in `f32`): per
+//! window tap, two vector loads of packed weights, one broadcast of the input cell under each
+//! position and twelve fused multiply-adds. A broadcast reads any address, so
+//! - the input is read where it lies (a zero-padded copy only when there is padding), and the
+//!   stride costs nothing;
+//! - the positions run in one flat sequence over the output plane, with no partly empty block
+//!   at the end of each row;
+//! - the work splits into groups of 16 channels × runs of positions, as many as the threads
+//!   need.
+//!
+//! The price is the write: a block's sums are `[position][channel]` and the output
+//! `[channel][position]`, so each block is stored one element at a time (96 stores against
+//! `12·taps` multiply-adds), which is why windows of few taps stay on the other route.
+//!
+//! Measured against the position route (2 threads, batch 1, minimum of 100–300 interleaved
+//! calls, 2026-11-24): AlexNet conv1 0.85×, ResNet-18's conv1 0.94×, its 3×3 layers on 56 × 56
+//! and 28 × 28 0.80–0.83×, and against the grid GEMM on 14 × 14 0.83–0.91× (`BENCHMARKS.md`).
+
+use std::ops::Range;
+
+use num_traits::Float;
+use rayon::prelude::*;
+
+use super::pool::Buffer;
+#[cfg(target_arch = "x86_64")]
+use super::tiles::has_avx2_fma;
+use super::tiles::{lanes, PORTABLE_FMA};
+use super::ConvDims;
+use crate::network::Element;
+
+/// Output positions one register block holds.
+pub(crate) const TILE_POSITIONS: usize = 6;
+
+/// Output channels one register block holds: two vectors of `E`.
+const fn group_channels<E>() -> usize {
+    2 * lanes::<E>()
+}
+
+/// Whether a forward pass should take this route rather than the position route or the grid
+/// GEMM (measured; module docs and `BENCHMARKS.md`):
+/// - at least one group of `2·lanes` output channels, the last group at most 1/8 empty unless
+///   there are many (24 channels would fill 32 lanes);
+/// - at least 32 taps per window: with fewer, storing a block one element at a time costs more
+///   than the other routes' waste (LeNet's 1→32, 5×5 layer ran 4% slower here);
+/// - at least 128 output positions over the batch: the weights are packed once per call, and
+///   fewer positions do not repay it (ResNet's 7 × 7 maps at batch 1 ran 1.35× slower here
+///   than on the grid GEMM, which reads the weights in place).
+pub(crate) fn suits<E>(dims: &ConvDims) -> bool {
+    let group = group_channels::<E>();
+    let channels = dims.c_out.is_multiple_of(group) || dims.c_out >= 8 * group;
+    dims.c_out >= group
+        && channels
+        && dims.window_len() >= 32
+        && dims.batch * dims.output_plane() >= 128
+}
+
+/// The forward correlation with channels in the lanes, set up once for all examples: the
+/// zero-padded input's sizes, the offset of every window tap in it, and the weights packed
+/// `[tap][channel]` per group of `2·lanes` output channels (zero past `C_OUT`).
+pub(crate) struct ChannelLanes<E> {
+    dims: ConvDims,
+    /// `[height, width]` of the zero-padded input.
+    padded: [usize; 2],
+    taps: Vec<usize>,
+    groups: Vec<Range<usize>>,
+    weights: Vec<Vec<E>>,
+}
+
+impl<E: Element> ChannelLanes<E> {
+    pub(crate) fn new(dims: &ConvDims, weight: &[E]) -> Self {
+        let padded = [0, 1].map(|axis| dims.input[axis] + 2 * dims.padding[axis]);
+        let mut taps = Vec::with_capacity(dims.window_len());
+        for c in 0..dims.c_in {
+            for u in 0..dims.kernel[0] {
+                for v in 0..dims.kernel[1] {
+                    taps.push((c * padded[0] + u) * padded[1] + v);
+                }
+            }
+        }
+        let width = group_channels::<E>();
+        let groups: Vec<_> = (0..dims.c_out.div_ceil(width))
+            .map(|g| g * width..((g + 1) * width).min(dims.c_out))
+            .collect();
+        let window = dims.window_len();
+        let weights = groups
+            .par_iter()
+            .map(|group| {
+                // Written in order; the reads walk the group's rows of `weight` side by side,
+                // each cache line of them serving 16 taps in a row (the transposed order, one
+                // row at a time, took longer than ResNet's 7 × 7 layers' whole forward pass).
+                let rows = &weight[group.start * window..group.end * window];
+                let mut packed = vec![E::zero(); window * width];
+                for (t, packed) in packed.chunks_exact_mut(width).enumerate() {
+                    for (r, p) in packed[..group.len()].iter_mut().enumerate() {
+                        *p = rows[r * window + t];
+                    }
+                }
+                packed
+            })
+            .collect();
+        Self {
+            dims: *dims,
+            padded,
+            taps,
+            groups,
+            weights,
+        }
+    }
+
+    /// Elements of one zero-padded example.
+    fn padded_len(&self) -> usize {
+        self.dims.c_in * self.padded[0] * self.padded[1]
+    }
+
+    /// `y = conv(x) + bias`, then `y = max(y, 0)` with `relu` (NaN kept, as in PyTorch), for
+    /// the whole batch, written over `y` (`[B, C_OUT, O_H, O_W]`).
+    ///
+    /// One task per example; within it, one per group of channels and run of positions
+    /// ([`Self::runs`]).
+    pub(crate) fn forward(&self, x: &[E], bias: &[E], relu: bool, y: &mut [E]) {
+        let dims = &self.dims;
+        let image = dims.input_image();
+        let plane = dims.output_plane();
+        assert_eq!(x.len(), dims.batch * image);
+        assert_eq!(bias.len(), dims.c_out);
+        assert_eq!(y.len(), dims.batch * dims.c_out * plane);
+        if y.is_empty() {
+            return;
+        }
+        let padding = dims.padding != [0, 0];
+        let few_examples = dims.batch < rayon::current_num_threads();
+        let runs = self.runs(few_examples);
+        y.par_chunks_mut(dims.c_out * plane)
+            .enumerate()
+            .for_each_init(
+                || Buffer::take(if padding { self.padded_len() } else { 0 }),
+                |padded, (b, y)| {
+                    let x = &x[b * image..(b + 1) * image];
+                    let src = if padding {
+                        self.pad(x, padded, few_examples);
+                        &padded[..]
+                    } else {
+                        x
+                    };
+                    self.tasks(y, &runs)
+                        .into_par_iter()
+                        .for_each(|(group, positions, rows)| {
+                            let bias = &bias[self.groups[group].clone()];
+                            let weights = &self.weights[group];
+                            if relu {
+                                self.correlate::<true>(src, weights, bias, positions, rows);
+                            } else {
+                                self.correlate::<false>(src, weights, bias, positions, rows);
+                            }
+                        });
+                },
+            );
+    }
+
+    /// The runs of output positions each group of channels is split into: the whole plane,
+    /// or with fewer examples than threads, enough runs (whole blocks each) for about four
+    /// tasks per thread.
+    fn runs(&self, few_examples: bool) -> Vec<Range<usize>> {
+        let positions = self.dims.output_plane();
+        let blocks = positions.div_ceil(TILE_POSITIONS);
+        let wanted = if few_examples {
+            (4 * rayon::current_num_threads()).div_ceil(self.groups.len())
+        } else {
+            1
+        };
+        // At least 8 blocks a run: a task switch costs about as much as a block.
+        let runs = wanted.min(blocks / 8).max(1);
+        (0..runs)
+            .map(|k| {
+                let start = (k * blocks / runs * TILE_POSITIONS).min(positions);
+                let end = ((k + 1) * blocks / runs * TILE_POSITIONS).min(positions);
+                start..end
+            })
+            .collect()
+    }
+
+    /// One task per group of channels and run of positions: the group's index, the run, and
+    /// the run's part of the output row of each of the group's channels.
+    #[allow(clippy::type_complexity)]
+    fn tasks<'y>(
+        &self,
+        y: &'y mut [E],
+        runs: &[Range<usize>],
+    ) -> Vec<(usize, Range<usize>, Vec<&'y mut [E]>)> {
+        let positions = self.dims.output_plane();
+        let mut tasks: Vec<_> = (0..self.groups.len())
+            .flat_map(|g| runs.iter().map(move |run| (g, run.clone(), Vec::new())))
+            .collect();
+        for (channel, mut row) in y.chunks_exact_mut(positions).enumerate() {
+            let group = channel / group_channels::<E>();
+            for task in &mut tasks[group * runs.len()..(group + 1) * runs.len()] {
+                let (part, rest) = std::mem::take(&mut row).split_at_mut(task.1.len());
+                task.2.push(part);
+                row = rest;
+            }
+        }
+        tasks
+    }
+
+    /// Copies one example into `buffer` with a zero border.
+    fn pad(&self, x: &[E], buffer: &mut [E], parallel: bool) {
+        let [height, width] = self.dims.input;
+        let [pad_h, pad_w] = self.dims.padding;
+        let padded_plane = self.padded[0] * self.padded[1];
+        let fill = |(c, plane): (usize, &mut [E])| {
+            plane.fill(E::zero());
+            let channel = &x[c * height * width..(c + 1) * height * width];
+            for (r, row) in channel.chunks_exact(width).enumerate() {
+                let start = (r + pad_h) * self.padded[1] + pad_w;
+                plane[start..start + width].copy_from_slice(row);
+            }
+        };
+        if parallel {
+            buffer
+                .par_chunks_mut(padded_plane)
+                .enumerate()
+                .for_each(fill);
+        } else {
+            buffer.chunks_mut(padded_plane).enumerate().for_each(fill);
+        }
+    }
+
+    /// One group's channels (`rows[r]`: channel `r`'s outputs at `positions`) from the example
+    /// `src` (zero-padded when the layer pads).
+    fn correlate<const RELU: bool>(
+        &self,
+        src: &[E],
+        weights: &[E],
+        bias: &[E],
+        positions: Range<usize>,
+        rows: Vec<&mut [E]>,
+    ) {
+        if lanes::<E>() == 8 {
+            self.correlate_with::<16, RELU>(src, weights, bias, positions, rows)
+        } else {
+            self.correlate_with::<8, RELU>(src, weights, bias, positions, rows)
+        }
+    }
+
+    fn correlate_with<const CH: usize, const RELU: bool>(
+        &self,
+        src: &[E],
+        weights: &[E],
+        bias: &[E],
+        positions: Range<usize>,
+        mut rows: Vec<&mut [E]>,
+    ) {
+        let [out_h, out_w] = self.dims.output;
+        let [s_h, s_w] = self.dims.stride;
+        let row_step = s_h * self.padded[1];
+        // Every read is `base + tap` for the window base of some position and some tap: the
+        // largest of each, checked once, makes the unchecked loads in `block_sums` sound.
+        let last_base = (out_h - 1) * row_step + (out_w - 1) * s_w;
+        let last = last_base + self.taps.iter().max().copied().unwrap_or(0);
+        assert!(
+            last < src.len(),
+            "conv2d channel lanes: the window reads past its input"
+        );
+        assert!(weights.len() >= self.taps.len() * CH);
+        assert!(bias.len() <= CH && rows.len() == bias.len());
+        assert!(rows.iter().all(|row| row.len() == positions.len()));
+        let last_position = positions.end.saturating_sub(1);
+        // The next position's column, and the window base of its row's first position.
+        let (mut j, mut row_base) = (positions.start % out_w, positions.start / out_w * row_step);
+        let mut position = positions.start;
+        for start in (0..positions.len()).step_by(TILE_POSITIONS) {
+            let bases = core::array::from_fn(|_| {
+                let base = row_base + j * s_w;
+                // A short last block repeats the last position (its copies are discarded).
+                if position < last_position {
+                    position += 1;
+                    j += 1;
+                    if j == out_w {
+                        j = 0;
+                        row_base += row_step;
+                    }
+                }
+                base
+            });
+            // SAFETY: every read was checked above.
+            let sums = unsafe { block_sums::<E, CH>(src.as_ptr(), bases, &self.taps, weights) };
+            let activate = |sum: E, bias: E| {
+                let value = sum + bias;
+                // A select, not `max`, which would turn NaN into 0.
+                if RELU && value <= E::zero() {
+                    E::zero()
+                } else {
+                    value
+                }
+            };
+            let n = (positions.len() - start).min(TILE_POSITIONS);
+            let rows = rows.iter_mut().zip(bias).enumerate();
+            if n == TILE_POSITIONS {
+                for (r, (row, &bias)) in rows {
+                    let out: &mut [E; TILE_POSITIONS] = (&mut row[start..start + TILE_POSITIONS])
+                        .try_into()
+                        .unwrap();
+                    for (o, sums) in out.iter_mut().zip(&sums) {
+                        *o = activate(sums[r], bias);
+                    }
+                }
+            } else {
+                for (r, (row, &bias)) in rows {
+                    for (o, sums) in row[start..start + n].iter_mut().zip(&sums) {
+                        *o = activate(sums[r], bias);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The register block, `sums[k][r] = Σ_t weights[t·CH + r] · src[bases[k] + taps[t]]` for
+/// [`TILE_POSITIONS`] positions `k` and `CH` channels `r`, in its AVX2 + FMA copy when the
+/// CPU has them.
+///
+/// # Safety
+/// `src + bases[k] + taps[t]` must be readable for every `k` and `t`, and `weights` must hold
+/// `taps.len()·CH` values.
+#[inline(always)]
+unsafe fn block_sums<E: Float, const CH: usize>(
+    src: *const E,
+    bases: [usize; TILE_POSITIONS],
+    taps: &[usize],
+    weights: &[E],
+) -> [[E; CH]; TILE_POSITIONS] {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        return block_sums_avx2::<E, CH>(src, bases, taps, weights.as_ptr());
+    }
+    block_sums_with::<E, CH, PORTABLE_FMA>(src, bases, taps, weights.as_ptr())
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn block_sums_avx2<E: Float, const CH: usize>(
+    src: *const E,
+    bases: [usize; TILE_POSITIONS],
+    taps: &[usize],
+    weights: *const E,
+) -> [[E; CH]; TILE_POSITIONS] {
+    block_sums_with::<E, CH, true>(src, bases, taps, weights)
+}
+
+/// Per tap: `CH / lanes` vector loads of weights, one broadcast per position, and
+/// `TILE_POSITIONS · CH / lanes` multiply-adds into accumulators that stay in registers
+/// (checked in the assembly: 12 `vfmadd231ps` on registers, 6 `vbroadcastss`, 2 `vmovups`).
+///
+/// # Safety
+/// As for [`block_sums`].
+#[inline(always)]
+unsafe fn block_sums_with<E: Float, const CH: usize, const FMA: bool>(
+    src: *const E,
+    bases: [usize; TILE_POSITIONS],
+    taps: &[usize],
+    weights: *const E,
+) -> [[E; CH]; TILE_POSITIONS] {
+    let at: [*const E; TILE_POSITIONS] = bases.map(|base| src.add(base));
+    let mut sums = [[E::zero(); CH]; TILE_POSITIONS];
+    for (t, &tap) in taps.iter().enumerate() {
+        let w = weights.add(t * CH).cast::<[E; CH]>().read_unaligned();
+        for (sums, at) in sums.iter_mut().zip(&at) {
+            let x = *at.add(tap);
+            for (sum, &w) in sums.iter_mut().zip(&w) {
+                *sum = if FMA {
+                    x.mul_add(w, *sum)
+                } else {
+                    x * w + *sum
+                };
+            }
+        }
+    }
+    sums
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dims(batch: usize, c_out: usize, output: [usize; 2]) -> ConvDims {
+        // A 1×1 kernel at stride 1 makes the output the input's size.
+        ConvDims::new(batch, [2, c_out], output, [1, 1], [1, 1], [0, 0]).unwrap()
+    }
+
+    /// The tasks cover every output element once, each task's rows are its run of its own
+    /// group's channels, and the runs are whole blocks.
+    #[test]
+    fn tasks_split_the_output_into_groups_and_runs() {
+        for (c_out, output, few_examples) in [
+            (40, [55, 55], true),
+            (16, [7, 9], true),
+            (96, [3, 3], true),
+            (33, [20, 13], false),
+        ] {
+            let dims = dims(1, c_out, output);
+            let weight = vec![0.0f32; c_out * 2];
+            let lanes = ChannelLanes::new(&dims, &weight);
+            let runs = lanes.runs(few_examples);
+            let positions = dims.output_plane();
+            assert_eq!(runs.first().unwrap().start, 0);
+            assert_eq!(runs.last().unwrap().end, positions);
+            for pair in runs.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+                assert_eq!(pair[0].len() % TILE_POSITIONS, 0);
+            }
+            let mut y: Vec<f32> = (0..c_out * positions).map(|v| v as f32).collect();
+            let expected = y.clone();
+            let mut seen = vec![0u32; y.len()];
+            for (group, run, rows) in lanes.tasks(&mut y, &runs) {
+                assert_eq!(rows.len(), lanes.groups[group].len());
+                for (r, row) in rows.iter().enumerate() {
+                    let channel = lanes.groups[group].start + r;
+                    for (k, &value) in row.iter().enumerate() {
+                        let index = channel * positions + run.start + k;
+                        assert_eq!(value, expected[index], "{c_out} {output:?}");
+                        seen[index] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&s| s == 1), "{c_out} {output:?}");
+        }
+    }
+
+    /// The route's conditions, at the layers they were measured on.
+    #[test]
+    fn suits_the_layers_it_was_measured_faster_on() {
+        let conv = |batch, channels, input, kernel, stride, padding| {
+            ConvDims::new(batch, channels, input, kernel, stride, padding).unwrap()
+        };
+        let alexnet_conv1 = conv(1, [3, 96], [227, 227], [11, 11], [4, 4], [0, 0]);
+        let resnet_56 = conv(1, [64, 64], [56, 56], [3, 3], [1, 1], [1, 1]);
+        let resnet_7 = conv(1, [512, 512], [7, 7], [3, 3], [1, 1], [1, 1]);
+        let lenet_wide = conv(64, [1, 32], [28, 28], [5, 5], [1, 1], [2, 2]);
+        let lenet_conv1 = conv(64, [1, 6], [32, 32], [5, 5], [1, 1], [0, 0]);
+        let channels_24 = conv(1, [64, 24], [56, 56], [3, 3], [1, 1], [1, 1]);
+        assert!(suits::<f32>(&alexnet_conv1) && suits::<f32>(&resnet_56));
+        assert!(!suits::<f32>(&resnet_7), "too few positions");
+        assert!(!suits::<f32>(&lenet_wide), "too few taps");
+        assert!(!suits::<f32>(&lenet_conv1), "too few channels");
+        assert!(
+            !suits::<f32>(&channels_24) && suits::<f64>(&channels_24),
+            "a third empty"
+        );
+    }
+}
