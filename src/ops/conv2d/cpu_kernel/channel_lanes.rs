@@ -1,5 +1,7 @@
 //! The forward pass with output *channels* in the SIMD lanes: the route for most layers at
-//! batch 1 and for strided or oddly sized ones at any batch (which layers: [`suits`]).
+//! batch 1 and for strided or oddly sized ones at any batch (which layers: [`suits`]); and the
+//! input gradient of stride-1 layers on narrow inputs, as the same correlation with flipped
+//! filters ([`ChannelLanes::for_input_gradient`]).
 //!
 //! [`super::tiles::correlate`] puts output *positions* in the lanes, so a row of positions must
 //! read consecutive input cells: with stride `s` the input is first split into `s_h·s_w` phase
@@ -62,6 +64,36 @@ pub(crate) fn suits<E>(dims: &ConvDims) -> bool {
         && dims.batch * dims.output_plane() >= 128
 }
 
+/// How a block's sums meet the output.
+#[derive(Debug, Clone, Copy)]
+enum Store<'a, E> {
+    /// `y = sum + bias`, then the ReLU with `relu` (a forward pass).
+    Bias { bias: &'a [E], relu: bool },
+    /// `y += sum` (an input gradient).
+    Accumulate,
+}
+
+/// The [`Store`] modes as the constants the loops are compiled for.
+const BIAS: u8 = 0;
+const BIAS_RELU: u8 = 1;
+const ACCUMULATE: u8 = 2;
+
+/// What one task correlates: the example, the group's packed weights, its bias, the run of
+/// positions and the run's part of each of the group's output rows.
+type CorrelateArgs<'s, 'y, E> = (&'s [E], &'s [E], &'s [E], Range<usize>, Vec<&'y mut [E]>);
+
+/// Whether the input gradient of `dims` (stride 1), computed as the correlation `gradient`,
+/// should take this route: where that correlation [`suits`] it, the input is narrower than
+/// the row loops' 16-position rows (so the grid GEMM would take it), and the batch has at
+/// least 256 input positions. Measured forward + backward, 2 threads, minimum of 60
+/// interleaved calls: 128 channels on 8 × 8 at batch 8 0.89–0.92× the grid's time; 256 on
+/// 4 × 4 (128 positions) 1.02–1.06×, hence the floor; 32 on 32 × 32 at batch 32 1.02–1.03× the
+/// row loops', hence only narrow inputs; 64 on 16 × 16 and 48→128, 5 × 5 on 27 × 27 within
+/// ±4%.
+fn suits_input_gradient<E>(dims: &ConvDims, gradient: &ConvDims) -> bool {
+    suits::<E>(gradient) && dims.input[1] < 16 && dims.batch * dims.input[0] * dims.input[1] >= 256
+}
+
 /// The forward correlation with channels in the lanes, set up once for all examples: the
 /// zero-padded input's sizes, the offset of every window tap in it, and the weights packed
 /// `[tap][channel]` per group of `2·lanes` output channels (zero past `C_OUT`).
@@ -115,6 +147,46 @@ impl<E: Element> ChannelLanes<E> {
         }
     }
 
+    /// The input gradient of a stride-1 convolution as a correlation on this route: `∂L/∂x`
+    /// is `∂L/∂y`, zero-bordered by `K − 1 − p`, correlated with the filters flipped in both
+    /// axes and their input and output channels swapped (`C_IN` output channels). `None` for
+    /// a stride other than 1 or a padding wider than `K − 1`, and, unless `always`, where the
+    /// other routes are as fast ([`suits_input_gradient`]).
+    pub(crate) fn for_input_gradient(dims: &ConvDims, weight: &[E], always: bool) -> Option<Self> {
+        if dims.stride != [1, 1] {
+            return None;
+        }
+        let [k_h, k_w] = dims.kernel;
+        let padding = [
+            (k_h - 1).checked_sub(dims.padding[0])?,
+            (k_w - 1).checked_sub(dims.padding[1])?,
+        ];
+        let gradient = ConvDims::new(
+            dims.batch,
+            [dims.c_out, dims.c_in],
+            dims.output,
+            dims.kernel,
+            [1, 1],
+            padding,
+        )?;
+        debug_assert_eq!(gradient.output, dims.input);
+        if !(always || suits_input_gradient::<E>(dims, &gradient)) {
+            return None;
+        }
+        // `flipped[c, o, u, v] = weight[o, c, K_H − 1 − u, K_W − 1 − v]`.
+        let taps = k_h * k_w;
+        let mut flipped = vec![E::zero(); weight.len()];
+        for (c, filters) in flipped.chunks_exact_mut(dims.c_out * taps).enumerate() {
+            for (o, filter) in filters.chunks_exact_mut(taps).enumerate() {
+                let from = &weight[(o * dims.c_in + c) * taps..][..taps];
+                for (to, &w) in filter.iter_mut().zip(from.iter().rev()) {
+                    *to = w;
+                }
+            }
+        }
+        Some(Self::new(&gradient, &flipped))
+    }
+
     /// Elements of one zero-padded example.
     fn padded_len(&self) -> usize {
         self.dims.c_in * self.padded[0] * self.padded[1]
@@ -122,15 +194,23 @@ impl<E: Element> ChannelLanes<E> {
 
     /// `y = conv(x) + bias`, then `y = max(y, 0)` with `relu` (NaN kept, as in PyTorch), for
     /// the whole batch, written over `y` (`[B, C_OUT, O_H, O_W]`).
-    ///
+    pub(crate) fn forward(&self, x: &[E], bias: &[E], relu: bool, y: &mut [E]) {
+        assert_eq!(bias.len(), self.dims.c_out);
+        self.run(x, Store::Bias { bias, relu }, y);
+    }
+
+    /// `y += conv(x)` for the whole batch (`y`: `[B, C_OUT, O_H, O_W]`).
+    pub(crate) fn add_to(&self, x: &[E], y: &mut [E]) {
+        self.run(x, Store::Accumulate, y);
+    }
+
     /// One task per example; within it, one per group of channels and run of positions
     /// ([`Self::runs`]).
-    pub(crate) fn forward(&self, x: &[E], bias: &[E], relu: bool, y: &mut [E]) {
+    fn run(&self, x: &[E], store: Store<'_, E>, y: &mut [E]) {
         let dims = &self.dims;
         let image = dims.input_image();
         let plane = dims.output_plane();
         assert_eq!(x.len(), dims.batch * image);
-        assert_eq!(bias.len(), dims.c_out);
         assert_eq!(y.len(), dims.batch * dims.c_out * plane);
         if y.is_empty() {
             return;
@@ -138,6 +218,7 @@ impl<E: Element> ChannelLanes<E> {
         let padding = dims.padding != [0, 0];
         let few_examples = dims.batch < rayon::current_num_threads();
         let runs = self.runs(few_examples);
+        let zeros = [E::zero(); 16];
         y.par_chunks_mut(dims.c_out * plane)
             .enumerate()
             .for_each_init(
@@ -153,12 +234,19 @@ impl<E: Element> ChannelLanes<E> {
                     self.tasks(y, &runs)
                         .into_par_iter()
                         .for_each(|(group, positions, rows)| {
-                            let bias = &bias[self.groups[group].clone()];
-                            let weights = &self.weights[group];
-                            if relu {
-                                self.correlate::<true>(src, weights, bias, positions, rows);
-                            } else {
-                                self.correlate::<false>(src, weights, bias, positions, rows);
+                            let channels = self.groups[group].clone();
+                            let weights = &self.weights[group][..];
+                            let (bias, mode) = match store {
+                                Store::Bias { bias, relu } => {
+                                    (&bias[channels], if relu { BIAS_RELU } else { BIAS })
+                                }
+                                Store::Accumulate => (&zeros[..channels.len()], ACCUMULATE),
+                            };
+                            let args = (src, weights, bias, positions, rows);
+                            match mode {
+                                BIAS => self.correlate::<BIAS>(args),
+                                BIAS_RELU => self.correlate::<BIAS_RELU>(args),
+                                _ => self.correlate::<ACCUMULATE>(args),
                             }
                         });
                 },
@@ -234,29 +322,19 @@ impl<E: Element> ChannelLanes<E> {
     }
 
     /// One group's channels (`rows[r]`: channel `r`'s outputs at `positions`) from the example
-    /// `src` (zero-padded when the layer pads).
-    fn correlate<const RELU: bool>(
-        &self,
-        src: &[E],
-        weights: &[E],
-        bias: &[E],
-        positions: Range<usize>,
-        rows: Vec<&mut [E]>,
-    ) {
+    /// `src` (zero-padded when the layer pads): `(src, weights, bias, positions, rows)`, stored
+    /// as `STORE` says.
+    fn correlate<const STORE: u8>(&self, args: CorrelateArgs<'_, '_, E>) {
         if lanes::<E>() == 8 {
-            self.correlate_with::<16, RELU>(src, weights, bias, positions, rows)
+            self.correlate_with::<16, STORE>(args)
         } else {
-            self.correlate_with::<8, RELU>(src, weights, bias, positions, rows)
+            self.correlate_with::<8, STORE>(args)
         }
     }
 
-    fn correlate_with<const CH: usize, const RELU: bool>(
+    fn correlate_with<const CH: usize, const STORE: u8>(
         &self,
-        src: &[E],
-        weights: &[E],
-        bias: &[E],
-        positions: Range<usize>,
-        mut rows: Vec<&mut [E]>,
+        (src, weights, bias, positions, mut rows): CorrelateArgs<'_, '_, E>,
     ) {
         let [out_h, out_w] = self.dims.output;
         let [s_h, s_w] = self.dims.stride;
@@ -292,14 +370,14 @@ impl<E: Element> ChannelLanes<E> {
             });
             // SAFETY: every read was checked above.
             let sums = unsafe { block_sums::<E, CH>(src.as_ptr(), bases, &self.taps, weights) };
-            let activate = |sum: E, bias: E| {
+            let store = |out: &mut E, sum: E, bias: E| {
                 let value = sum + bias;
-                // A select, not `max`, which would turn NaN into 0.
-                if RELU && value <= E::zero() {
-                    E::zero()
-                } else {
-                    value
-                }
+                *out = match STORE {
+                    ACCUMULATE => *out + sum,
+                    // A select, not `max`, which would turn NaN into 0.
+                    BIAS_RELU if value <= E::zero() => E::zero(),
+                    _ => value,
+                };
             };
             let n = (positions.len() - start).min(TILE_POSITIONS);
             let rows = rows.iter_mut().zip(bias).enumerate();
@@ -309,13 +387,13 @@ impl<E: Element> ChannelLanes<E> {
                         .try_into()
                         .unwrap();
                     for (o, sums) in out.iter_mut().zip(&sums) {
-                        *o = activate(sums[r], bias);
+                        store(o, sums[r], bias);
                     }
                 }
             } else {
                 for (r, (row, &bias)) in rows {
                     for (o, sums) in row[start..start + n].iter_mut().zip(&sums) {
-                        *o = activate(sums[r], bias);
+                        store(o, sums[r], bias);
                     }
                 }
             }
@@ -454,5 +532,18 @@ mod tests {
             !suits::<f32>(&channels_24) && suits::<f64>(&channels_24),
             "a third empty"
         );
+
+        let weight = |dims: &ConvDims| vec![0.0f32; dims.c_out * dims.window_len()];
+        let takes_input_gradient = |dims: ConvDims| {
+            ChannelLanes::for_input_gradient(&dims, &weight(&dims), false).is_some()
+        };
+        let resnet_8 = conv(8, [128, 128], [8, 8], [3, 3], [1, 1], [1, 1]);
+        let resnet_4 = conv(8, [256, 256], [4, 4], [3, 3], [1, 1], [1, 1]);
+        let wide = conv(32, [32, 32], [32, 32], [3, 3], [1, 1], [1, 1]);
+        let strided = conv(8, [128, 128], [8, 8], [3, 3], [2, 2], [1, 1]);
+        assert!(takes_input_gradient(resnet_8));
+        assert!(!takes_input_gradient(resnet_4), "too few positions");
+        assert!(!takes_input_gradient(wide), "rows for the row loops");
+        assert!(!takes_input_gradient(strided), "stride 2");
     }
 }
