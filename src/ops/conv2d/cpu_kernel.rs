@@ -16,10 +16,14 @@
 //!   wide, whose rows fill the register tiles (no packing, so they beat the GEMM there: 32→32,
 //!   3×3 on 32 × 32 at ~150 GFLOP/s direct against ~85 through the GEMM); `grid_gemm` for
 //!   narrower outputs with at least 32 output channels, in `f32`.
-//! - Weight gradient: `grid_gemm` in `f32` from 32 output channels on, for a finite input; the
-//!   per-example dot products below otherwise (`f64`, LeNet's 6- and 16-channel layers, an
-//!   input holding an infinity). The dot products reached 25–45% of the machine's GEMM rate, and were
-//!   half of a VGG step and 55% of a ResNet-18 one.
+//! - Weight gradient: output channels in the SIMD lanes (`weight_lanes`: the forward block with
+//!   taps and positions swapped, summing over positions) from 16 output channels, 32 taps and
+//!   64 output positions per example on, in `f32` and `f64` — 0.62–0.94× the time of the
+//!   backward pass before it, the input gradient included (`BENCHMARKS.md`); otherwise
+//!   `grid_gemm` in `f32` from 32 output channels on, for a finite input (ResNet's 4 × 4 and
+//!   2 × 2 maps, VGG's 3→32 layer); the per-example dot products below otherwise (`f64` on
+//!   small maps, LeNet's 6-channel layer, an input holding an infinity). The dot products
+//!   reached 25–45% of the machine's GEMM rate.
 //!
 //! The rest of these docs describe the row loops.
 //! # What it computes
@@ -78,6 +82,7 @@ pub(crate) mod grid_gemm;
 mod layout;
 pub(crate) mod pool;
 mod tiles;
+pub(crate) mod weight_lanes;
 
 use crate::ops::activations::Function;
 use crate::ops::host::HostValues;
@@ -459,6 +464,13 @@ pub(crate) fn backward<E: Element>(
     if dims.batch == 0 || plane_y == 0 || dims.input_image() == 0 {
         // No example or no output position (no gradient at all), or no input channel (only
         // the bias has a gradient).
+        return grad_bias;
+    }
+    if weight_lanes::suits::<E>(dims) {
+        weight_lanes::add_weight_gradient(dims, x, grad_y, grad_weight);
+        if let Some(grad_x) = grad_x {
+            input_gradient(dims, weight, grad_y, grad_x);
+        }
         return grad_bias;
     }
     if grid_gemm::add_weight_gradient(dims, x, grad_y, grad_weight) {
@@ -1014,6 +1026,87 @@ mod tests {
             let y = forward_by(ForwardRoute::ChannelLanes, &dims, &x, &weight, &bias, true);
             y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         });
+    }
+
+    /// The weight gradient with channels in the lanes, on its own, in `f64` and `f32`: strides,
+    /// padding, non-square sizes, windows that end in a short block of taps, channels that leave
+    /// the last group partly empty, and planes of several runs of positions; added to what is
+    /// there.
+    #[test]
+    fn the_weight_lanes_match_the_definition() {
+        for (case, (batch, channels, input, kernel, stride, padding)) in [
+            (3, [4, 16], [9, 13], [3, 3], [1, 1], [1, 1]),
+            (2, [5, 40], [23, 17], [3, 2], [2, 1], [1, 0]),
+            (1, [3, 24], [30, 29], [5, 5], [1, 1], [2, 2]),
+            (2, [2, 8], [11, 11], [7, 5], [3, 2], [3, 0]),
+            (4, [6, 33], [14, 14], [5, 5], [1, 1], [0, 0]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let dims = ConvDims::new(batch, channels, input, kernel, stride, padding).unwrap();
+            let seed = 20 * case as u64;
+            let x = random_values(dims.batch * dims.input_image(), seed);
+            let weight = random_values(dims.c_out * dims.window_len(), seed + 1);
+            let grad_y = random_values(dims.batch * dims.c_out * dims.output_plane(), seed + 2);
+            let [_, expected, _] = Naive { dims: &dims }.backward(&x, &weight, &grad_y);
+            let expected: Vec<f64> = expected.iter().map(|e| e + 0.25).collect();
+            eprintln!("case {case}: {dims:?}");
+            let mut got = vec![0.25f64; expected.len()];
+            weight_lanes::add_weight_gradient(&dims, &x, &grad_y, &mut got);
+            crate::assert_close!(got, expected, 1e-10);
+            let mut got = vec![0.25f32; expected.len()];
+            weight_lanes::add_weight_gradient(
+                &dims,
+                &cast::<f32>(&x),
+                &cast::<f32>(&grad_y),
+                &mut got,
+            );
+            crate::assert_close!(to_f64(&got), expected, 1e-4);
+        }
+    }
+
+    /// The threads split the weights, never a weight's sum: the bits must not change.
+    #[test]
+    fn weight_lanes_give_the_same_bits_with_any_number_of_threads() {
+        let dims = ConvDims::new(5, [7, 48], [19, 23], [3, 3], [1, 2], [1, 1]).unwrap();
+        let x = cast::<f32>(&random_values(dims.batch * dims.input_image(), 4));
+        let grad_y = cast::<f32>(&random_values(
+            dims.batch * dims.c_out * dims.output_plane(),
+            5,
+        ));
+        crate::parallel::assert_same_on_threads(&[2, 3, 5], || {
+            let mut grad_w = vec![0.0f32; dims.c_out * dims.window_len()];
+            weight_lanes::add_weight_gradient(&dims, &x, &grad_y, &mut grad_w);
+            grad_w.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        });
+    }
+
+    /// The weight-lanes route's conditions, at the layers they were measured on.
+    #[test]
+    fn weight_lanes_suit_the_layers_they_were_measured_faster_on() {
+        let conv = |batch, channels, input: usize, kernel: usize, stride: usize, padding: usize| {
+            ConvDims::new(
+                batch,
+                channels,
+                [input; 2],
+                [kernel; 2],
+                [stride; 2],
+                [padding; 2],
+            )
+            .unwrap()
+        };
+        let suits = weight_lanes::suits::<f32>;
+        assert!(suits(&conv(32, [64, 64], 16, 3, 1, 1)));
+        assert!(suits(&conv(64, [6, 16], 14, 5, 1, 0)), "LeNet-5's conv2");
+        assert!(
+            suits(&conv(8, [3, 64], 64, 7, 2, 3)),
+            "ResNet's conv1 at 64 × 64"
+        );
+        assert!(suits(&conv(8, [128, 128], 8, 3, 1, 1)));
+        assert!(!suits(&conv(32, [3, 32], 32, 3, 1, 1)), "27 taps");
+        assert!(!suits(&conv(8, [128, 256], 8, 3, 2, 1)), "4 × 4 positions");
+        assert!(!suits(&conv(64, [1, 6], 28, 5, 1, 2)), "6 channels");
     }
 
     /// The GEMM path of the weight gradient on its own, in both of its orientations (fewer and

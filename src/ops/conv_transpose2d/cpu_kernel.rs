@@ -42,8 +42,8 @@ use super::ConvTranspose2dGeometry;
 use crate::layers::ConvTranspose2d;
 use crate::network::Element;
 use crate::ops::conv2d::cpu_kernel::{
-    add_channel_sums, add_into, all_finite, grid_gemm, input_gradient, Buffer, ConvDims,
-    ForwardCorrelation, WeightGradientDots,
+    add_channel_sums, add_into, all_finite, grid_gemm, input_gradient, weight_lanes, Buffer,
+    ConvDims, ForwardCorrelation, WeightGradientDots,
 };
 
 /// The convolution whose input gradient the transposed convolution is (module docs), in
@@ -211,10 +211,14 @@ pub(crate) fn backward<E: Element>(
     }
     let correlation = ForwardCorrelation::new(dims, weight);
     {
-        // `conv′`'s weight gradient as one GEMM (`f32`, finite `∂y`), and its forward pass
-        // for `∂L/∂x` per example.
+        // `conv′`'s weight gradient with channels in the lanes or as one GEMM (`f32`, finite
+        // `∂y`), and its forward pass for `∂L/∂x` per example.
         let mut grad_weight = Buffer::zeroed(weight.len());
-        if grid_gemm::add_weight_gradient(dims, grad_y, x, &mut grad_weight) {
+        let lanes = weight_lanes::suits::<E>(dims);
+        if lanes {
+            weight_lanes::add_weight_gradient(dims, grad_y, x, &mut grad_weight);
+        }
+        if lanes || grid_gemm::add_weight_gradient(dims, grad_y, x, &mut grad_weight) {
             let few_examples = dims.batch < rayon::current_num_threads();
             grad_x
                 .par_chunks_mut(image_x)

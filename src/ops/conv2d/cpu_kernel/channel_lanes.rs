@@ -42,7 +42,7 @@ use crate::network::Element;
 pub(crate) const TILE_POSITIONS: usize = 6;
 
 /// Output channels one register block holds: two vectors of `E`.
-const fn group_channels<E>() -> usize {
+pub(super) const fn group_channels<E>() -> usize {
     2 * lanes::<E>()
 }
 
@@ -409,7 +409,7 @@ impl<E: Element> ChannelLanes<E> {
 /// `src + bases[k] + taps[t]` must be readable for every `k` and `t`, and `weights` must hold
 /// `taps.len()·CH` values.
 #[inline(always)]
-unsafe fn block_sums<E: Float, const CH: usize>(
+pub(super) unsafe fn block_sums<E: Float, const CH: usize>(
     src: *const E,
     bases: [usize; TILE_POSITIONS],
     taps: &[usize],

@@ -1,5 +1,5 @@
 //! A convolution's three products as GEMMs over the whole batch, on [`crate::gemm`] (`f32`): the
-//! weight gradient always (from 8 output channels on), and the forward pass and the input
+//! weight gradient where `super::weight_lanes` does not take it, and the forward pass and the input
 //! gradient for narrow outputs, where the direct kernel's 16-position rows (`super::tiles`) would
 //! run mostly empty — ResNet's 8 × 8, 4 × 4 and 2 × 2 maps. `f64`, and the weight gradient of an
 //! input that is not finite, take the direct kernel.

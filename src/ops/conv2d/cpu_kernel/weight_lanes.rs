@@ -1,0 +1,223 @@
+//! The weight gradient with output channels in the SIMD lanes:
+//! `∂L/∂w[o, t] = Σ_{b, q} ∂L/∂y[b, o, q] · x_padded[b, tap(t) + position(q)]` over the
+//! examples `b` and output positions `q`, for window taps `t = (c, u, v)` at
+//! `tap(t) = (c·H_p + u)·W_p + v` and positions `q = (i, j)` at `position(q) = s_h·i·W_p + s_w·j`
+//! in the zero-padded example (`H_p × W_p` per channel).
+//!
+//! It is [`super::channel_lanes`]' register block with the roles of taps and positions swapped:
+//! a block holds [`TILE_POSITIONS`] *taps* × `2·lanes` output channels (6 × 16 in `f32`), and
+//! its inner loop runs over output positions — per position two vector loads of the output
+//! gradient (packed `[position][channel]` per group of channels), six broadcasts of the input
+//! cells under the six taps, read where they lie, and twelve fused multiply-adds. Against the
+//! grid GEMM (`super::grid_gemm`) it packs only the output gradient, not the im2col matrix, and
+//! reads the exact positions: the grid also runs over the padding's positions (18 × 18 for a
+//! 16 × 16 output, 27% more).
+//!
+//! Measured against the backward pass before it (input gradient included, same in both; 2
+//! threads, minimum of 20–30 calls interleaved call by call, two rounds, 2026-11-24): 64→64,
+//! 3×3 on 16 × 16 at batch 32 0.72× (the weight gradient alone 6.4 → 3.6 ms), 32→32 on
+//! 32 × 32 at batch 32 0.94×, VGG's 32→64 on 16 × 16 0.75–0.76×, LeNet-5's conv2 (6→16, 5×5,
+//! batch 64) 0.62–0.65×, ResNet's layers in its 64 × 64 training step (batch 8): conv1 (7×7,
+//! stride 2) 0.78–0.79×, 64→64 on 16 × 16 0.71–0.79×, the stride-2 3×3 0.90–0.91×, the 1×1
+//! projection 0.76–0.79×, 128→128 on 8 × 8 0.82–0.86×; a 48→128, 5×5 group of AlexNet's conv2
+//! 0.78–0.79×; `f64` 32→32 on 16 × 16 0.93–0.94×. Left to the other routes ([`suits`]):
+//! VGG's 3→32 layer (27 taps, 1.12–1.20×) and ResNet's 4 × 4 maps (1.15–1.28×).
+//!
+//! # Order of the sums
+//! Each weight's sum runs over the examples in order, each example's positions in runs of
+//! [`POSITION_RUN`] (a block's sum over a run, then added to the weight's running sum). The
+//! threads split the *weights* between them, never the sum, so the result is the same bits
+//! with any number of threads.
+
+use rayon::prelude::*;
+
+use super::channel_lanes::{block_sums, group_channels, TILE_POSITIONS};
+use super::pool::Buffer;
+use super::tiles::lanes;
+use super::ConvDims;
+use crate::network::Element;
+
+/// Positions per block call: a run's packed output gradient (256 × 16 `f32`, 16 KiB) stays in
+/// L1 while the blocks of all the group's taps read it.
+const POSITION_RUN: usize = 256;
+
+/// Whether the weight gradient of `dims` should take this route rather than the grid GEMM or
+/// the dot products (measured: module docs):
+/// - at least one group of `2·lanes` output channels, the last at most 1/8 empty unless there
+///   are many (as for the forward route);
+/// - at least 32 taps per window: the output gradient is packed and the input padded once per
+///   call, which a small window does not repay (VGG's 3→32 layer ran 1.12–1.20× the old time);
+/// - at least 64 output positions per example: each block call sums one example's run of
+///   positions, and fewer do not repay its 96 stores (ResNet's 4 × 4 maps at batch 8 took
+///   1.15–1.28× as long).
+pub(crate) fn suits<E>(dims: &ConvDims) -> bool {
+    let group = group_channels::<E>();
+    let channels = dims.c_out.is_multiple_of(group) || dims.c_out >= 8 * group;
+    dims.c_out >= group && channels && dims.window_len() >= 32 && dims.output_plane() >= 64
+}
+
+/// Adds `∂L/∂w` (`[C_OUT, C_IN, K_H, K_W]`, summed over the batch) to `grad_weight`, from the
+/// input `x` (`[B, C_IN, H, W]`) and the output gradient `grad_y` (`[B, C_OUT, O_H, O_W]`).
+pub(crate) fn add_weight_gradient<E: Element>(
+    dims: &ConvDims,
+    x: &[E],
+    grad_y: &[E],
+    grad_weight: &mut [E],
+) {
+    let window = dims.window_len();
+    let plane = dims.output_plane();
+    assert_eq!(x.len(), dims.batch * dims.input_image());
+    assert_eq!(grad_y.len(), dims.batch * dims.c_out * plane);
+    assert_eq!(grad_weight.len(), dims.c_out * window);
+    if grad_weight.is_empty() || plane == 0 || dims.batch == 0 {
+        return;
+    }
+    if lanes::<E>() == 8 {
+        add_weight_gradient_with::<E, 16>(dims, x, grad_y, grad_weight)
+    } else {
+        add_weight_gradient_with::<E, 8>(dims, x, grad_y, grad_weight)
+    }
+}
+
+fn add_weight_gradient_with<E: Element, const CH: usize>(
+    dims: &ConvDims,
+    x: &[E],
+    grad_y: &[E],
+    grad_weight: &mut [E],
+) {
+    let window = dims.window_len();
+    let plane = dims.output_plane();
+    let padded = [0, 1].map(|axis| dims.input[axis] + 2 * dims.padding[axis]);
+    let example_len = dims.c_in * padded[0] * padded[1];
+    let padded_x = (dims.padding != [0, 0]).then(|| pad_batch(dims, padded, x));
+    let src: &[E] = padded_x.as_deref().unwrap_or(x);
+
+    let mut taps = Vec::with_capacity(window);
+    for c in 0..dims.c_in {
+        for u in 0..dims.kernel[0] {
+            for v in 0..dims.kernel[1] {
+                taps.push((c * padded[0] + u) * padded[1] + v);
+            }
+        }
+    }
+    let [out_h, out_w] = dims.output;
+    let [s_h, s_w] = dims.stride;
+    let positions: Vec<usize> = (0..out_h)
+        .flat_map(|i| (0..out_w).map(move |j| s_h * i * padded[1] + s_w * j))
+        .collect();
+    // Every read is `example + tap + position`: the largest of each, checked once, makes the
+    // unchecked loads in `block_sums` sound.
+    let last = (dims.batch - 1) * example_len + taps[window - 1] + positions[plane - 1];
+    assert!(
+        last < src.len(),
+        "conv2d weight lanes: a window reads past its input"
+    );
+
+    let groups = dims.c_out.div_ceil(CH);
+    let gradient = pack_gradient::<E, CH>(dims, grad_y, groups);
+    let tap_blocks = window.div_ceil(TILE_POSITIONS);
+    let tiles = groups * tap_blocks;
+    // Contiguous ranges of tiles (group-major), one per thread: each range reads the whole
+    // batch once, so more ranges would read it more often.
+    let parts = rayon::current_num_threads().clamp(1, tiles);
+    let part_sums: Vec<Vec<[[E; CH]; TILE_POSITIONS]>> = (0..parts)
+        .into_par_iter()
+        .map(|part| {
+            let part_tiles = part * tiles / parts..(part + 1) * tiles / parts;
+            let mut sums = vec![[[E::zero(); CH]; TILE_POSITIONS]; part_tiles.len()];
+            for b in 0..dims.batch {
+                for run_start in (0..plane).step_by(POSITION_RUN) {
+                    let run = run_start..(run_start + POSITION_RUN).min(plane);
+                    for (tile, sum) in part_tiles.clone().zip(&mut sums) {
+                        let (group, block) = (tile / tap_blocks, tile % tap_blocks);
+                        // A short last block repeats the last tap (its sums are discarded).
+                        let bases = core::array::from_fn(|k| {
+                            b * example_len + taps[(block * TILE_POSITIONS + k).min(window - 1)]
+                        });
+                        let weights = &gradient[((b * groups + group) * plane + run.start) * CH..]
+                            [..run.len() * CH];
+                        // SAFETY: every read was checked above; `weights` holds `run.len()·CH`.
+                        let block = unsafe {
+                            block_sums::<E, CH>(
+                                src.as_ptr(),
+                                bases,
+                                &positions[run.clone()],
+                                weights,
+                            )
+                        };
+                        for (sum, block) in sum.iter_mut().zip(&block) {
+                            for (s, &v) in sum.iter_mut().zip(block) {
+                                *s += v;
+                            }
+                        }
+                    }
+                }
+            }
+            sums
+        })
+        .collect();
+    for (tile, sums) in part_sums.iter().flatten().enumerate() {
+        let (group, block) = (tile / tap_blocks, tile % tap_blocks);
+        for (k, sums) in sums.iter().enumerate() {
+            let t = block * TILE_POSITIONS + k;
+            if t >= window {
+                break;
+            }
+            for (r, &sum) in sums.iter().enumerate() {
+                let o = group * CH + r;
+                if o < dims.c_out {
+                    grad_weight[o * window + t] += sum;
+                }
+            }
+        }
+    }
+}
+
+/// The batch with a zero border: `[B, C_IN, H_p, W_p]`.
+fn pad_batch<E: Element>(dims: &ConvDims, padded: [usize; 2], x: &[E]) -> Buffer<E> {
+    let [height, width] = dims.input;
+    let [pad_h, pad_w] = dims.padding;
+    let padded_plane = padded[0] * padded[1];
+    let mut buffer = Buffer::take(dims.batch * dims.c_in * padded_plane);
+    buffer
+        .par_chunks_mut(padded_plane)
+        .zip(x.par_chunks(height * width))
+        .for_each(|(plane, channel)| {
+            plane.fill(E::zero());
+            for (r, row) in channel.chunks_exact(width).enumerate() {
+                let start = (r + pad_h) * padded[1] + pad_w;
+                plane[start..start + width].copy_from_slice(row);
+            }
+        });
+    buffer
+}
+
+/// The output gradient as `[B, group, O_H·O_W, CH]`: each group's channels side by side per
+/// position, zero past `C_OUT`.
+fn pack_gradient<E: Element, const CH: usize>(
+    dims: &ConvDims,
+    grad_y: &[E],
+    groups: usize,
+) -> Buffer<E> {
+    let plane = dims.output_plane();
+    let mut packed = Buffer::take(dims.batch * groups * plane * CH);
+    packed
+        .par_chunks_mut(plane * CH)
+        .enumerate()
+        .for_each(|(index, packed)| {
+            let (b, group) = (index / groups, index % groups);
+            let channels = group * CH..((group + 1) * CH).min(dims.c_out);
+            let rows =
+                &grad_y[(b * dims.c_out + channels.start) * plane..][..channels.len() * plane];
+            for (q, packed) in packed.chunks_exact_mut(CH).enumerate() {
+                for (r, p) in packed.iter_mut().enumerate() {
+                    *p = if r < channels.len() {
+                        rows[r * plane + q]
+                    } else {
+                        E::zero()
+                    };
+                }
+            }
+        });
+    packed
+}
