@@ -35,7 +35,10 @@
 //! test digits; classifier score 9.31 for real test digits, **5.22** for the GAN's samples, 1.21
 //! for uniform noise; the conditional GAN drew the digit asked for **97.9%** of the time (per
 //! class 83% for 5, 97% for 2, 99% for 6, 100% for the rest), classifier score 9.08. (The
-//! 2026-11-23 run, before the deterministic sums: 5.40 and 93.2%.) PyTorch 2.15 with the same recipe
+//! 2026-11-23 run, before the deterministic sums: 5.40 and 93.2%. Re-run at 23:50 UTC, after the
+//! judge's conv2 took the channel-lane weight gradient — other rounding in the judge only, the
+//! GANs have no convolution: judge 96.90%, scores 9.28 / 5.19 / 1.20, conditional GAN 98.1%,
+//! score 9.10.) PyTorch 2.15 with the same recipe
 //! (`tools/pytorch_mnist_gan.py 40 0`, one thread): judge 96.95%, scores 9.22 / **4.95** / 1.36,
 //! conditional GAN **97.7%** (score 8.89). One seed each: GAN training is noisy, and these are
 //! single runs, not averages.

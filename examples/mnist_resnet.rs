@@ -8,15 +8,17 @@
 //! followed by batch normalisation, as in ResNet (the trainer runs `forward_mut`, which updates
 //! the running statistics; the test accuracy is measured with them). Adam 1e-3, batch 64.
 //!
-//! Measured on 2026-11-24 21:33 UTC (`cargo run --release --example mnist_resnet`, 10 epochs,
-//! seed 0, 2-core machine, 10.3 s per epoch; training repeats bit for bit, two runs gave the
-//! same figures): test accuracy after epochs 1–10 of 89.95, 97.20, 95.95, 97.15, 97.70, 98.00,
-//! 98.35, 98.15, 98.10 and 97.95% — above the LeNet-5 main job's 97.30% with the same seed
-//! (a thin margin: the last epochs swing by half a point). The figures moved when the 14 × 14
-//! layers' forward pass and input gradient moved from the GEMM to the channel-lane loops
-//! (`conv2d/cpu_kernel/channel_lanes.rs`: the same sums in another order, so other last bits);
-//! at 14:45 the same seed gave 93.35, 96.85, 92.75, 95.55, 98.15, 96.45, 97.30, 98.10, 98.35
-//! and 97.50% at 13.4 s per epoch. An earlier run that morning, before the
+//! Measured on 2026-11-24 23:41 UTC (`cargo run --release --example mnist_resnet`, 10 epochs,
+//! seed 0, 2-core machine, 9.8–12.6 s per epoch, 11.05 on average, on a shared machine;
+//! training repeats bit for bit): test accuracy after epochs 1–10 of 90.80, 96.45, 96.75, 97.00,
+//! 97.70, 97.60, 97.95, 98.45, 98.30 and 97.60% — above the LeNet-5 main job's 97.30% with the
+//! same seed (a thin margin: the last epochs swing by half a point). The figures move when a
+//! kernel sums in another order (other last bits, then another trajectory): at 21:33, before
+//! the weight gradient moved to the channel lanes (`conv2d/cpu_kernel/weight_lanes.rs`), the
+//! same seed gave 89.95, 97.20, 95.95, 97.15, 97.70, 98.00, 98.35, 98.15, 98.10 and 97.95% at
+//! 10.3 s per epoch; before the 14 × 14 layers' forward pass and input gradient moved to the
+//! channel lanes too, at 14:45, the same seed gave 93.35, 96.85, 92.75, 95.55, 98.15, 96.45,
+//! 97.30, 98.10, 98.35 and 97.50% at 13.4 s per epoch. An earlier run that morning, before the
 //! weight-gradient sums were made deterministic, gave 98.65% after ten. (On 2026-11-23, before
 //! the fused batch-norm kernel, 68 s per
 //! epoch on a loaded machine: 90.20, 96.10, 96.30, 95.70 and 97.75% over 5 epochs.) Without batch normalisation the same net reached 50.55% after one epoch and

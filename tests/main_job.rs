@@ -3,7 +3,7 @@
 //! - the MLP of `examples/mnist_mlp.rs` reaches at least 94.5% (PyTorch 2.15 with the same
 //!   recipe: 94.7–95.2% over three seeds);
 //! - the LeNet-5 of `examples/mnist_lenet.rs` (the README's main job) at least 96.5% (typednet
-//!   over seeds 0–7: 96.75–98.15%, seed 0 97.30%; PyTorch 97.15–97.75%);
+//!   over seeds 0–7: 96.70–97.95%, seed 0 97.30%; PyTorch 97.15–97.75%);
 //! - the row-by-row LSTM of `examples/mnist_lstm.rs` at least 94.5%, issue #6's figure (typednet
 //!   over seeds 0–5: 95.75–97.10%, seed 0 95.75%; PyTorch 96.05–96.70%).
 

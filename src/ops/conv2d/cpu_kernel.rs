@@ -58,13 +58,14 @@
 //! buffers in L2, and nothing larger than one example is materialised besides the input copy
 //! kept for the backward pass. The big host buffers are reused between calls (`pool`), since a
 //! fresh one costs a page fault per 4 KiB. Measured on the 2-core Zen 3 (AVX2 + FMA) machine of
-//! `BENCHMARKS.md`, `f32`, best of many runs, counting `2·B·O_H·O_W·C_OUT·C_IN·K_H·K_W` per pass:
+//! `BENCHMARKS.md`, `f32`, counting `2·B·O_H·O_W·C_OUT·C_IN·K_H·K_W` per pass (the conv bench,
+//! 2026-11-24 23:29 UTC, on the routes above):
 //!
 //! | layer | forward | forward + backward |
 //! |---|---|---|
-//! | 32→32, 3×3, padding 1, 32×32, batch 32 | 161 GFLOP/s | 126 GFLOP/s (86¹) |
-//! | 64→64, 3×3, padding 1, 16×16, batch 32 | 170 GFLOP/s | 132 GFLOP/s |
-//! | 1→6, 5×5, 32×32, batch 64 (LeNet conv1) | 82 GFLOP/s | 41 GFLOP/s |
+//! | 32→32, 3×3, padding 1, 32×32, batch 32 | 165 GFLOP/s | 125 GFLOP/s (86¹) |
+//! | 64→64, 3×3, padding 1, 16×16, batch 32 | 175 GFLOP/s | 149 GFLOP/s |
+//! | 1→6, 5×5, 32×32, batch 64 (LeNet conv1) | 81 GFLOP/s | 43 GFLOP/s |
 //!
 //! ¹ In runs where glibc had returned the memory of the step's fresh buffers (the output, and
 //! dfdx's gradients of the output and the input) to the OS, and the step paid page faults to
