@@ -68,31 +68,40 @@ fn standardized_split() -> (Dataset, Dataset) {
     )
 }
 
+/// Trains the network type `$model` on the standardised split with the image examples' recipe
+/// (seed 0, the examples' shuffling seed) and returns its history. A macro rather than a
+/// generic function: `fit_images` asks for a long list of bounds on the model.
+macro_rules! train_on_digit_images {
+    ($model:ident) => {{
+        let (train, test) = standardized_split();
+        let seed = 0;
+        let dev = Cpu::seed_from_u64(seed);
+        let mut model = $model::<f32, Cpu>::new(&dev);
+        let mut optimizer = Adam::new(
+            &model,
+            AdamConfig {
+                lr: 1e-3,
+                ..Default::default()
+            },
+        );
+        Trainer::new(&dev)
+            .epochs(10)
+            .batch_size(64)
+            .verbosity(Verbosity::Silent)
+            .fit_images::<1, 28, 28, 10, f32, _, _, _>(
+                &mut model,
+                &mut optimizer,
+                &train,
+                &test,
+                &mut StdRng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed),
+            )
+            .expect("training runs")
+    }};
+}
+
 #[test]
 fn lenet_reaches_the_promised_accuracy_on_mnist() {
-    let (train, test) = standardized_split();
-    let seed = 0;
-    let dev = Cpu::seed_from_u64(seed);
-    let mut model = LeNet5::<f32, Cpu>::new(&dev);
-    let mut optimizer = Adam::new(
-        &model,
-        AdamConfig {
-            lr: 1e-3,
-            ..Default::default()
-        },
-    );
-    let history = Trainer::new(&dev)
-        .epochs(10)
-        .batch_size(64)
-        .verbosity(Verbosity::Silent)
-        .fit_images::<1, 28, 28, 10, f32, _, _, _>(
-            &mut model,
-            &mut optimizer,
-            &train,
-            &test,
-            &mut StdRng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed),
-        )
-        .expect("training runs");
+    let history = train_on_digit_images!(LeNet5);
     let accuracy = history.last().unwrap().test_accuracy;
     assert!(accuracy >= 0.965, "test accuracy {accuracy}");
     assert!(history[0].train_loss > 2.0 * history[9].train_loss);
@@ -100,29 +109,7 @@ fn lenet_reaches_the_promised_accuracy_on_mnist() {
 
 #[test]
 fn lstm_reaches_the_promised_accuracy_on_mnist() {
-    let (train, test) = standardized_split();
-    let seed = 0;
-    let dev = Cpu::seed_from_u64(seed);
-    let mut model = RowLstm::<f32, Cpu>::new(&dev);
-    let mut optimizer = Adam::new(
-        &model,
-        AdamConfig {
-            lr: 1e-3,
-            ..Default::default()
-        },
-    );
-    let history = Trainer::new(&dev)
-        .epochs(10)
-        .batch_size(64)
-        .verbosity(Verbosity::Silent)
-        .fit_images::<1, 28, 28, 10, f32, _, _, _>(
-            &mut model,
-            &mut optimizer,
-            &train,
-            &test,
-            &mut StdRng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed),
-        )
-        .expect("training runs");
+    let history = train_on_digit_images!(RowLstm);
     let accuracy = history.last().unwrap().test_accuracy;
     assert!(accuracy >= 0.945, "test accuracy {accuracy}");
     assert!(history[0].train_loss > 2.0 * history[9].train_loss);

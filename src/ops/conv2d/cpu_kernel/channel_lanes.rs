@@ -64,6 +64,25 @@ pub(crate) fn suits<E>(dims: &ConvDims) -> bool {
         && dims.batch * dims.output_plane() >= 128
 }
 
+/// `[height, width]` of the zero-padded input.
+pub(super) fn padded_size(dims: &ConvDims) -> [usize; 2] {
+    [0, 1].map(|axis| dims.input[axis] + 2 * dims.padding[axis])
+}
+
+/// The offset of every window tap `(c, u, v)`, in the weights' order, in a zero-padded example
+/// of `padded` (`[height, width]`) planes.
+pub(super) fn window_taps(dims: &ConvDims, padded: [usize; 2]) -> Vec<usize> {
+    let mut taps = Vec::with_capacity(dims.window_len());
+    for c in 0..dims.c_in {
+        for u in 0..dims.kernel[0] {
+            for v in 0..dims.kernel[1] {
+                taps.push((c * padded[0] + u) * padded[1] + v);
+            }
+        }
+    }
+    taps
+}
+
 /// How a block's sums meet the output.
 #[derive(Debug, Clone, Copy)]
 enum Store<'a, E> {
@@ -108,15 +127,8 @@ pub(crate) struct ChannelLanes<E> {
 
 impl<E: Element> ChannelLanes<E> {
     pub(crate) fn new(dims: &ConvDims, weight: &[E]) -> Self {
-        let padded = [0, 1].map(|axis| dims.input[axis] + 2 * dims.padding[axis]);
-        let mut taps = Vec::with_capacity(dims.window_len());
-        for c in 0..dims.c_in {
-            for u in 0..dims.kernel[0] {
-                for v in 0..dims.kernel[1] {
-                    taps.push((c * padded[0] + u) * padded[1] + v);
-                }
-            }
-        }
+        let padded = padded_size(dims);
+        let taps = window_taps(dims, padded);
         let width = group_channels::<E>();
         let groups: Vec<_> = (0..dims.c_out.div_ceil(width))
             .map(|g| g * width..((g + 1) * width).min(dims.c_out))

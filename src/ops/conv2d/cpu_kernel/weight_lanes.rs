@@ -31,7 +31,7 @@
 
 use rayon::prelude::*;
 
-use super::channel_lanes::{block_sums, group_channels, TILE_POSITIONS};
+use super::channel_lanes::{block_sums, group_channels, padded_size, window_taps, TILE_POSITIONS};
 use super::pool::Buffer;
 use super::tiles::lanes;
 use super::ConvDims;
@@ -87,19 +87,12 @@ fn add_weight_gradient_with<E: Element, const CH: usize>(
 ) {
     let window = dims.window_len();
     let plane = dims.output_plane();
-    let padded = [0, 1].map(|axis| dims.input[axis] + 2 * dims.padding[axis]);
+    let padded = padded_size(dims);
     let example_len = dims.c_in * padded[0] * padded[1];
     let padded_x = (dims.padding != [0, 0]).then(|| pad_batch(dims, padded, x));
     let src: &[E] = padded_x.as_deref().unwrap_or(x);
 
-    let mut taps = Vec::with_capacity(window);
-    for c in 0..dims.c_in {
-        for u in 0..dims.kernel[0] {
-            for v in 0..dims.kernel[1] {
-                taps.push((c * padded[0] + u) * padded[1] + v);
-            }
-        }
-    }
+    let taps = window_taps(dims, padded);
     let [out_h, out_w] = dims.output;
     let [s_h, s_w] = dims.stride;
     let positions: Vec<usize> = (0..out_h)
