@@ -56,12 +56,71 @@ pub(super) const fn group_channels<E>() -> usize {
 ///   fewer positions do not repay it (ResNet's 7 × 7 maps at batch 1 ran 1.35× slower here
 ///   than on the grid GEMM, which reads the weights in place).
 pub(crate) fn suits<E>(dims: &ConvDims) -> bool {
-    let group = group_channels::<E>();
-    let channels = dims.c_out.is_multiple_of(group) || dims.c_out >= 8 * group;
-    dims.c_out >= group
-        && channels
+    fills_channel_groups::<E>(dims.c_out)
         && dims.window_len() >= 32
         && dims.batch * dims.output_plane() >= 128
+}
+
+/// Whether `channels` fill groups of `2·lanes` well enough for this route: at least one group,
+/// and the last at most 1/8 empty unless there are many (24 channels would fill 32 lanes).
+pub(super) fn fills_channel_groups<E>(channels: usize) -> bool {
+    let group = group_channels::<E>();
+    channels >= group && (channels.is_multiple_of(group) || channels >= 8 * group)
+}
+
+/// Packs one group's `rows` (each `packed.len() / width` long, at most `width` of them) as
+/// `packed[k·width + r] = rows[r][k]`, zero past the last row, with `width = 2·lanes`: a group of
+/// channels side by side per tap (weights) or per position (output gradients).
+///
+/// Written in order; the reads walk the rows side by side, each cache line of them serving 16
+/// values in a row (the transposed order, one row at a time, took longer than ResNet's 7 × 7
+/// layers' whole forward pass).
+pub(super) fn pack_group<E: Element>(rows: &[E], packed: &mut [E]) {
+    let width = group_channels::<E>();
+    let len = packed.len() / width;
+    let count = rows.len() / len.max(1);
+    debug_assert!(count <= width && rows.len() == count * len);
+    for (k, packed) in packed.chunks_exact_mut(width).enumerate() {
+        for (r, p) in packed.iter_mut().enumerate() {
+            *p = if r < count {
+                rows[r * len + k]
+            } else {
+                E::zero()
+            };
+        }
+    }
+}
+
+/// Copies every `H × W` plane of `x` (one example's channels, or a batch's) into consecutive
+/// planes of `buffer` with a zero border (`padded`: `[height, width]` with the border).
+pub(super) fn pad_planes<E: Element>(
+    dims: &ConvDims,
+    padded: [usize; 2],
+    x: &[E],
+    buffer: &mut [E],
+    parallel: bool,
+) {
+    let [height, width] = dims.input;
+    let [pad_h, pad_w] = dims.padding;
+    let fill = |(plane, channel): (&mut [E], &[E])| {
+        plane.fill(E::zero());
+        for (r, row) in channel.chunks_exact(width).enumerate() {
+            let start = (r + pad_h) * padded[1] + pad_w;
+            plane[start..start + width].copy_from_slice(row);
+        }
+    };
+    let (padded_plane, plane) = (padded[0] * padded[1], height * width);
+    if parallel {
+        buffer
+            .par_chunks_mut(padded_plane)
+            .zip(x.par_chunks(plane))
+            .for_each(fill);
+    } else {
+        buffer
+            .chunks_mut(padded_plane)
+            .zip(x.chunks(plane))
+            .for_each(fill);
+    }
 }
 
 /// `[height, width]` of the zero-padded input.
@@ -137,16 +196,11 @@ impl<E: Element> ChannelLanes<E> {
         let weights = groups
             .par_iter()
             .map(|group| {
-                // Written in order; the reads walk the group's rows of `weight` side by side,
-                // each cache line of them serving 16 taps in a row (the transposed order, one
-                // row at a time, took longer than ResNet's 7 × 7 layers' whole forward pass).
-                let rows = &weight[group.start * window..group.end * window];
                 let mut packed = vec![E::zero(); window * width];
-                for (t, packed) in packed.chunks_exact_mut(width).enumerate() {
-                    for (r, p) in packed[..group.len()].iter_mut().enumerate() {
-                        *p = rows[r * window + t];
-                    }
-                }
+                pack_group(
+                    &weight[group.start * window..group.end * window],
+                    &mut packed,
+                );
                 packed
             })
             .collect();
@@ -312,25 +366,7 @@ impl<E: Element> ChannelLanes<E> {
 
     /// Copies one example into `buffer` with a zero border.
     fn pad(&self, x: &[E], buffer: &mut [E], parallel: bool) {
-        let [height, width] = self.dims.input;
-        let [pad_h, pad_w] = self.dims.padding;
-        let padded_plane = self.padded[0] * self.padded[1];
-        let fill = |(c, plane): (usize, &mut [E])| {
-            plane.fill(E::zero());
-            let channel = &x[c * height * width..(c + 1) * height * width];
-            for (r, row) in channel.chunks_exact(width).enumerate() {
-                let start = (r + pad_h) * self.padded[1] + pad_w;
-                plane[start..start + width].copy_from_slice(row);
-            }
-        };
-        if parallel {
-            buffer
-                .par_chunks_mut(padded_plane)
-                .enumerate()
-                .for_each(fill);
-        } else {
-            buffer.chunks_mut(padded_plane).enumerate().for_each(fill);
-        }
+        pad_planes(&self.dims, self.padded, x, buffer, parallel);
     }
 
     /// One group's channels (`rows[r]`: channel `r`'s outputs at `positions`) from the example

@@ -31,7 +31,10 @@
 
 use rayon::prelude::*;
 
-use super::channel_lanes::{block_sums, group_channels, padded_size, window_taps, TILE_POSITIONS};
+use super::channel_lanes::{
+    block_sums, fills_channel_groups, pack_group, pad_planes, padded_size, window_taps,
+    TILE_POSITIONS,
+};
 use super::pool::Buffer;
 use super::tiles::lanes;
 use super::ConvDims;
@@ -51,9 +54,7 @@ const POSITION_RUN: usize = 256;
 ///   positions, and fewer do not repay its 96 stores (ResNet's 4 × 4 maps at batch 8 took
 ///   1.15–1.28× as long).
 pub(crate) fn suits<E>(dims: &ConvDims) -> bool {
-    let group = group_channels::<E>();
-    let channels = dims.c_out.is_multiple_of(group) || dims.c_out >= 8 * group;
-    dims.c_out >= group && channels && dims.window_len() >= 32 && dims.output_plane() >= 64
+    fills_channel_groups::<E>(dims.c_out) && dims.window_len() >= 32 && dims.output_plane() >= 64
 }
 
 /// Adds `∂L/∂w` (`[C_OUT, C_IN, K_H, K_W]`, summed over the batch) to `grad_weight`, from the
@@ -168,20 +169,8 @@ fn add_weight_gradient_with<E: Element, const CH: usize>(
 
 /// The batch with a zero border: `[B, C_IN, H_p, W_p]`.
 fn pad_batch<E: Element>(dims: &ConvDims, padded: [usize; 2], x: &[E]) -> Buffer<E> {
-    let [height, width] = dims.input;
-    let [pad_h, pad_w] = dims.padding;
-    let padded_plane = padded[0] * padded[1];
-    let mut buffer = Buffer::take(dims.batch * dims.c_in * padded_plane);
-    buffer
-        .par_chunks_mut(padded_plane)
-        .zip(x.par_chunks(height * width))
-        .for_each(|(plane, channel)| {
-            plane.fill(E::zero());
-            for (r, row) in channel.chunks_exact(width).enumerate() {
-                let start = (r + pad_h) * padded[1] + pad_w;
-                plane[start..start + width].copy_from_slice(row);
-            }
-        });
+    let mut buffer = Buffer::take(dims.batch * dims.c_in * padded[0] * padded[1]);
+    pad_planes(dims, padded, x, &mut buffer, true);
     buffer
 }
 
@@ -200,17 +189,8 @@ fn pack_gradient<E: Element, const CH: usize>(
         .for_each(|(index, packed)| {
             let (b, group) = (index / groups, index % groups);
             let channels = group * CH..((group + 1) * CH).min(dims.c_out);
-            let rows =
-                &grad_y[(b * dims.c_out + channels.start) * plane..][..channels.len() * plane];
-            for (q, packed) in packed.chunks_exact_mut(CH).enumerate() {
-                for (r, p) in packed.iter_mut().enumerate() {
-                    *p = if r < channels.len() {
-                        rows[r * plane + q]
-                    } else {
-                        E::zero()
-                    };
-                }
-            }
+            let rows = &grad_y[(b * dims.c_out + channels.start) * plane..];
+            pack_group(&rows[..channels.len() * plane], packed);
         });
     packed
 }
