@@ -431,6 +431,36 @@ pub(crate) fn input_gradient<E: Element>(
         );
 }
 
+/// `y += conv(x, weight)` (no bias) for the whole batch, `y`: `[B, C_OUT, O_H, O_W]`, from `x`
+/// (`[B, C_IN, H, W]`): the forward pass's correlation, added to what `y` holds. It is the
+/// transposed convolution's input gradient (`conv_transpose2d/cpu_kernel.rs`), on the channel
+/// lanes where a forward pass takes them ([`ForwardRoute::for_dims`]), otherwise on the row
+/// loops, one task per example (the grid only writes, so it is not a route here).
+pub(crate) fn add_correlation<E: Element>(dims: &ConvDims, x: &[E], weight: &[E], y: &mut [E]) {
+    assert_eq!(x.len(), dims.batch * dims.input_image());
+    assert_eq!(weight.len(), dims.c_out * dims.window_len());
+    let image_y = dims.c_out * dims.output_plane();
+    assert_eq!(y.len(), dims.batch * image_y);
+    if y.is_empty() {
+        return;
+    }
+    if channel_lanes::suits::<E>(dims) {
+        channel_lanes::ChannelLanes::new(dims, weight).add_to(x, y);
+        return;
+    }
+    let correlation = ForwardCorrelation::new(dims, weight);
+    let few_examples = dims.batch < rayon::current_num_threads();
+    y.par_chunks_mut(image_y)
+        .zip(x.par_chunks(dims.input_image()))
+        .for_each_init(
+            || Buffer::take(correlation.input.len()),
+            |phased, (y, x)| {
+                correlation.input.fill(x, phased, few_examples);
+                correlation.example(phased, y, None);
+            },
+        );
+}
+
 /// The backward pass: adds `∂L/∂x` to `grad_x` (`[B, C_IN, H, W]`) and `∂L/∂w` to
 /// `grad_weight` (`[C_OUT, C_IN, K_H, K_W]`), and returns `∂L/∂bias`, summed over the batch,
 /// from `grad_y` (`[B, C_OUT, O_H, O_W]`).

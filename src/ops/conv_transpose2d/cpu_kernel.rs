@@ -42,8 +42,8 @@ use super::ConvTranspose2dGeometry;
 use crate::layers::ConvTranspose2d;
 use crate::network::Element;
 use crate::ops::conv2d::cpu_kernel::{
-    add_channel_sums, add_into, all_finite, grid_gemm, input_gradient, weight_lanes, Buffer,
-    ConvDims, ForwardCorrelation, WeightGradientDots,
+    add_channel_sums, add_correlation, add_into, all_finite, grid_gemm, input_gradient,
+    weight_lanes, Buffer, ConvDims, ForwardCorrelation, WeightGradientDots,
 };
 
 /// The convolution whose input gradient the transposed convolution is (module docs), in
@@ -170,12 +170,15 @@ pub(crate) fn forward<E: Element>(dims: &ConvDims, x: &[E], weight: &[E], bias: 
 /// `(∂L/∂w, ∂L/∂bias)`, summed over the batch, from `grad_y` (`[B, C_OUT, O_H, O_W]`); `dims`
 /// is the [`adjoint_dims`] convolution.
 ///
-/// One task per example, as conv2d's backward pass: it pads and phase-splits the example's
-/// `∂y` (`conv′`'s input), correlates it with the filters into the example's `∂L/∂x` (`conv′`'s
-/// forward pass, the tiles of channels in parallel too when there are fewer examples than
-/// threads), borders the example's `x` with zeros (`conv′`'s output gradient) for the weight
-/// gradient's dot products, and adds the weight and bias gradients to sums of its thread's
-/// own, added together at the end.
+/// Where `conv′`'s weight gradient takes the weight lanes or the grid GEMM (`f32`), that runs
+/// over the whole batch, and `∂L/∂x` is `conv′`'s forward pass on the route conv2d's forward
+/// takes (`add_correlation`: the channel lanes for wide layers, 0.91× the row loops' time on
+/// the DCGAN layer of `benches/conv.rs`). Otherwise one task per example, as conv2d's backward
+/// pass: it pads and phase-splits the example's `∂y` (`conv′`'s input), correlates it with the
+/// filters into the example's `∂L/∂x` (the tiles of channels in parallel too when there are
+/// fewer examples than threads), borders the example's `x` with zeros (`conv′`'s output
+/// gradient) for the weight gradient's dot products, and adds the weight and bias gradients to
+/// sums of its thread's own, added together at the end.
 pub(crate) fn backward<E: Element>(
     dims: &ConvDims,
     x: &[E],
@@ -209,32 +212,22 @@ pub(crate) fn backward<E: Element>(
         add_channel_sums(grad_y, plane_y, &mut grad_bias);
         return (grad_weight, grad_bias);
     }
-    let correlation = ForwardCorrelation::new(dims, weight);
     {
         // `conv′`'s weight gradient with channels in the lanes or as one GEMM (`f32`, finite
-        // `∂y`), and its forward pass for `∂L/∂x` per example.
+        // `∂y`), and its forward pass for `∂L/∂x` on the forward's route.
         let mut grad_weight = Buffer::zeroed(weight.len());
         let lanes = weight_lanes::suits::<E>(dims);
         if lanes {
             weight_lanes::add_weight_gradient(dims, grad_y, x, &mut grad_weight);
         }
         if lanes || grid_gemm::add_weight_gradient(dims, grad_y, x, &mut grad_weight) {
-            let few_examples = dims.batch < rayon::current_num_threads();
-            grad_x
-                .par_chunks_mut(image_x)
-                .zip(grad_y.par_chunks(image_y))
-                .for_each_init(
-                    || Buffer::take(correlation.input.len()),
-                    |phased, (grad_x, grad_y)| {
-                        correlation.input.fill(grad_y, phased, few_examples);
-                        correlation.example(phased, grad_x, None);
-                    },
-                );
+            add_correlation(dims, grad_y, weight, grad_x);
             let mut grad_bias = vec![E::zero(); dims.c_in];
             add_channel_sums(grad_y, plane_y, &mut grad_bias);
             return (grad_weight, grad_bias);
         }
     }
+    let correlation = ForwardCorrelation::new(dims, weight);
     // A fixed partition of the batch, summed in order (as in `conv2d`'s backward pass), so
     // that the sums round the same way on every run.
     let group = reduction_group_len(dims.batch);
@@ -280,6 +273,7 @@ mod tests {
     use typednet_arith::{transposed_output, TransposedAxis};
 
     use super::*;
+    use crate::ops::conv2d::cpu_kernel::ForwardRoute;
     use crate::ops::conv2d::test_support::{cast, random_values, to_f64};
 
     /// The sizes of one transposed convolution, as the definition reads them.
@@ -490,6 +484,34 @@ mod tests {
             };
             check(&sizes, batch as u64);
         }
+    }
+
+    /// A DCGAN layer wide enough for the channel lanes: `∂L/∂x` (conv′'s forward pass) on
+    /// them, the weight gradient on the weight lanes, in both precisions.
+    #[test]
+    fn a_wide_dcgan_layer_matches_the_definition_on_the_channel_lanes() {
+        let sizes = Sizes {
+            batch: 3,
+            c_in: 32,
+            c_out: 16,
+            input: [8, 8],
+            kernel: [4, 4],
+            geometry: ConvTranspose2dGeometry {
+                stride: [2, 2],
+                padding: [1, 1],
+                output_padding: [0, 0],
+            },
+            output: [16, 16],
+        };
+        let dims = sizes.dims();
+        for route in [
+            ForwardRoute::for_dims::<f32>(&dims),
+            ForwardRoute::for_dims::<f64>(&dims),
+        ] {
+            assert_eq!(route, ForwardRoute::ChannelLanes);
+        }
+        assert!(weight_lanes::suits::<f32>(&dims) && weight_lanes::suits::<f64>(&dims));
+        check(&sizes, 7);
     }
 
     #[test]
