@@ -22,6 +22,12 @@
 //! `[channel][position]`, so each block is stored one element at a time (96 stores against
 //! `12·taps` multiply-adds), which is why windows of few taps stay on the other route.
 //!
+//! On a CPU with AVX-512 the block is [`WIDE_TILE_POSITIONS`] positions × 16 channels, one
+//! 512-bit register of sums per position (chosen at run time, [`wide_blocks`]; the same bits
+//! as the AVX2 block). On the Zen 5 machine of `BENCHMARKS.md` (2026-11-25) that took the
+//! 64→64, 16 × 16 forward pass from 2.56 ms (AVX2 block) to 2.07 ms (6 × 16 in 512-bit
+//! registers) and 1.79 ms (12 × 16).
+//!
 //! Measured against the position route (2 threads, batch 1, minimum of 100–300 interleaved
 //! calls, 2026-11-24): AlexNet conv1 0.85×, ResNet-18's conv1 0.94×, its 3×3 layers on 56 × 56
 //! and 28 × 28 0.80–0.83×, and against the grid GEMM on 14 × 14 0.83–0.91× (`BENCHMARKS.md`).
@@ -33,13 +39,41 @@ use rayon::prelude::*;
 
 use super::pool::Buffer;
 #[cfg(target_arch = "x86_64")]
-use super::tiles::has_avx2_fma;
+use super::tiles::{has_avx2_fma, has_avx512f};
 use super::tiles::{lanes, PORTABLE_FMA};
 use super::ConvDims;
 use crate::network::Element;
 
 /// Output positions one register block holds.
 pub(crate) const TILE_POSITIONS: usize = 6;
+
+/// Output positions one register block holds on a CPU with AVX-512 ([`wide_blocks`]): with a
+/// group's channels in one 512-bit register per position, twelve registers of sums, as the
+/// AVX2 block's 6 × 2 — enough independent multiply-adds to cover their latency (six were
+/// not: 64→64 forward at 292 GFLOP/s against 469 for PyTorch's oneDNN on the Zen 5 machine).
+pub(crate) const WIDE_TILE_POSITIONS: usize = 12;
+
+/// Positions one register block holds on this CPU.
+fn block_positions() -> usize {
+    if wide_blocks() {
+        WIDE_TILE_POSITIONS
+    } else {
+        TILE_POSITIONS
+    }
+}
+
+/// Whether the register blocks hold [`WIDE_TILE_POSITIONS`] (AVX-512) rather than
+/// [`TILE_POSITIONS`] positions (the weight gradient: taps).
+pub(super) fn wide_blocks() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_avx512f()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
 
 /// Output channels one register block holds: two vectors of `E`.
 pub(super) const fn group_channels<E>() -> usize {
@@ -161,15 +195,19 @@ const ACCUMULATE: u8 = 2;
 type CorrelateArgs<'s, 'y, E> = (&'s [E], &'s [E], &'s [E], Range<usize>, Vec<&'y mut [E]>);
 
 /// Whether the input gradient of `dims` (stride 1), computed as the correlation `gradient`,
-/// should take this route: where that correlation [`suits`] it, the input is narrower than
-/// the row loops' 16-position rows (so the grid GEMM would take it), and the batch has at
-/// least 256 input positions. Measured forward + backward, 2 threads, minimum of 60
-/// interleaved calls: 128 channels on 8 × 8 at batch 8 0.89–0.92× the grid's time; 256 on
-/// 4 × 4 (128 positions) 1.02–1.06×, hence the floor; 32 on 32 × 32 at batch 32 1.02–1.03× the
-/// row loops', hence only narrow inputs; 64 on 16 × 16 and 48→128, 5 × 5 on 27 × 27 within
-/// ±4%.
+/// should take this route: where that correlation [`suits`] it, the batch has at least 256
+/// input positions, and either the input is narrower than the row loops' 16-position rows (so
+/// the grid GEMM would take it) or the blocks are 512-bit ([`wide_blocks`]), which the row
+/// loops are not. Measured forward + backward, 2 threads: with AVX2, minimum of 60 interleaved
+/// calls, 128 channels on 8 × 8 at batch 8 0.89–0.92× the grid's time; 256 on 4 × 4 (128
+/// positions) 1.02–1.06×, hence the floor; 32 on 32 × 32 at batch 32 1.02–1.03× the row
+/// loops', hence only narrow inputs; 64 on 16 × 16 and 48→128, 5 × 5 on 27 × 27 within ±4%.
+/// With AVX-512 (the conv bench, Zen 5, 2026-11-25), 32→32 on 32 × 32 0.91× and 64→64 on
+/// 16 × 16 0.85× the forward + backward time on the row loops.
 fn suits_input_gradient<E>(dims: &ConvDims, gradient: &ConvDims) -> bool {
-    suits::<E>(gradient) && dims.input[1] < 16 && dims.batch * dims.input[0] * dims.input[1] >= 256
+    suits::<E>(gradient)
+        && dims.batch * dims.input[0] * dims.input[1] >= 256
+        && (dims.input[1] < 16 || wide_blocks())
 }
 
 /// The forward correlation with channels in the lanes, set up once for all examples: the
@@ -324,7 +362,8 @@ impl<E: Element> ChannelLanes<E> {
     /// tasks per thread.
     fn runs(&self, few_examples: bool) -> Vec<Range<usize>> {
         let positions = self.dims.output_plane();
-        let blocks = positions.div_ceil(TILE_POSITIONS);
+        let block = block_positions();
+        let blocks = positions.div_ceil(block);
         let wanted = if few_examples {
             (4 * rayon::current_num_threads()).div_ceil(self.groups.len())
         } else {
@@ -334,8 +373,8 @@ impl<E: Element> ChannelLanes<E> {
         let runs = wanted.min(blocks / 8).max(1);
         (0..runs)
             .map(|k| {
-                let start = (k * blocks / runs * TILE_POSITIONS).min(positions);
-                let end = ((k + 1) * blocks / runs * TILE_POSITIONS).min(positions);
+                let start = (k * blocks / runs * block).min(positions);
+                let end = ((k + 1) * blocks / runs * block).min(positions);
                 start..end
             })
             .collect()
@@ -373,14 +412,17 @@ impl<E: Element> ChannelLanes<E> {
     /// `src` (zero-padded when the layer pads): `(src, weights, bias, positions, rows)`, stored
     /// as `STORE` says.
     fn correlate<const STORE: u8>(&self, args: CorrelateArgs<'_, '_, E>) {
-        if lanes::<E>() == 8 {
-            self.correlate_with::<16, STORE>(args)
-        } else {
-            self.correlate_with::<8, STORE>(args)
+        const WIDE: usize = WIDE_TILE_POSITIONS;
+        match (lanes::<E>() == 8, wide_blocks()) {
+            (true, true) => self.correlate_with::<16, STORE, WIDE>(args),
+            (true, false) => self.correlate_with::<16, STORE, TILE_POSITIONS>(args),
+            (false, true) => self.correlate_with::<8, STORE, WIDE>(args),
+            (false, false) => self.correlate_with::<8, STORE, TILE_POSITIONS>(args),
         }
     }
 
-    fn correlate_with<const CH: usize, const STORE: u8>(
+    /// [`Self::correlate`] in blocks of `P` positions × `CH` channels.
+    fn correlate_with<const CH: usize, const STORE: u8, const P: usize>(
         &self,
         (src, weights, bias, positions, mut rows): CorrelateArgs<'_, '_, E>,
     ) {
@@ -402,7 +444,7 @@ impl<E: Element> ChannelLanes<E> {
         // The next position's column, and the window base of its row's first position.
         let (mut j, mut row_base) = (positions.start % out_w, positions.start / out_w * row_step);
         let mut position = positions.start;
-        for start in (0..positions.len()).step_by(TILE_POSITIONS) {
+        for start in (0..positions.len()).step_by(P) {
             let bases = core::array::from_fn(|_| {
                 let base = row_base + j * s_w;
                 // A short last block repeats the last position (its copies are discarded).
@@ -417,7 +459,7 @@ impl<E: Element> ChannelLanes<E> {
                 base
             });
             // SAFETY: every read was checked above.
-            let sums = unsafe { block_sums::<E, CH>(src.as_ptr(), bases, &self.taps, weights) };
+            let sums = unsafe { block_sums::<E, CH, P>(src.as_ptr(), bases, &self.taps, weights) };
             let store = |out: &mut E, sum: E, bias: E| {
                 let value = sum + bias;
                 *out = match STORE {
@@ -427,13 +469,11 @@ impl<E: Element> ChannelLanes<E> {
                     _ => value,
                 };
             };
-            let n = (positions.len() - start).min(TILE_POSITIONS);
+            let n = (positions.len() - start).min(P);
             let rows = rows.iter_mut().zip(bias).enumerate();
-            if n == TILE_POSITIONS {
+            if n == P {
                 for (r, (row, &bias)) in rows {
-                    let out: &mut [E; TILE_POSITIONS] = (&mut row[start..start + TILE_POSITIONS])
-                        .try_into()
-                        .unwrap();
+                    let out: &mut [E; P] = (&mut row[start..start + P]).try_into().unwrap();
                     for (o, sums) in out.iter_mut().zip(&sums) {
                         store(o, sums[r], bias);
                     }
@@ -457,28 +497,47 @@ impl<E: Element> ChannelLanes<E> {
 /// `src + bases[k] + taps[t]` must be readable for every `k` and `t`, and `weights` must hold
 /// `taps.len()·CH` values.
 #[inline(always)]
-pub(super) unsafe fn block_sums<E: Float, const CH: usize>(
+pub(super) unsafe fn block_sums<E: Float, const CH: usize, const P: usize>(
     src: *const E,
-    bases: [usize; TILE_POSITIONS],
+    bases: [usize; P],
     taps: &[usize],
     weights: &[E],
-) -> [[E; CH]; TILE_POSITIONS] {
+) -> [[E; CH]; P] {
     #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        return block_sums_avx2::<E, CH>(src, bases, taps, weights.as_ptr());
+    {
+        if has_avx512f() {
+            return block_sums_avx512::<E, CH, P>(src, bases, taps, weights.as_ptr());
+        }
+        if has_avx2_fma() {
+            return block_sums_avx2::<E, CH, P>(src, bases, taps, weights.as_ptr());
+        }
     }
-    block_sums_with::<E, CH, PORTABLE_FMA>(src, bases, taps, weights.as_ptr())
+    block_sums_with::<E, CH, P, PORTABLE_FMA>(src, bases, taps, weights.as_ptr())
+}
+
+/// The same loop with 512-bit vectors: a group's `2·lanes` channels (16 `f32`, 8 `f64`) in one
+/// register per position, so six multiply-adds per tap instead of twelve. The sums are the same
+/// bits as the AVX2 copy's: each lane adds the same products in the same order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn block_sums_avx512<E: Float, const CH: usize, const P: usize>(
+    src: *const E,
+    bases: [usize; P],
+    taps: &[usize],
+    weights: *const E,
+) -> [[E; CH]; P] {
+    block_sums_with::<E, CH, P, true>(src, bases, taps, weights)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn block_sums_avx2<E: Float, const CH: usize>(
+unsafe fn block_sums_avx2<E: Float, const CH: usize, const P: usize>(
     src: *const E,
-    bases: [usize; TILE_POSITIONS],
+    bases: [usize; P],
     taps: &[usize],
     weights: *const E,
-) -> [[E; CH]; TILE_POSITIONS] {
-    block_sums_with::<E, CH, true>(src, bases, taps, weights)
+) -> [[E; CH]; P] {
+    block_sums_with::<E, CH, P, true>(src, bases, taps, weights)
 }
 
 /// Per tap: `CH / lanes` vector loads of weights, one broadcast per position, and
@@ -488,14 +547,14 @@ unsafe fn block_sums_avx2<E: Float, const CH: usize>(
 /// # Safety
 /// As for [`block_sums`].
 #[inline(always)]
-unsafe fn block_sums_with<E: Float, const CH: usize, const FMA: bool>(
+unsafe fn block_sums_with<E: Float, const CH: usize, const P: usize, const FMA: bool>(
     src: *const E,
-    bases: [usize; TILE_POSITIONS],
+    bases: [usize; P],
     taps: &[usize],
     weights: *const E,
-) -> [[E; CH]; TILE_POSITIONS] {
-    let at: [*const E; TILE_POSITIONS] = bases.map(|base| src.add(base));
-    let mut sums = [[E::zero(); CH]; TILE_POSITIONS];
+) -> [[E; CH]; P] {
+    let at: [*const E; P] = bases.map(|base| src.add(base));
+    let mut sums = [[E::zero(); CH]; P];
     for (t, &tap) in taps.iter().enumerate() {
         let w = weights.add(t * CH).cast::<[E; CH]>().read_unaligned();
         for (sums, at) in sums.iter_mut().zip(&at) {
@@ -540,7 +599,7 @@ mod tests {
             assert_eq!(runs.last().unwrap().end, positions);
             for pair in runs.windows(2) {
                 assert_eq!(pair[0].end, pair[1].start);
-                assert_eq!(pair[0].len() % TILE_POSITIONS, 0);
+                assert_eq!(pair[0].len() % block_positions(), 0);
             }
             let mut y: Vec<f32> = (0..c_out * positions).map(|v| v as f32).collect();
             let expected = y.clone();
@@ -558,6 +617,45 @@ mod tests {
             }
             assert!(seen.iter().all(|&s| s == 1), "{c_out} {output:?}");
         }
+    }
+
+    /// Every copy of the register block — 512-bit, AVX2 and portable, and the one `block_sums`
+    /// picks — gives the same bits at both block sizes in both precisions: each lane adds the
+    /// same products in the same order, so the routes' results do not depend on the CPU.
+    #[test]
+    fn every_copy_of_the_block_gives_the_same_bits() {
+        fn check<E: Float, const CH: usize, const P: usize>() {
+            let value = |i: usize, m: usize| E::from((i * 7919 % m) as f64 / 333.0 - 1.5).unwrap();
+            let taps: Vec<usize> = (0..37).map(|t| 3 * t + t % 5).collect();
+            let src: Vec<E> = (0..400).map(|i| value(i, 1000)).collect();
+            let weights: Vec<E> = (0..taps.len() * CH).map(|i| value(i, 997)).collect();
+            let bases: [usize; P] = core::array::from_fn(|k| 5 * k + 1);
+            let bits = |block: [[E; CH]; P]| -> Vec<u64> {
+                let values = block.iter().flatten();
+                values.map(|v| v.to_f64().unwrap().to_bits()).collect()
+            };
+            let (src, w) = (src.as_ptr(), weights.as_ptr());
+            // SAFETY: the largest read is src[5·(P − 1) + 1 + 112] < 400; `weights` holds
+            // `taps.len()·CH` values.
+            let portable = bits(unsafe { block_sums_with::<E, CH, P, true>(src, bases, &taps, w) });
+            let picked = bits(unsafe { block_sums::<E, CH, P>(src, bases, &taps, &weights) });
+            assert_eq!(picked, portable);
+            #[cfg(target_arch = "x86_64")]
+            {
+                if has_avx2_fma() {
+                    let avx2 = unsafe { block_sums_avx2::<E, CH, P>(src, bases, &taps, w) };
+                    assert_eq!(bits(avx2), portable);
+                }
+                if has_avx512f() {
+                    let avx512 = unsafe { block_sums_avx512::<E, CH, P>(src, bases, &taps, w) };
+                    assert_eq!(bits(avx512), portable);
+                }
+            }
+        }
+        check::<f32, 16, TILE_POSITIONS>();
+        check::<f32, 16, WIDE_TILE_POSITIONS>();
+        check::<f64, 8, TILE_POSITIONS>();
+        check::<f64, 8, WIDE_TILE_POSITIONS>();
     }
 
     /// The route's conditions, at the layers they were measured on.
@@ -591,7 +689,11 @@ mod tests {
         let strided = conv(8, [128, 128], [8, 8], [3, 3], [2, 2], [1, 1]);
         assert!(takes_input_gradient(resnet_8));
         assert!(!takes_input_gradient(resnet_4), "too few positions");
-        assert!(!takes_input_gradient(wide), "rows for the row loops");
+        assert_eq!(
+            takes_input_gradient(wide),
+            wide_blocks(),
+            "rows for the row loops, unless the blocks are 512-bit"
+        );
         assert!(!takes_input_gradient(strided), "stride 2");
     }
 }

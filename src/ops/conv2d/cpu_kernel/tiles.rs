@@ -190,6 +190,13 @@ pub(crate) fn has_avx2_fma() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }
 
+/// Whether the CPU has AVX-512 (and AVX2 + FMA, which every AVX-512 CPU has), for the loops
+/// that have a 512-bit copy.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx512f() -> bool {
+    is_x86_feature_detected!("avx512f") && has_avx2_fma()
+}
+
 #[inline(always)]
 fn multiply_add<E: Float, const FMA: bool>(a: E, b: E, acc: E) -> E {
     if FMA {

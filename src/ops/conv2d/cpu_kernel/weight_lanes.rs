@@ -32,8 +32,8 @@
 use rayon::prelude::*;
 
 use super::channel_lanes::{
-    block_sums, fills_channel_groups, pack_group, pad_planes, padded_size, window_taps,
-    TILE_POSITIONS,
+    block_sums, fills_channel_groups, pack_group, pad_planes, padded_size, wide_blocks,
+    window_taps, TILE_POSITIONS, WIDE_TILE_POSITIONS,
 };
 use super::pool::Buffer;
 use super::tiles::lanes;
@@ -73,14 +73,21 @@ pub(crate) fn add_weight_gradient<E: Element>(
     if grad_weight.is_empty() || plane == 0 || dims.batch == 0 {
         return;
     }
-    if lanes::<E>() == 8 {
-        add_weight_gradient_with::<E, 16>(dims, x, grad_y, grad_weight)
-    } else {
-        add_weight_gradient_with::<E, 8>(dims, x, grad_y, grad_weight)
+    const WIDE: usize = WIDE_TILE_POSITIONS;
+    match (lanes::<E>() == 8, wide_blocks()) {
+        (true, true) => add_weight_gradient_with::<E, 16, WIDE>(dims, x, grad_y, grad_weight),
+        (true, false) => {
+            add_weight_gradient_with::<E, 16, TILE_POSITIONS>(dims, x, grad_y, grad_weight)
+        }
+        (false, true) => add_weight_gradient_with::<E, 8, WIDE>(dims, x, grad_y, grad_weight),
+        (false, false) => {
+            add_weight_gradient_with::<E, 8, TILE_POSITIONS>(dims, x, grad_y, grad_weight)
+        }
     }
 }
 
-fn add_weight_gradient_with<E: Element, const CH: usize>(
+/// [`add_weight_gradient`] in blocks of `P` taps × `CH` channels.
+fn add_weight_gradient_with<E: Element, const CH: usize, const P: usize>(
     dims: &ConvDims,
     x: &[E],
     grad_y: &[E],
@@ -109,16 +116,16 @@ fn add_weight_gradient_with<E: Element, const CH: usize>(
 
     let groups = dims.c_out.div_ceil(CH);
     let gradient = pack_gradient::<E, CH>(dims, grad_y, groups);
-    let tap_blocks = window.div_ceil(TILE_POSITIONS);
+    let tap_blocks = window.div_ceil(P);
     let tiles = groups * tap_blocks;
     // Contiguous ranges of tiles (group-major), one per thread: each range reads the whole
     // batch once, so more ranges would read it more often.
     let parts = rayon::current_num_threads().clamp(1, tiles);
-    let part_sums: Vec<Vec<[[E; CH]; TILE_POSITIONS]>> = (0..parts)
+    let part_sums: Vec<Vec<[[E; CH]; P]>> = (0..parts)
         .into_par_iter()
         .map(|part| {
             let part_tiles = part * tiles / parts..(part + 1) * tiles / parts;
-            let mut sums = vec![[[E::zero(); CH]; TILE_POSITIONS]; part_tiles.len()];
+            let mut sums = vec![[[E::zero(); CH]; P]; part_tiles.len()];
             for b in 0..dims.batch {
                 for run_start in (0..plane).step_by(POSITION_RUN) {
                     let run = run_start..(run_start + POSITION_RUN).min(plane);
@@ -126,13 +133,13 @@ fn add_weight_gradient_with<E: Element, const CH: usize>(
                         let (group, block) = (tile / tap_blocks, tile % tap_blocks);
                         // A short last block repeats the last tap (its sums are discarded).
                         let bases = core::array::from_fn(|k| {
-                            b * example_len + taps[(block * TILE_POSITIONS + k).min(window - 1)]
+                            b * example_len + taps[(block * P + k).min(window - 1)]
                         });
                         let weights = &gradient[((b * groups + group) * plane + run.start) * CH..]
                             [..run.len() * CH];
                         // SAFETY: every read was checked above; `weights` holds `run.len()·CH`.
                         let block = unsafe {
-                            block_sums::<E, CH>(
+                            block_sums::<E, CH, P>(
                                 src.as_ptr(),
                                 bases,
                                 &positions[run.clone()],
@@ -153,7 +160,7 @@ fn add_weight_gradient_with<E: Element, const CH: usize>(
     for (tile, sums) in part_sums.iter().flatten().enumerate() {
         let (group, block) = (tile / tap_blocks, tile % tap_blocks);
         for (k, sums) in sums.iter().enumerate() {
-            let t = block * TILE_POSITIONS + k;
+            let t = block * P + k;
             if t >= window {
                 break;
             }
