@@ -12,7 +12,7 @@
 //! seed 0, 2-core machine, 9.8–12.6 s per epoch, 11.05 on average, on a shared machine;
 //! training repeats bit for bit): test accuracy after epochs 1–10 of 90.80, 96.45, 96.75, 97.00,
 //! 97.70, 97.60, 97.95, 98.45, 98.30 and 97.60% — above the LeNet-5 main job's 97.30% with the
-//! same seed (a thin margin: the last epochs swing by half a point). Re-run on 2026-11-25 03:05
+//! same seed (a thin margin: the last epochs swing by half a point). Re-run on 2026-11-25 03:00
 //! UTC on an AVX-512 machine (Zen 5, 2 cores; commit c6980f3, the 512-bit register blocks):
 //! the same ten figures, bit for bit the same run, at 5.25 s per epoch. The figures move when a
 //! kernel sums in another order (other last bits, then another trajectory): at 21:33, before

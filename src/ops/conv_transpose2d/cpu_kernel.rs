@@ -19,17 +19,19 @@
 //! | `∂L/∂w` | `∂L/∂w′` for input `x′ = ∂y` and `∂L/∂y′ = x` |
 //! | `∂L/∂bias` | `Σ_{b,i,j} ∂y[b, o, i, j]` |
 //!
-//! So every multiply-add runs in the conv2d kernel's register-tiled loops, with its layouts:
-//! the forward pass is one input-gradient correlation per stride phase of the output (a
-//! gather: no two tasks write one cell, no scatter-add as in the col2im of `reference.rs`), and
-//! the backward pass reads each example's `∂y` once, padded and phase-split, for both the
-//! input-gradient correlation and the weight gradient's dot products.
+//! So every multiply-add runs in the conv2d kernel's register-tiled loops, on its routes: the
+//! forward pass is conv2d's input gradient (at stride > 1 one correlation per stride phase of
+//! the output: a gather, no two tasks write one cell, no scatter-add as in the col2im of
+//! `reference.rs`); the backward pass is `conv′`'s weight gradient (the weight lanes or the
+//! grid GEMM, else per-example dot products) and `conv′`'s forward pass for `∂L/∂x`
+//! ([`add_correlation`]: the channel lanes for wide layers).
 //!
 //! On the DCGAN-size layer of `benches/conv.rs` (`conv/transpose_64to32_k4s2p1_16x16_b32`:
 //! 64→32 channels, 4×4 kernel, stride 2, padding 1, 16×16 → 32×32, batch 32; 0.54 GFLOP
-//! forward) it runs at the conv2d kernel's rate: on one thread of the 2-core benchmark machine,
-//! busy with other work at the time, 13 ms forward and 46 ms forward + backward, where PyTorch
-//! took 14 and 38 ms.
+//! forward), 2 threads (`BENCHMARKS.md`): on the Zen 3 (AVX2) machine 3.8 ms forward (0.87×
+//! PyTorch's time) and 13.9 ms forward + backward (1.10×, 2026-11-24); on the Zen 5 (AVX-512)
+//! machine 2.2 ms forward (1.20×) and 6.8–7.2 ms forward + backward (1.18–1.40×,
+//! 2026-11-25).
 
 use crate::ops::host::HostValues;
 use crate::parallel::reduction_group_len;

@@ -197,8 +197,8 @@ type CorrelateArgs<'s, 'y, E> = (&'s [E], &'s [E], &'s [E], Range<usize>, Vec<&'
 /// Whether the input gradient of `dims` (stride 1), computed as the correlation `gradient`,
 /// should take this route: where that correlation [`suits`] it, the batch has at least 256
 /// input positions, and either the input is narrower than the row loops' 16-position rows (so
-/// the grid GEMM would take it) or the blocks are 512-bit ([`wide_blocks`]), which the row
-/// loops are not. Measured forward + backward, 2 threads: with AVX2, minimum of 60 interleaved
+/// the grid GEMM would take it) or the blocks are 512-bit ([`wide_blocks`]: twelve registers
+/// of sums, where the row loops' 512-bit copy keeps six, one per channel of its tile). Measured forward + backward, 2 threads: with AVX2, minimum of 60 interleaved
 /// calls, 128 channels on 8 × 8 at batch 8 0.89–0.92× the grid's time; 256 on 4 × 4 (128
 /// positions) 1.02–1.06×, hence the floor; 32 on 32 × 32 at batch 32 1.02–1.03× the row
 /// loops', hence only narrow inputs; 64 on 16 × 16 and 48→128, 5 × 5 on 27 × 27 within ±4%.

@@ -128,10 +128,17 @@ pub(crate) fn correlate<E: Float>(
     debug_assert!(4 * lanes::<E>() <= SLACK);
     window.assert_in_bounds(grid, 4 * lanes::<E>());
     #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the CPU has AVX2 and FMA; the reads were bounds-checked above.
-        unsafe { correlate_avx2(window, weights, channels, grid, out, layout, store) };
-        return;
+    {
+        if has_avx512f() {
+            // SAFETY: the CPU has AVX-512, AVX2 and FMA; the reads were bounds-checked above.
+            unsafe { correlate_avx512(window, weights, channels, grid, out, layout, store) };
+            return;
+        }
+        if has_avx2_fma() {
+            // SAFETY: the CPU has AVX2 and FMA; the reads were bounds-checked above.
+            unsafe { correlate_avx2(window, weights, channels, grid, out, layout, store) };
+            return;
+        }
     }
     // SAFETY: the reads were bounds-checked above.
     unsafe {
@@ -204,6 +211,23 @@ fn multiply_add<E: Float, const FMA: bool>(a: E, b: E, acc: E) -> E {
     } else {
         a * b + acc
     }
+}
+
+/// The same loops compiled for AVX-512: a block's 16 positions of a channel in one register.
+/// Each position's sum adds the same products in the same order, so the bits are the AVX2
+/// copy's.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn correlate_avx512<E: Float>(
+    window: Window<'_, E>,
+    weights: &[E],
+    channels: usize,
+    grid: [usize; 2],
+    out: &mut [E],
+    layout: OutputLayout,
+    store: Store<'_, E>,
+) {
+    correlate_with::<E, true>(window, weights, channels, grid, out, layout, store)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -664,12 +688,18 @@ mod tests {
         }
     }
 
-    /// `(name, AVX2)` for each build of the loops this CPU can run.
-    fn builds() -> Vec<(&'static str, bool)> {
-        let mut builds = vec![("portable", false)];
+    /// `(name, instruction set: 0 portable, 1 AVX2, 2 AVX-512)` for each build of the loops
+    /// this CPU can run.
+    fn builds() -> Vec<(&'static str, u8)> {
+        let mut builds = vec![("portable", 0)];
         #[cfg(target_arch = "x86_64")]
-        if has_avx2_fma() {
-            builds.push(("avx2", true));
+        {
+            if has_avx2_fma() {
+                builds.push(("avx2", 1));
+            }
+            if has_avx512f() {
+                builds.push(("avx512", 2));
+            }
         }
         builds
     }
@@ -710,7 +740,9 @@ mod tests {
         }
         let (src, weights_e, bias_e) =
             (cast::<E>(&case.src), cast::<E>(&weights), cast::<E>(&bias));
-        for (build, avx2) in builds() {
+        // The outputs of the fused builds (AVX2, AVX-512), which must agree bit for bit.
+        let mut fused: Vec<Vec<u64>> = Vec::new();
+        for (build, isa) in builds() {
             for store in [Store::Bias(&bias_e), Store::Accumulate] {
                 // Cells no sum lands on must keep their 0.25.
                 let mut expected = vec![0.25; len];
@@ -724,18 +756,31 @@ mod tests {
                 let window = case.window(&src);
                 // SAFETY: `random_case` leaves `SLACK` past every read; AVX2 only when present.
                 unsafe {
-                    if avx2 {
+                    match isa {
                         #[cfg(target_arch = "x86_64")]
-                        correlate_avx2(window, &weights_e, channels, grid, &mut out, layout, store);
-                    } else {
-                        correlate_with::<E, false>(
+                        1 => correlate_avx2(
                             window, &weights_e, channels, grid, &mut out, layout, store,
-                        );
+                        ),
+                        #[cfg(target_arch = "x86_64")]
+                        2 => correlate_avx512(
+                            window, &weights_e, channels, grid, &mut out, layout, store,
+                        ),
+                        _ => correlate_with::<E, false>(
+                            window, &weights_e, channels, grid, &mut out, layout, store,
+                        ),
                     }
                 }
                 eprintln!("{build}, {store:?}, {channels} channels, grid {grid:?}");
                 crate::assert_close!(to_f64(&out), expected, tolerance);
+                if isa > 0 {
+                    fused.push(to_f64(&out).iter().map(|v| v.to_bits()).collect());
+                }
             }
+        }
+        // Per store, AVX-512 against AVX2.
+        if fused.len() == 4 {
+            assert_eq!(fused[0], fused[2], "AVX-512 and AVX2 differ, bias");
+            assert_eq!(fused[1], fused[3], "AVX-512 and AVX2 differ, accumulate");
         }
     }
 
@@ -756,7 +801,9 @@ mod tests {
             }
         }
         let (a_src, b_src) = (cast::<E>(&a.src), cast::<E>(&b.src));
-        for (build, avx2) in builds() {
+        // The dot products have no 512-bit copy: AVX-512 CPUs run the AVX2 one.
+        for (build, isa) in builds() {
+            let avx2 = isa >= 1;
             let mut out = cast::<E>(&vec![1.0; expected.len()]);
             let vectors = cols / lanes::<E>();
             let (a, b) = (a.window(&a_src), b.window(&b_src));
