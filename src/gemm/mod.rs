@@ -1117,7 +1117,7 @@ mod tests {
     }
 
     #[test]
-    fn portable_and_avx2_tiles_agree() {
+    fn portable_avx2_and_avx512_tiles_agree() {
         let a = matrix(300, MR, 4);
         let b: Vec<Panel> = matrix(300, NR, 5)
             .chunks_exact(NR)
