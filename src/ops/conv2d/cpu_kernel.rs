@@ -335,10 +335,7 @@ pub(crate) fn forward<E: Element>(
 
 /// [`forward`] on a given route (the grid only in `f32`).
 ///
-/// On the row route, one task per example: it pads and phase-splits the example into a buffer
-/// of its own (the size of one input image, reused by the task's next example) and runs one
-/// correlation per tile of output channels, the tiles in parallel too when there are fewer
-/// examples than threads.
+/// On the row route, [`correlate_rows`], one task per example.
 pub(crate) fn forward_by<E: Element>(
     route: ForwardRoute,
     dims: &ConvDims,
@@ -367,24 +364,7 @@ pub(crate) fn forward_by<E: Element>(
                 "conv2d kernel: the grid route runs in f32 only"
             );
         }
-        ForwardRoute::RowLanes => {
-            let correlation = ForwardCorrelation::new(dims, weight);
-            let image = dims.input_image();
-            let few_examples = dims.batch < rayon::current_num_threads();
-            y.par_chunks_mut(dims.c_out * plane)
-                .enumerate()
-                .for_each_init(
-                    || Buffer::take(correlation.input.len()),
-                    |phased, (b, y)| {
-                        correlation.input.fill(
-                            &x[b * image..(b + 1) * image],
-                            phased,
-                            few_examples,
-                        );
-                        correlation.example(phased, y, Some(bias));
-                    },
-                );
-        }
+        ForwardRoute::RowLanes => correlate_rows(dims, x, weight, &mut y, Some(bias)),
     }
     if relu {
         Function::Relu.apply(&mut y);
@@ -450,15 +430,30 @@ pub(crate) fn add_correlation<E: Element>(dims: &ConvDims, x: &[E], weight: &[E]
         channel_lanes::ChannelLanes::new(dims, weight).add_to(x, y);
         return;
     }
+    correlate_rows(dims, x, weight, y, None);
+}
+
+/// The row route of the forward correlation for the whole batch: `y = conv(x) + bias`, or
+/// `y += conv(x)` without a bias. One task per example: it pads and phase-splits the example
+/// into a buffer of its own (reused by the task's next example) and runs one correlation per
+/// tile of output channels, the tiles in parallel too when there are fewer examples than
+/// threads.
+fn correlate_rows<E: Element>(
+    dims: &ConvDims,
+    x: &[E],
+    weight: &[E],
+    y: &mut [E],
+    bias: Option<&[E]>,
+) {
     let correlation = ForwardCorrelation::new(dims, weight);
     let few_examples = dims.batch < rayon::current_num_threads();
-    y.par_chunks_mut(image_y)
+    y.par_chunks_mut(dims.c_out * dims.output_plane())
         .zip(x.par_chunks(dims.input_image()))
         .for_each_init(
             || Buffer::take(correlation.input.len()),
             |phased, (y, x)| {
                 correlation.input.fill(x, phased, few_examples);
-                correlation.example(phased, y, None);
+                correlation.example(phased, y, bias);
             },
         );
 }
