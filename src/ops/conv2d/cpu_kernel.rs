@@ -959,6 +959,8 @@ mod tests {
         let large = [
             ConvDims::new(1, [3, 20], [35, 35], [11, 11], [4, 4], [0, 0]).unwrap(),
             ConvDims::new(2, [40, 33], [9, 8], [3, 3], [2, 1], [1, 1]).unwrap(),
+            // With 512-bit blocks, two groups of 32 channels and a last one of 16.
+            ConvDims::new(2, [6, 80], [9, 10], [3, 3], [1, 1], [1, 1]).unwrap(),
         ];
         let cases = large
             .into_iter()
@@ -1001,9 +1003,16 @@ mod tests {
     #[test]
     fn the_channel_lanes_input_gradient_matches_the_definition() {
         let mut rng = StdRng::seed_from_u64(13);
+        // Input channels are the correlation's output channels: with 512-bit blocks, 48 are a
+        // group of 32 and one of 16, 64 two groups of 32 (the random ones have at most 5).
+        let mut wide = [
+            ConvDims::new(2, [48, 7], [6, 9], [3, 3], [1, 1], [1, 1]).unwrap(),
+            ConvDims::new(1, [64, 5], [7, 5], [3, 3], [1, 1], [0, 2]).unwrap(),
+        ]
+        .into_iter();
         let mut checked = 0;
         while checked < 60 {
-            let mut dims = random_dims(&mut rng);
+            let mut dims = wide.next().unwrap_or_else(|| random_dims(&mut rng));
             dims = match ConvDims::new(
                 dims.batch,
                 [dims.c_in, dims.c_out],
@@ -1068,6 +1077,8 @@ mod tests {
             (1, [3, 24], [30, 29], [5, 5], [1, 1], [2, 2]),
             (2, [2, 8], [11, 11], [7, 5], [3, 2], [3, 0]),
             (4, [6, 33], [14, 14], [5, 5], [1, 1], [0, 0]),
+            // With 512-bit blocks: two groups of 32 channels and one of 16.
+            (2, [3, 80], [10, 12], [3, 3], [1, 1], [1, 1]),
         ]
         .into_iter()
         .enumerate()

@@ -22,11 +22,12 @@
 //! `[channel][position]`, so each block is stored one element at a time (96 stores against
 //! `12·taps` multiply-adds), which is why windows of few taps stay on the other route.
 //!
-//! On a CPU with AVX-512 the block is [`WIDE_TILE_POSITIONS`] positions × 16 channels, one
-//! 512-bit register of sums per position (chosen at run time, [`wide_blocks`]; the same bits
-//! as the AVX2 block). On the Zen 5 machine of `BENCHMARKS.md` (2026-11-25) that took the
-//! 64→64, 16 × 16 forward pass from 2.56 ms (AVX2 block) to 2.07 ms (6 × 16 in 512-bit
-//! registers) and 1.79 ms (12 × 16).
+//! On a CPU with AVX-512 (chosen at run time, [`wide_blocks`]; the same bits as the AVX2 block)
+//! the block is [`TILE_POSITIONS`] positions × 32 channels, two 512-bit registers of sums per
+//! position, and a last group of at most 16 channels takes [`WIDE_TILE_POSITIONS`] × 16. On
+//! the Zen 5 machine of `BENCHMARKS.md` (2026-11-25) the 64→64, 16 × 16 forward pass (conv
+//! bench) took 2.56 ms with the AVX2 block, 2.07 ms with 6 × 16 in 512-bit registers, 1.79–1.91
+//! ms with 12 × 16 and 1.37 ms with 6 × 32 (PyTorch 1.28 ms).
 //!
 //! Measured against the position route (2 threads, batch 1, minimum of 100–300 interleaved
 //! calls, 2026-11-24): AlexNet conv1 0.85×, ResNet-18's conv1 0.94×, its 3×3 layers on 56 × 56
@@ -40,20 +41,22 @@ use rayon::prelude::*;
 use super::pool::Buffer;
 #[cfg(target_arch = "x86_64")]
 use super::tiles::{has_avx2_fma, has_avx512f};
-use super::tiles::{lanes, PORTABLE_FMA};
+use super::tiles::{lanes, MAX_LANES, PORTABLE_FMA};
 use super::ConvDims;
 use crate::network::Element;
 
 /// Output positions one register block holds.
 pub(crate) const TILE_POSITIONS: usize = 6;
 
-/// Output positions one register block holds on a CPU with AVX-512 ([`wide_blocks`]): with a
-/// group's channels in one 512-bit register per position, twelve registers of sums, as the
-/// AVX2 block's 6 × 2 — enough independent multiply-adds to cover their latency (six were
-/// not: 64→64 forward at 292 GFLOP/s against 469 for PyTorch's oneDNN on the Zen 5 machine).
+/// Output positions the register block of a group of only `2·lanes` channels holds on a CPU
+/// with AVX-512 ([`wide_blocks`]): one 512-bit register of sums per position, twelve of them,
+/// as the AVX2 block's 6 × 2 — enough independent multiply-adds to cover their latency (six
+/// were not: 64→64 forward at 292 GFLOP/s against 469 for PyTorch's oneDNN on the Zen 5
+/// machine).
 pub(crate) const WIDE_TILE_POSITIONS: usize = 12;
 
-/// Positions one register block holds on this CPU.
+/// The multiple of positions every run of positions holds: a whole number of blocks of any
+/// group.
 fn block_positions() -> usize {
     if wide_blocks() {
         WIDE_TILE_POSITIONS
@@ -62,8 +65,10 @@ fn block_positions() -> usize {
     }
 }
 
-/// Whether the register blocks hold [`WIDE_TILE_POSITIONS`] (AVX-512) rather than
-/// [`TILE_POSITIONS`] positions (the weight gradient: taps).
+/// Whether the register blocks are 512-bit (AVX-512): [`TILE_POSITIONS`] positions (the weight
+/// gradient: taps) × [`wide_group_channels`], and for a last group of at most
+/// [`group_channels`], [`WIDE_TILE_POSITIONS`] × [`group_channels`]; otherwise
+/// [`TILE_POSITIONS`] × [`group_channels`].
 pub(super) fn wide_blocks() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -75,9 +80,43 @@ pub(super) fn wide_blocks() -> bool {
     }
 }
 
-/// Output channels one register block holds: two vectors of `E`.
+/// Output channels one register block holds: two 256-bit vectors of `E` (16 `f32`, 8 `f64`).
 pub(super) const fn group_channels<E>() -> usize {
     2 * lanes::<E>()
+}
+
+/// Output channels one 512-bit register block holds ([`wide_blocks`]): two 512-bit vectors of
+/// `E`, 32 `f32` or 16 `f64`. Six positions × two registers make twelve registers of sums, as
+/// the 12 × 1 block, but with two multiply-adds per broadcast instead of one: in a single-thread
+/// probe on the Zen 5 machine (64→64, 3×3 on 16 × 16, 2026-11-25) 260 GFLOP/s against 193 for
+/// 12 × 16, whose twelve window pointers do not fit in the general registers (two were
+/// reloaded from the stack every tap).
+pub(super) const fn wide_group_channels<E>() -> usize {
+    4 * lanes::<E>()
+}
+
+/// The groups of output channels of a layer with `channels` of them, one register block wide
+/// each: of [`group_channels`], or with 512-bit blocks of [`wide_group_channels`] but for a
+/// last group of at most [`group_channels`] (48 channels: 32 + 16, not 32 + 32 half empty).
+pub(super) fn channel_groups<E>(channels: usize) -> Vec<Range<usize>> {
+    let width = if wide_blocks() {
+        wide_group_channels::<E>()
+    } else {
+        group_channels::<E>()
+    };
+    (0..channels.div_ceil(width))
+        .map(|g| g * width..((g + 1) * width).min(channels))
+        .collect()
+}
+
+/// Channels the register block of `group` holds (the packed weights' width): a whole number
+/// of 256-bit vectors' lanes, at least the group's channels.
+pub(super) fn block_width<E>(group: &Range<usize>) -> usize {
+    if group.len() > group_channels::<E>() {
+        wide_group_channels::<E>()
+    } else {
+        group_channels::<E>()
+    }
 }
 
 /// Whether a forward pass should take this route rather than the position route or the grid
@@ -103,14 +142,13 @@ pub(super) fn fills_channel_groups<E>(channels: usize) -> bool {
 }
 
 /// Packs one group's `rows` (each `packed.len() / width` long, at most `width` of them) as
-/// `packed[k·width + r] = rows[r][k]`, zero past the last row, with `width = 2·lanes`: a group of
-/// channels side by side per tap (weights) or per position (output gradients).
+/// `packed[k·width + r] = rows[r][k]`, zero past the last row: a group of channels side by
+/// side per tap (weights) or per position (output gradients), `width` a [`block_width`].
 ///
 /// Written in order; the reads walk the rows side by side, each cache line of them serving 16
 /// values in a row (the transposed order, one row at a time, took longer than ResNet's 7 × 7
 /// layers' whole forward pass).
-pub(super) fn pack_group<E: Element>(rows: &[E], packed: &mut [E]) {
-    let width = group_channels::<E>();
+pub(super) fn pack_group<E: Element>(rows: &[E], packed: &mut [E], width: usize) {
     let len = packed.len() / width;
     let count = rows.len() / len.max(1);
     debug_assert!(count <= width && rows.len() == count * len);
@@ -212,7 +250,7 @@ fn suits_input_gradient<E>(dims: &ConvDims, gradient: &ConvDims) -> bool {
 
 /// The forward correlation with channels in the lanes, set up once for all examples: the
 /// zero-padded input's sizes, the offset of every window tap in it, and the weights packed
-/// `[tap][channel]` per group of `2·lanes` output channels (zero past `C_OUT`).
+/// `[tap][channel]` per group of output channels ([`channel_groups`]; zero past `C_OUT`).
 pub(crate) struct ChannelLanes<E> {
     dims: ConvDims,
     /// `[height, width]` of the zero-padded input.
@@ -226,19 +264,15 @@ impl<E: Element> ChannelLanes<E> {
     pub(crate) fn new(dims: &ConvDims, weight: &[E]) -> Self {
         let padded = padded_size(dims);
         let taps = window_taps(dims, padded);
-        let width = group_channels::<E>();
-        let groups: Vec<_> = (0..dims.c_out.div_ceil(width))
-            .map(|g| g * width..((g + 1) * width).min(dims.c_out))
-            .collect();
+        let groups = channel_groups::<E>(dims.c_out);
         let window = dims.window_len();
         let weights = groups
             .par_iter()
             .map(|group| {
+                let width = block_width::<E>(group);
                 let mut packed = vec![E::zero(); window * width];
-                pack_group(
-                    &weight[group.start * window..group.end * window],
-                    &mut packed,
-                );
+                let rows = &weight[group.start * window..group.end * window];
+                pack_group(rows, &mut packed, width);
                 packed
             })
             .collect();
@@ -322,7 +356,7 @@ impl<E: Element> ChannelLanes<E> {
         let padding = dims.padding != [0, 0];
         let few_examples = dims.batch < rayon::current_num_threads();
         let runs = self.runs(few_examples);
-        let zeros = [E::zero(); 16];
+        let zeros = [E::zero(); 4 * MAX_LANES];
         y.par_chunks_mut(dims.c_out * plane)
             .enumerate()
             .for_each_init(
@@ -392,8 +426,10 @@ impl<E: Element> ChannelLanes<E> {
         let mut tasks: Vec<_> = (0..self.groups.len())
             .flat_map(|g| runs.iter().map(move |run| (g, run.clone(), Vec::new())))
             .collect();
+        // Every group but the last is as wide as the first.
+        let width = self.groups[0].len();
         for (channel, mut row) in y.chunks_exact_mut(positions).enumerate() {
-            let group = channel / group_channels::<E>();
+            let group = channel / width;
             for task in &mut tasks[group * runs.len()..(group + 1) * runs.len()] {
                 let (part, rest) = std::mem::take(&mut row).split_at_mut(task.1.len());
                 task.2.push(part);
@@ -412,12 +448,17 @@ impl<E: Element> ChannelLanes<E> {
     /// `src` (zero-padded when the layer pads): `(src, weights, bias, positions, rows)`, stored
     /// as `STORE` says.
     fn correlate<const STORE: u8>(&self, args: CorrelateArgs<'_, '_, E>) {
-        const WIDE: usize = WIDE_TILE_POSITIONS;
-        match (lanes::<E>() == 8, wide_blocks()) {
-            (true, true) => self.correlate_with::<16, STORE, WIDE>(args),
-            (true, false) => self.correlate_with::<16, STORE, TILE_POSITIONS>(args),
-            (false, true) => self.correlate_with::<8, STORE, WIDE>(args),
-            (false, false) => self.correlate_with::<8, STORE, TILE_POSITIONS>(args),
+        const P: usize = TILE_POSITIONS;
+        const WIDE_P: usize = WIDE_TILE_POSITIONS;
+        let f32 = lanes::<E>() == 8;
+        let full = args.4.len() > group_channels::<E>();
+        match (f32, wide_blocks(), full) {
+            (true, true, true) => self.correlate_with::<32, STORE, P>(args),
+            (true, true, false) => self.correlate_with::<16, STORE, WIDE_P>(args),
+            (true, false, _) => self.correlate_with::<16, STORE, P>(args),
+            (false, true, true) => self.correlate_with::<16, STORE, P>(args),
+            (false, true, false) => self.correlate_with::<8, STORE, WIDE_P>(args),
+            (false, false, _) => self.correlate_with::<8, STORE, P>(args),
         }
     }
 
@@ -619,8 +660,34 @@ mod tests {
         }
     }
 
+    /// Groups are one register block wide, but for a last group of at most `2·lanes` channels
+    /// with 512-bit blocks, which takes the narrower block rather than one half empty.
+    #[test]
+    fn channel_groups_cover_the_channels_a_block_wide() {
+        let widths = |channels: usize| -> Vec<(usize, usize)> {
+            let groups = channel_groups::<f32>(channels);
+            assert_eq!(groups.first().map_or(0, |g| g.start), 0);
+            assert_eq!(groups.last().map_or(0, |g| g.end), channels);
+            for pair in groups.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+            }
+            let widths = groups.iter().map(|g| (g.len(), block_width::<f32>(g)));
+            widths.collect()
+        };
+        if wide_blocks() {
+            assert_eq!(widths(48), [(32, 32), (16, 16)]);
+            assert_eq!(widths(56), [(32, 32), (24, 32)]);
+            assert_eq!(widths(64), [(32, 32), (32, 32)]);
+            assert_eq!(widths(16), [(16, 16)]);
+            assert_eq!(channel_groups::<f64>(40).len(), 3);
+        } else {
+            assert_eq!(widths(48), [(16, 16), (16, 16), (16, 16)]);
+            assert_eq!(widths(40), [(16, 16), (16, 16), (8, 16)]);
+        }
+    }
+
     /// Every copy of the register block — 512-bit, AVX2 and portable, and the one `block_sums`
-    /// picks — gives the same bits at both block sizes in both precisions: each lane adds the
+    /// picks — gives the same bits at every block size in both precisions: each lane adds the
     /// same products in the same order, so the routes' results do not depend on the CPU.
     #[test]
     fn every_copy_of_the_block_gives_the_same_bits() {
@@ -654,8 +721,10 @@ mod tests {
         }
         check::<f32, 16, TILE_POSITIONS>();
         check::<f32, 16, WIDE_TILE_POSITIONS>();
+        check::<f32, 32, TILE_POSITIONS>();
         check::<f64, 8, TILE_POSITIONS>();
         check::<f64, 8, WIDE_TILE_POSITIONS>();
+        check::<f64, 16, TILE_POSITIONS>();
     }
 
     /// The route's conditions, at the layers they were measured on.

@@ -5,10 +5,11 @@
 //! in the zero-padded example (`H_p × W_p` per channel).
 //!
 //! It is [`super::channel_lanes`]' register block with the roles of taps and positions swapped:
-//! a block holds [`TILE_POSITIONS`] *taps* × `2·lanes` output channels (6 × 16 in `f32`), and
-//! its inner loop runs over output positions — per position two vector loads of the output
-//! gradient (packed `[position][channel]` per group of channels), six broadcasts of the input
-//! cells under the six taps, read where they lie, and twelve fused multiply-adds. Against the
+//! a block holds [`TILE_POSITIONS`] *taps* × `2·lanes` output channels (6 × 16 in `f32`; with
+//! AVX-512, 6 × 32, and 12 × 16 for a narrow last group), and its inner loop runs over output
+//! positions — per position two vector loads of the output gradient (packed
+//! `[position][channel]` per group of channels), six broadcasts of the input cells under the six
+//! taps, read where they lie, and twelve fused multiply-adds. Against the
 //! grid GEMM (`super::grid_gemm`) it packs only the output gradient, not the im2col matrix, and
 //! reads the exact positions: the grid also runs over the padding's positions (18 × 18 for a
 //! 16 × 16 output, 27% more).
@@ -31,9 +32,11 @@
 
 use rayon::prelude::*;
 
+use std::ops::Range;
+
 use super::channel_lanes::{
-    block_sums, fills_channel_groups, pack_group, pad_planes, padded_size, wide_blocks,
-    window_taps, TILE_POSITIONS, WIDE_TILE_POSITIONS,
+    block_sums, block_width, channel_groups, fills_channel_groups, pack_group, pad_planes,
+    padded_size, wide_blocks, window_taps, TILE_POSITIONS, WIDE_TILE_POSITIONS,
 };
 use super::pool::Buffer;
 use super::tiles::lanes;
@@ -73,32 +76,50 @@ pub(crate) fn add_weight_gradient<E: Element>(
     if grad_weight.is_empty() || plane == 0 || dims.batch == 0 {
         return;
     }
-    const WIDE: usize = WIDE_TILE_POSITIONS;
-    match (lanes::<E>() == 8, wide_blocks()) {
-        (true, true) => add_weight_gradient_with::<E, 16, WIDE>(dims, x, grad_y, grad_weight),
-        (true, false) => {
-            add_weight_gradient_with::<E, 16, TILE_POSITIONS>(dims, x, grad_y, grad_weight)
+    let padded = padded_size(dims);
+    let padded_x = (dims.padding != [0, 0]).then(|| pad_batch(dims, padded, x));
+    let src: &[E] = padded_x.as_deref().unwrap_or(x);
+    // The channels of the groups as wide as the first, and of a narrower last group (512-bit
+    // blocks only: `channel_groups`), each in its own blocks.
+    let groups = channel_groups::<E>(dims.c_out);
+    let width = block_width::<E>(&groups[0]);
+    let last = groups.last().cloned().unwrap_or_default();
+    let wide_end = if block_width::<E>(&last) < width {
+        last.start
+    } else {
+        dims.c_out
+    };
+    for (channels, width) in [(0..wide_end, width), (wide_end..dims.c_out, 0)] {
+        if channels.is_empty() {
+            continue;
         }
-        (false, true) => add_weight_gradient_with::<E, 8, WIDE>(dims, x, grad_y, grad_weight),
-        (false, false) => {
-            add_weight_gradient_with::<E, 8, TILE_POSITIONS>(dims, x, grad_y, grad_weight)
+        let args = (dims, src, channels, grad_y, &mut *grad_weight);
+        const P: usize = TILE_POSITIONS;
+        const WIDE_P: usize = WIDE_TILE_POSITIONS;
+        // `width` 0: the narrow last group.
+        match (lanes::<E>() == 8, wide_blocks(), width) {
+            (true, true, 32) => add_weight_gradient_with::<E, 32, P>(args),
+            (true, true, _) => add_weight_gradient_with::<E, 16, WIDE_P>(args),
+            (true, false, _) => add_weight_gradient_with::<E, 16, P>(args),
+            (false, true, 16) => add_weight_gradient_with::<E, 16, P>(args),
+            (false, true, _) => add_weight_gradient_with::<E, 8, WIDE_P>(args),
+            (false, false, _) => add_weight_gradient_with::<E, 8, P>(args),
         }
     }
 }
 
-/// [`add_weight_gradient`] in blocks of `P` taps × `CH` channels.
+/// What [`add_weight_gradient_with`] works on: the layer, its input (zero-padded when the
+/// layer pads), the output channels to take, the output gradient and the weight gradient.
+type WeightGradientArgs<'a, E> = (&'a ConvDims, &'a [E], Range<usize>, &'a [E], &'a mut [E]);
+
+/// [`add_weight_gradient`] for the output `channels`, in blocks of `P` taps × `CH` channels.
 fn add_weight_gradient_with<E: Element, const CH: usize, const P: usize>(
-    dims: &ConvDims,
-    x: &[E],
-    grad_y: &[E],
-    grad_weight: &mut [E],
+    (dims, src, channels, grad_y, grad_weight): WeightGradientArgs<'_, E>,
 ) {
     let window = dims.window_len();
     let plane = dims.output_plane();
     let padded = padded_size(dims);
     let example_len = dims.c_in * padded[0] * padded[1];
-    let padded_x = (dims.padding != [0, 0]).then(|| pad_batch(dims, padded, x));
-    let src: &[E] = padded_x.as_deref().unwrap_or(x);
 
     let taps = window_taps(dims, padded);
     let [out_h, out_w] = dims.output;
@@ -114,8 +135,8 @@ fn add_weight_gradient_with<E: Element, const CH: usize, const P: usize>(
         "conv2d weight lanes: a window reads past its input"
     );
 
-    let groups = dims.c_out.div_ceil(CH);
-    let gradient = pack_gradient::<E, CH>(dims, grad_y, groups);
+    let groups = channels.len().div_ceil(CH);
+    let gradient = pack_gradient::<E, CH>(dims, grad_y, &channels);
     let tap_blocks = window.div_ceil(P);
     let tiles = groups * tap_blocks;
     // Contiguous ranges of tiles (group-major), one per thread: each range reads the whole
@@ -165,8 +186,8 @@ fn add_weight_gradient_with<E: Element, const CH: usize, const P: usize>(
                 break;
             }
             for (r, &sum) in sums.iter().enumerate() {
-                let o = group * CH + r;
-                if o < dims.c_out {
+                let o = channels.start + group * CH + r;
+                if o < channels.end {
                     grad_weight[o * window + t] += sum;
                 }
             }
@@ -181,23 +202,25 @@ fn pad_batch<E: Element>(dims: &ConvDims, padded: [usize; 2], x: &[E]) -> Buffer
     buffer
 }
 
-/// The output gradient as `[B, group, O_H·O_W, CH]`: each group's channels side by side per
-/// position, zero past `C_OUT`.
+/// The output gradient of `channels` as `[B, group, O_H·O_W, CH]`: each group of `CH` of them
+/// side by side per position, zero past the last.
 fn pack_gradient<E: Element, const CH: usize>(
     dims: &ConvDims,
     grad_y: &[E],
-    groups: usize,
+    channels: &Range<usize>,
 ) -> Buffer<E> {
     let plane = dims.output_plane();
+    let groups = channels.len().div_ceil(CH);
     let mut packed = Buffer::take(dims.batch * groups * plane * CH);
     packed
         .par_chunks_mut(plane * CH)
         .enumerate()
         .for_each(|(index, packed)| {
             let (b, group) = (index / groups, index % groups);
-            let channels = group * CH..((group + 1) * CH).min(dims.c_out);
-            let rows = &grad_y[(b * dims.c_out + channels.start) * plane..];
-            pack_group(&rows[..channels.len() * plane], packed);
+            let start = channels.start + group * CH;
+            let rows = start..(start + CH).min(channels.end);
+            let rows = &grad_y[(b * dims.c_out + rows.start) * plane..][..rows.len() * plane];
+            pack_group(rows, packed, CH);
         });
     packed
 }
