@@ -23,9 +23,11 @@
 //!
 //! The micro-kernel is compiled three times: with AVX-512, and with AVX2 and FMA, on x86-64,
 //! chosen at run time, and as plain Rust over fixed-size arrays (which LLVM vectorises for the
-//! baseline target) elsewhere. The AVX-512 copy keeps a row of the tile in one 512-bit register
-//! (six multiply-adds per step) and gives the AVX2 copy's bits; on the Zen 5 machine of
-//! `BENCHMARKS.md` it took the 2048³ product from 70.4 to 50.5 ms (244 → 340 GFLOP/s).
+//! baseline target) elsewhere. The AVX-512 copy spans two panels: a 6 × 32 tile, a row of each
+//! panel per 512-bit register (twelve multiply-adds per step, as in the AVX2 copy; six, with
+//! one panel, left the two FMA units waiting on their latency), and gives the AVX2 copy's bits.
+//! On the Zen 5 machine of `BENCHMARKS.md` the 2048³ product took 70.4 ms with AVX2, 50.5 ms
+//! with a 6 × 16 tile in 512-bit registers and 38.5 ms with 6 × 32 (244 → 340 → 446 GFLOP/s).
 //! [`reference_gemm`] is the readable triple loop the tests hold both against.
 
 use rayon::prelude::*;
@@ -563,12 +565,14 @@ impl Product<'_> {
                     };
                     continue;
                 }
+                // Two panels at a time for the 512-bit kernel, whose tile is two panels wide.
+                let panels_per_tile = self.kernel.panels_per_tile();
                 for first_row in rows.clone().step_by(MC) {
                     let mc = MC.min(rows.end - first_row);
                     pack_a(self.a, first_row, mc, depth, kc, &mut packed_a);
-                    for (panel, b) in packed_b.chunks_exact(kc).enumerate() {
-                        let first_column = column + panel * NR;
-                        let cols = NR.min(column + nc - first_column);
+                    for (pair, b) in packed_b.chunks(kc * panels_per_tile).enumerate() {
+                        let first_column = column + pair * panels_per_tile * NR;
+                        let cols = (panels_per_tile * NR).min(column + nc - first_column);
                         for (strip, a) in packed_a.chunks_exact(kc * MR).enumerate() {
                             let row = first_row + strip * MR;
                             let height = MR.min(first_row + mc - row);
@@ -661,6 +665,15 @@ impl MicroKernel {
         !matches!(self, Self::Portable)
     }
 
+    /// Panels of `B` one tile of [`Self::run`] spans at most.
+    fn panels_per_tile(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 => 2,
+            _ => 1,
+        }
+    }
+
     fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
@@ -672,7 +685,8 @@ impl MicroKernel {
         Self::Portable
     }
 
-    /// `C[..rows, ..cols] (+)= A_strip · B_panel`, `C` with row stride `ldc`.
+    /// `C[..rows, ..cols] (+)= A_strip · B_panels`, `C` with row stride `ldc`, for one panel of
+    /// `B` or, with the 512-bit kernel, two (`b`: their rows one panel after the other).
     ///
     /// # Safety
     /// `c` must be valid for `rows` rows of `cols` elements at stride `ldc`.
@@ -687,6 +701,15 @@ impl MicroKernel {
         cols: usize,
         accumulate: bool,
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if let Self::Avx512 = self {
+            if b.len() * MR == 2 * a.len() {
+                let (b0, b1) = b.split_at(b.len() / 2);
+                // SAFETY: `detect` saw AVX-512, AVX2 and FMA; the caller's contract.
+                unsafe { pair_avx512(a, [b0, b1], c, ldc, rows, cols, accumulate) };
+                return;
+            }
+        }
         debug_assert_eq!(a.len(), b.len() * MR);
         let tile = match self {
             #[cfg(target_arch = "x86_64")]
@@ -959,6 +982,70 @@ unsafe fn whole_tile_avx512(a: &[f32], b: &[Panel], c: *mut f32, ldc: usize, acc
     unsafe { store_whole_tile_avx512(&accumulate_avx512(a, b), c, ldc, accumulate) };
 }
 
+/// The twelve 512-bit accumulators of the 6 × 32 tile `A_strip · [B_panel0 B_panel1]`: two
+/// multiply-adds per broadcast of `A` (the 6 × 16 tile's six chains of multiply-adds are too
+/// few to cover their latency on two FMA units). The same bits as [`accumulate_avx512`] on each
+/// panel.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+unsafe fn accumulate_pair_avx512(
+    a: &[f32],
+    [b0, b1]: [&[Panel]; 2],
+) -> [[core::arch::x86_64::__m512; 2]; MR] {
+    use core::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    for ((a_step, b0), b1) in a.chunks_exact(MR).zip(b0).zip(b1) {
+        // SAFETY: a `Panel` is 16 floats, 64-byte aligned.
+        let (b0, b1) = unsafe { (_mm512_load_ps(b0.0.as_ptr()), _mm512_load_ps(b1.0.as_ptr())) };
+        for (acc, a_value) in acc.iter_mut().zip(a_step) {
+            let a_value = _mm512_set1_ps(*a_value);
+            acc[0] = _mm512_fmadd_ps(a_value, b0, acc[0]);
+            acc[1] = _mm512_fmadd_ps(a_value, b1, acc[1]);
+        }
+    }
+    acc
+}
+
+/// `C[..rows, ..cols] (+)= A_strip · [B_panel0 B_panel1]` with AVX-512: a 6 × 32 tile.
+///
+/// # Safety
+/// AVX-512; `c` valid for `rows` rows of `cols` elements at stride `ldc`; both panels as deep
+/// as `a` is.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn pair_avx512(
+    a: &[f32],
+    b: [&[Panel]; 2],
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    assert!(b.iter().all(|b| b.len() * MR == a.len()));
+    // SAFETY: the caller's CPU has AVX-512.
+    let acc = unsafe { accumulate_pair_avx512(a, b) };
+    let halves: [[_; MR]; 2] = [0, 1].map(|h| acc.map(|row| row[h]));
+    if rows == MR && cols == 2 * NR {
+        for (h, half) in halves.iter().enumerate() {
+            // SAFETY: a whole 6 × 32 tile lies at `c` (the caller's contract).
+            unsafe { store_whole_tile_avx512(half, c.add(h * NR), ldc, accumulate) };
+        }
+        return;
+    }
+    for (h, half) in halves.iter().enumerate() {
+        let cols = cols.saturating_sub(h * NR).min(NR);
+        if cols > 0 {
+            // SAFETY: the caller's contract; the half's columns lie within `cols`.
+            unsafe {
+                let tile = spill_avx512(half);
+                store_edge_tile(&tile, c.add(h * NR), ldc, rows, cols, accumulate);
+            }
+        }
+    }
+}
+
 /// [`tile_in_place_avx2`] with AVX-512.
 ///
 /// # Safety
@@ -1138,6 +1225,17 @@ mod tests {
                     avx512.map(|row| row.map(f32::to_bits)),
                     avx2.map(|row| row.map(f32::to_bits))
                 );
+                // The 6 × 32 tile over `b` and a second panel, against a 6 × 16 tile on each.
+                let b1: Vec<Panel> = b.iter().rev().copied().collect();
+                // SAFETY: detected.
+                let avx2_1 = unsafe { tile_avx2(&a, &b1) };
+                let mut c = vec![0.0f32; MR * 2 * NR];
+                // SAFETY: detected; `c` holds a whole 6 × 32 tile at stride 32.
+                unsafe { pair_avx512(&a, [&b, &b1], c.as_mut_ptr(), 2 * NR, MR, 2 * NR, false) };
+                let expected = avx2.iter().zip(&avx2_1);
+                let expected = expected.flat_map(|(row0, row1)| row0.iter().chain(row1));
+                let bits = |v: &f32| v.to_bits();
+                assert!(c.iter().map(bits).eq(expected.map(bits)));
             }
         }
         assert!(portable.iter().flatten().any(|&v| v != 0.0));
