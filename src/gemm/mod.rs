@@ -618,11 +618,12 @@ impl Product<'_> {
     ) {
         let kc = panels.len() / nc.div_ceil(NR);
         let accumulate = self.accumulate || depth > 0;
+        let panels_per_tile = self.kernel.panels_per_tile();
         for first_row in rows.clone().step_by(MC) {
             let mc = MC.min(rows.end - first_row);
-            for (panel, b) in panels.chunks_exact(kc).enumerate() {
-                let first_column = column + panel * NR;
-                let cols = NR.min(column + nc - first_column);
+            for (pair, b) in panels.chunks(kc * panels_per_tile).enumerate() {
+                let first_column = column + pair * panels_per_tile * NR;
+                let cols = (panels_per_tile * NR).min(column + nc - first_column);
                 for row in (first_row..first_row + mc).step_by(MR) {
                     let height = MR.min(first_row + mc - row);
                     // A short strip repeats its last row; the extra sums are not written.
@@ -1024,8 +1025,34 @@ unsafe fn pair_avx512(
     accumulate: bool,
 ) {
     assert!(b.iter().all(|b| b.len() * MR == a.len()));
-    // SAFETY: the caller's CPU has AVX-512.
-    let acc = unsafe { accumulate_pair_avx512(a, b) };
+    // SAFETY: the caller's CPU has AVX-512; the caller's contract.
+    unsafe {
+        store_pair_avx512(
+            &accumulate_pair_avx512(a, b),
+            c,
+            ldc,
+            rows,
+            cols,
+            accumulate,
+        )
+    };
+}
+
+/// Writes (adds, with `accumulate`) the first `rows × cols` of a 6 × 32 tile of 512-bit
+/// accumulators into `C`.
+///
+/// # Safety
+/// AVX-512; `c` valid for `rows` rows of `cols` elements at stride `ldc`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn store_pair_avx512(
+    acc: &[[core::arch::x86_64::__m512; 2]; MR],
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
     let halves: [[_; MR]; 2] = [0, 1].map(|h| acc.map(|row| row[h]));
     if rows == MR && cols == 2 * NR {
         for (h, half) in halves.iter().enumerate() {
@@ -1046,7 +1073,8 @@ unsafe fn pair_avx512(
     }
 }
 
-/// [`tile_in_place_avx2`] with AVX-512.
+/// [`tile_in_place_avx2`] with AVX-512, over one panel or two (`b`: their rows one panel after
+/// the other; a 6 × 32 tile).
 ///
 /// # Safety
 /// AVX-512; `c` valid for `rows` rows of `cols` elements at stride `ldc`.
@@ -1062,8 +1090,27 @@ unsafe fn tile_in_place_avx512(
     accumulate: bool,
 ) {
     use core::arch::x86_64::*;
-    assert!(a_rows.iter().all(|row| row.len() == b.len()));
+    let depth = a_rows[0].len();
+    assert!(a_rows.iter().all(|row| row.len() == depth));
+    assert!(b.len() == depth || b.len() == 2 * depth);
     let a = a_rows.map(|row| row.as_ptr());
+    if let Some((b0, b1)) = (b.len() == 2 * depth).then(|| b.split_at(depth)) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for (p, (b0, b1)) in b0.iter().zip(b1).enumerate() {
+            // SAFETY: a `Panel` is 16 floats, 64-byte aligned; `p` is within every row.
+            unsafe {
+                let (b0, b1) = (_mm512_load_ps(b0.0.as_ptr()), _mm512_load_ps(b1.0.as_ptr()));
+                for (acc, a_row) in acc.iter_mut().zip(a) {
+                    let a_value = _mm512_set1_ps(*a_row.add(p));
+                    acc[0] = _mm512_fmadd_ps(a_value, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(a_value, b1, acc[1]);
+                }
+            }
+        }
+        // SAFETY: the caller's contract.
+        unsafe { store_pair_avx512(&acc, c, ldc, rows, cols, accumulate) };
+        return;
+    }
     let mut acc = [_mm512_setzero_ps(); MR];
     for (p, b_row) in b.iter().enumerate() {
         // SAFETY: a `Panel` is 16 floats, 64-byte aligned; `p` is within every row (asserted).
