@@ -392,14 +392,16 @@ impl<E: Element> ChannelLanes<E> {
     }
 
     /// The runs of output positions each group of channels is split into: the whole plane,
-    /// or with fewer examples than threads, enough runs (whole blocks each) for about four
-    /// tasks per thread.
+    /// or with fewer examples than threads, enough runs (whole blocks each) for about sixteen
+    /// tasks per thread: with four, AlexNet's conv1 at batch 1 made 9 tasks of its 3 groups of
+    /// 32 channels for 2 threads (5 on one), and took 6–8% longer (two A/B runs, Zen 5,
+    /// 2026-11-25).
     fn runs(&self, few_examples: bool) -> Vec<Range<usize>> {
         let positions = self.dims.output_plane();
         let block = block_positions();
         let blocks = positions.div_ceil(block);
         let wanted = if few_examples {
-            (4 * rayon::current_num_threads()).div_ceil(self.groups.len())
+            (16 * rayon::current_num_threads()).div_ceil(self.groups.len())
         } else {
             1
         };
