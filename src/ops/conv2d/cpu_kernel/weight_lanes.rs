@@ -35,8 +35,8 @@ use rayon::prelude::*;
 use std::ops::Range;
 
 use super::channel_lanes::{
-    block_sums, block_width, channel_groups, fills_channel_groups, pack_group, pad_planes,
-    padded_size, wide_blocks, window_taps, TILE_POSITIONS, WIDE_TILE_POSITIONS,
+    block_sums, block_width, channel_groups, fills_channel_groups, group_channels, pack_group,
+    pad_planes, padded_size, wide_blocks, window_taps, TILE_POSITIONS, WIDE_TILE_POSITIONS,
 };
 use super::pool::Buffer;
 use super::tiles::lanes;
@@ -79,30 +79,25 @@ pub(crate) fn add_weight_gradient<E: Element>(
     let padded = padded_size(dims);
     let padded_x = (dims.padding != [0, 0]).then(|| pad_batch(dims, padded, x));
     let src: &[E] = padded_x.as_deref().unwrap_or(x);
-    // The channels of the groups as wide as the first, and of a narrower last group (512-bit
-    // blocks only: `channel_groups`), each in its own blocks.
+    // The groups wider than `2·lanes` (512-bit blocks only: `channel_groups`) in blocks of
+    // `4·lanes` channels, and the rest (a narrower last group, or every group) in blocks of
+    // `2·lanes`, as `ChannelLanes::correlate` picks them.
     let groups = channel_groups::<E>(dims.c_out);
-    let width = block_width::<E>(&groups[0]);
-    let last = groups.last().cloned().unwrap_or_default();
-    let wide_end = if block_width::<E>(&last) < width {
-        last.start
-    } else {
-        dims.c_out
-    };
-    for (channels, width) in [(0..wide_end, width), (wide_end..dims.c_out, 0)] {
+    let full = |group: &&Range<usize>| block_width::<E>(group) > group_channels::<E>();
+    let full_end = groups.iter().rev().find(full).map_or(0, |g| g.end);
+    for (channels, full) in [(0..full_end, true), (full_end..dims.c_out, false)] {
         if channels.is_empty() {
             continue;
         }
         let args = (dims, src, channels, grad_y, &mut *grad_weight);
         const P: usize = TILE_POSITIONS;
         const WIDE_P: usize = WIDE_TILE_POSITIONS;
-        // `width` 0: the narrow last group.
-        match (lanes::<E>() == 8, wide_blocks(), width) {
-            (true, true, 32) => add_weight_gradient_with::<E, 32, P>(args),
-            (true, true, _) => add_weight_gradient_with::<E, 16, WIDE_P>(args),
+        match (lanes::<E>() == 8, wide_blocks(), full) {
+            (true, true, true) => add_weight_gradient_with::<E, 32, P>(args),
+            (true, true, false) => add_weight_gradient_with::<E, 16, WIDE_P>(args),
             (true, false, _) => add_weight_gradient_with::<E, 16, P>(args),
-            (false, true, 16) => add_weight_gradient_with::<E, 16, P>(args),
-            (false, true, _) => add_weight_gradient_with::<E, 8, WIDE_P>(args),
+            (false, true, true) => add_weight_gradient_with::<E, 16, P>(args),
+            (false, true, false) => add_weight_gradient_with::<E, 8, WIDE_P>(args),
             (false, false, _) => add_weight_gradient_with::<E, 8, P>(args),
         }
     }
