@@ -145,20 +145,28 @@ pub(super) fn fills_channel_groups<E>(channels: usize) -> bool {
 /// `packed[k·width + r] = rows[r][k]`, zero past the last row: a group of channels side by
 /// side per tap (weights) or per position (output gradients), `width` a [`block_width`].
 ///
-/// Written in order; the reads walk the rows side by side, each cache line of them serving 16
-/// values in a row (the transposed order, one row at a time, took longer than ResNet's 7 × 7
-/// layers' whole forward pass).
+/// In chunks of 16 values (64 bytes of `f32`) of every row: the rows of an output gradient lie
+/// a plane apart, 4 KiB for a 32 × 32 plane, so they all fall into one set of the L1 cache, and
+/// walking them side by side one value at a time read each cache line again from L2 for each
+/// of its 16 values (0.72 ms of the 2.1 ms weight gradient of 32→32 on 32 × 32 at batch 32; the
+/// transposed order, one row at a time, took longer than ResNet's 7 × 7 layers' whole forward
+/// pass). A chunk reads one line of each row and writes `16 × width` values that stay in L1.
 pub(super) fn pack_group<E: Element>(rows: &[E], packed: &mut [E], width: usize) {
+    const CHUNK: usize = 16;
     let len = packed.len() / width;
     let count = rows.len() / len.max(1);
     debug_assert!(count <= width && rows.len() == count * len);
-    for (k, packed) in packed.chunks_exact_mut(width).enumerate() {
-        for (r, p) in packed.iter_mut().enumerate() {
-            *p = if r < count {
-                rows[r * len + k]
+    for (chunk, packed) in packed.chunks_mut(CHUNK * width).enumerate() {
+        let start = chunk * CHUNK;
+        let positions = packed.len() / width;
+        for r in 0..width {
+            let column = packed[r..].iter_mut().step_by(width);
+            if r < count {
+                let row = &rows[r * len + start..][..positions];
+                column.zip(row).for_each(|(p, &v)| *p = v);
             } else {
-                E::zero()
-            };
+                column.for_each(|p| *p = E::zero());
+            }
         }
     }
 }
