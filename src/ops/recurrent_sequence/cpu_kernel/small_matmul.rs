@@ -192,15 +192,8 @@ fn matmul<const FMA: bool>(
     let mut panel = [0.0_f32; DEPTH * COLUMNS];
     // Blocks of `DEPTH` along `k`, and within one every row tile for a column panel of `b`
     // before the next panel: the panel's `DEPTH × 16` values stay in L1 while the rows pass.
-    for k0 in (0..k).step_by(DEPTH) {
-        let depth = DEPTH.min(k - k0);
-        let block = Block {
-            k,
-            n,
-            k0,
-            depth,
-            accumulate: accumulate || k0 > 0,
-        };
+    for block in Block::along_depth([k, n], accumulate) {
+        let Block { k0, depth, .. } = block;
         for column in (0..full).step_by(COLUMNS) {
             // The panel packed contiguously: `b`'s rows lie `n` apart, and with `n` a multiple
             // of 512 bytes they would fall into a few sets of the L1 cache and evict each other.
@@ -258,6 +251,21 @@ struct Block {
     accumulate: bool,
 }
 
+impl Block {
+    /// The depth blocks of a `[·, k]·[k, n]` product, `DEPTH` rows of `b` each, in order:
+    /// the first adds to `c` only when `accumulate`, the later ones always. Every copy of the
+    /// kernel sums in these blocks, which is what keeps their bits the same.
+    fn along_depth([k, n]: [usize; 2], accumulate: bool) -> impl Iterator<Item = Block> {
+        (0..k).step_by(DEPTH).map(move |k0| Block {
+            k,
+            n,
+            k0,
+            depth: DEPTH.min(k - k0),
+            accumulate: accumulate || k0 > 0,
+        })
+    }
+}
+
 /// One `R × 16` block of `C` at `[row, column]`, over one depth block, from the packed
 /// panel of `b` (`[depth, 16]`).
 #[inline(always)]
@@ -312,7 +320,7 @@ fn tile<const R: usize, const FMA: bool>(
 mod avx512 {
     use core::arch::x86_64::*;
 
-    use super::{Block, Packed, PanelRow, COLUMNS, DEPTH};
+    use super::{Block, Packed, PanelRow, COLUMNS};
 
     /// Rows of `C` per block: sixteen registers of sums with two panels.
     const ROWS: usize = 8;
@@ -332,15 +340,8 @@ mod avx512 {
         let (k, n) = (b.k, b.n);
         assert!(a.len() >= m * k && c.len() >= m * n);
         let panels = n / COLUMNS;
-        for k0 in (0..k).step_by(DEPTH) {
-            let depth = DEPTH.min(k - k0);
-            let block = Block {
-                k,
-                n,
-                k0,
-                depth,
-                accumulate: accumulate || k0 > 0,
-            };
+        for block in Block::along_depth([k, n], accumulate) {
+            let Block { k0, depth, .. } = block;
             // Within a depth block, every row block for a pair of panels before the next
             // pair: the pair's rows (`depth × 32` values) stay in L1 while the rows pass.
             for first in (0..panels).step_by(2) {
@@ -419,7 +420,8 @@ mod avx512 {
         #[allow(clippy::needless_range_loop)]
         for p in 0..depth {
             // SAFETY: a `PanelRow` is 16 floats, 64-byte aligned; `p < depth` lies in every
-            // panel and, past `k0`, in every row of `a` (`k0 + depth <= k`, asserted above).
+            // panel (asserted above) and, past `k0`, in every row of `a` (`k0 + depth <= k`
+            // for every `Block::along_depth`).
             unsafe {
                 let b: [__m512; P] =
                     core::array::from_fn(|i| _mm512_load_ps(panels[i][p].0.as_ptr()));
