@@ -14,7 +14,11 @@
 //!   positions over the batch, as a correlation with the flipped filters (ResNet's 8 × 8 maps
 //!   in its training step: 0.89–0.92× the grid's time), and for inputs of any width on a CPU
 //!   with AVX-512, where the lanes' blocks hold twelve 512-bit registers of sums (12 positions × 16 channels when measured, 6 × 32 since) and the row loops' six (32→32 on
-//!   32 × 32 0.91×, 64→64 on 16 × 16 0.85× the forward + backward time); the row loops for outputs at least 16
+//!   32 × 32 0.91×, 64→64 on 16 × 16 0.85× the forward + backward time); at stride > 1
+//!   channel lanes once per stride phase of the input (`strided_lanes`, the conditions in
+//!   [`strided_lanes::suits`]: the DCGAN layer's transposed convolution forward 0.78×,
+//!   ResNet-18's 64→128 stride-2 layers at 16 × 16 0.28–0.83× the time of the routes below);
+//!   the row loops for outputs at least 16
 //!   wide, whose rows fill the register tiles (no packing, so they beat the GEMM there: 32→32,
 //!   3×3 on 32 × 32 at ~150 GFLOP/s direct against ~85 through the GEMM); `grid_gemm` for
 //!   narrower outputs with at least 32 output channels, in `f32`.
@@ -84,6 +88,7 @@ mod channel_lanes;
 pub(crate) mod grid_gemm;
 mod layout;
 pub(crate) mod pool;
+mod strided_lanes;
 mod tiles;
 pub(crate) mod weight_lanes;
 
@@ -103,7 +108,7 @@ use self::layout::{
     InputGradientPhase, PhaseLayout,
 };
 pub(crate) use self::pool::Buffer;
-use self::tiles::{accumulate_window_dots, correlate, OutputLayout, Store, Window};
+use self::tiles::{accumulate_window_dots, correlate, OutputLayout, Store, Window, TILE_CHANNELS};
 use super::Conv2dGeometry;
 use crate::layers::Conv2d;
 use crate::network::Element;
@@ -396,6 +401,10 @@ pub(crate) fn input_gradient<E: Element>(
         lanes.add_to(grad_y, grad_x);
         return;
     }
+    if let Some(lanes) = strided_lanes::StridedLanes::for_input_gradient(dims, weight, false) {
+        lanes.add_to(grad_y, grad_x);
+        return;
+    }
     if grid_gemm::prefers_grid(dims) && grid_gemm::add_input_gradient(dims, weight, grad_y, grad_x)
     {
         return;
@@ -507,11 +516,16 @@ pub(crate) fn backward<E: Element>(
         }
         return grad_bias;
     }
-    // The input gradient on its own where channel lanes take it (stride 1), not per example
+    // The input gradient on its own where channel lanes take it (any stride), not per example
     // beside the weight gradient's dot products.
     let mut grad_x = grad_x;
     if let Some(image_gradients) = grad_x.as_deref_mut() {
         if let Some(lanes) = channel_lanes::ChannelLanes::for_input_gradient(dims, weight, false) {
+            lanes.add_to(grad_y, image_gradients);
+            grad_x = None;
+        } else if let Some(lanes) =
+            strided_lanes::StridedLanes::for_input_gradient(dims, weight, false)
+        {
             lanes.add_to(grad_y, image_gradients);
             grad_x = None;
         }
@@ -667,7 +681,7 @@ impl<E: Element> InputGradientCorrelation<E> {
     pub(crate) fn new(dims: &ConvDims, weight: &[E]) -> Self {
         let gradient = GradientLayout::new(dims);
         let tiles = channel_tiles(dims.c_in);
-        let phases = input_gradient_phases(dims, &gradient, weight, &tiles);
+        let phases = input_gradient_phases(dims, &gradient, weight, &tiles, |_| TILE_CHANNELS);
         Self {
             gradient,
             dims: *dims,
@@ -1047,6 +1061,46 @@ mod tests {
             eprintln!("case {checked}: {dims:?}");
             crate::assert_close!(grad_x, expected, 1e-10);
             checked += 1;
+        }
+    }
+
+    /// The input gradient as one correlation per stride phase on channel lanes, wherever it
+    /// applies (not only where it is chosen), added to what `grad_x` holds: strides 1–3, phases
+    /// without taps (a 1 × 1 kernel at stride 2), rows of phases shorter than a block.
+    #[test]
+    fn the_strided_lanes_input_gradient_matches_the_definition() {
+        let mut rng = StdRng::seed_from_u64(17);
+        // Input channels are the correlation's output channels: with 512-bit blocks, 48 are a
+        // group of 32 and one of 16, 64 two groups of 32 (the random ones have at most 5).
+        let wide = [
+            ConvDims::new(3, [48, 7], [9, 10], [4, 4], [2, 2], [1, 1]).unwrap(),
+            ConvDims::new(1, [64, 5], [7, 11], [3, 3], [2, 3], [0, 2]).unwrap(),
+            ConvDims::new(2, [33, 6], [8, 8], [1, 1], [2, 2], [0, 0]).unwrap(),
+            ConvDims::new(2, [16, 3], [13, 6], [5, 2], [3, 1], [2, 0]).unwrap(),
+        ];
+        let cases = wide
+            .into_iter()
+            .chain((0..80).map(|_| random_dims(&mut rng)));
+        for (case, dims) in (0u64..).zip(cases) {
+            let weight = random_values(dims.c_out * dims.window_len(), 2 * case);
+            let lanes = strided_lanes::StridedLanes::for_input_gradient(&dims, &weight, true)
+                .expect("always");
+            let naive = Naive { dims: &dims };
+            let x = vec![0.0; dims.batch * dims.input_image()];
+            let grad_y = random_values(dims.batch * dims.c_out * dims.output_plane(), 2 * case + 1);
+            let [mut expected, _, _] = naive.backward(&x, &weight, &grad_y);
+            expected.iter_mut().for_each(|g| *g += 0.5);
+            let mut grad_x = vec![0.5; x.len()];
+            lanes.add_to(&grad_y, &mut grad_x);
+            eprintln!("case {case}: {dims:?}");
+            crate::assert_close!(grad_x, expected, 1e-10);
+            let mut f32_grad_x = vec![0.5f32; x.len()];
+            let f32_lanes =
+                strided_lanes::StridedLanes::for_input_gradient(&dims, &cast(&weight), true);
+            f32_lanes
+                .expect("always")
+                .add_to(&cast(&grad_y), &mut f32_grad_x);
+            crate::assert_close!(to_f64(&f32_grad_x), expected, 1e-4);
         }
     }
 

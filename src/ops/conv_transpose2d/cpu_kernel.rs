@@ -21,8 +21,8 @@
 //!
 //! So every multiply-add runs in the conv2d kernel's register-tiled loops, on its routes: the
 //! forward pass is conv2d's input gradient (at stride > 1 one correlation per stride phase of
-//! the output: a gather, no two tasks write one cell, no scatter-add as in the col2im of
-//! `reference.rs`); the backward pass is `conv′`'s weight gradient (the weight lanes or the
+//! the output, on channel lanes for wide layers (`conv2d/cpu_kernel/strided_lanes.rs`): a
+//! gather, no two tasks write one cell, no scatter-add as in the col2im of `reference.rs`); the backward pass is `conv′`'s weight gradient (the weight lanes or the
 //! grid GEMM, else per-example dot products) and `conv′`'s forward pass for `∂L/∂x`
 //! ([`add_correlation`]: the channel lanes for wide layers).
 //!
@@ -30,8 +30,9 @@
 //! 64→32 channels, 4×4 kernel, stride 2, padding 1, 16×16 → 32×32, batch 32; 0.54 GFLOP
 //! forward), 2 threads (`BENCHMARKS.md`): on the Zen 3 (AVX2) machine 3.8 ms forward (0.87×
 //! PyTorch's time) and 13.9 ms forward + backward (1.10×, 2026-11-24); on the Zen 5 (AVX-512)
-//! machine 2.2 ms forward (1.20×) and 6.8–7.2 ms forward + backward (1.18–1.40×,
-//! 2026-11-25).
+//! machine, with the forward pass on the row loops, 2.1 ms forward (1.22×) and 5.5 ms forward +
+//! backward (1.18×), and on the strided channel lanes 1.6 ms (0.97×) and 4.8 ms (1.19×, PyTorch
+//! faster in that run too; 2026-11-25).
 
 use crate::ops::host::HostValues;
 use crate::parallel::reduction_group_len;

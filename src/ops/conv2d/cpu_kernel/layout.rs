@@ -16,7 +16,7 @@
 //! `(a, b)` of the padded input, it is again a stride-1 correlation: cell `(s_h·R + a, s_w·Q + b)`
 //! receives `Σ_{o,m,n} w[o, c, a + s_h·m, b + s_w·n] · ∂L/∂y[o, R − m, Q − n]`, the output
 //! gradient (zero outside its `O_H × O_W`) correlated with the kernel's taps of that phase,
-//! flipped. [`PaddedGradient`] holds the output gradient with the zero border these reads need,
+//! flipped. [`GradientLayout`] holds the output gradient with the zero border these reads need,
 //! and [`input_gradient_phases`] the taps and weights of each phase. No two windows write the
 //! same cell at once, so the work splits over examples and channels without atomics.
 
@@ -72,17 +72,21 @@ pub(crate) fn split_by_tiles<'a, E>(
         .collect()
 }
 
-/// Packs `weight(o, t)` of a tile's channels as `[tap][TILE_CHANNELS]` (zero past the tile's
-/// channels): the order [`super::tiles::correlate`] broadcasts them in.
+/// Packs `weight(o, t)` of a tile's channels as `[tap][width]` (zero past the tile's channels):
+/// the order the register blocks read them in, `width` [`TILE_CHANNELS`] for
+/// [`super::tiles::correlate`] (broadcast) or a group's block width for the channel lanes (one
+/// vector load per tap).
 fn pack_tile<E: Element>(
     tile: &Range<usize>,
     taps: usize,
+    width: usize,
     weight: impl Fn(usize, usize) -> E,
 ) -> Vec<E> {
-    let mut packed = vec![E::zero(); taps * TILE_CHANNELS];
+    debug_assert!(tile.len() <= width);
+    let mut packed = vec![E::zero(); taps * width];
     for t in 0..taps {
         for (r, o) in tile.clone().enumerate() {
-            packed[t * TILE_CHANNELS + r] = weight(o, t);
+            packed[t * width + r] = weight(o, t);
         }
     }
     packed
@@ -291,12 +295,15 @@ pub(crate) struct InputGradientPhase<E> {
     pub weights: Vec<Vec<E>>,
 }
 
-/// The correlations of every phase of the input gradient that receives any gradient.
+/// The correlations of every phase of the input gradient that receives any gradient, the
+/// weights packed per tile of input channels `[tap][width(tile)]` ([`TILE_CHANNELS`] for the
+/// row loops, a group's block width for the channel lanes).
 pub(crate) fn input_gradient_phases<E: Element>(
     dims: &ConvDims,
     gradient: &GradientLayout,
     weight: &[E],
     tiles: &[Range<usize>],
+    width: impl Fn(&Range<usize>) -> usize,
 ) -> Vec<InputGradientPhase<E>> {
     let [s_h, s_w] = dims.stride;
     let [k_h, k_w] = dims.kernel;
@@ -337,7 +344,7 @@ pub(crate) fn input_gradient_phases<E: Element>(
             let weights = tiles
                 .iter()
                 .map(|tile| {
-                    pack_tile(tile, taps.len(), |c, t| {
+                    pack_tile(tile, taps.len(), width(tile), |c, t| {
                         let (o, cell) = cells[t];
                         weight[o * window + c * k_h * k_w + cell]
                     })
@@ -366,7 +373,7 @@ pub(crate) fn forward_weights<E: Element>(
     let window = dims.c_in * dims.kernel[0] * dims.kernel[1];
     tiles
         .par_iter()
-        .map(|tile| pack_tile(tile, window, |o, t| weight[o * window + t]))
+        .map(|tile| pack_tile(tile, window, TILE_CHANNELS, |o, t| weight[o * window + t]))
         .collect()
 }
 
