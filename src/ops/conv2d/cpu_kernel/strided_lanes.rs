@@ -53,9 +53,13 @@ use crate::network::Element;
 ///   example must reuse them over enough blocks. On that layer's 8 × 8 input (16 positions a
 ///   phase) this route took 1.46× the grid GEMM's time; on its 64→128 layer's 16 × 16 (64 a
 ///   phase) 0.83× (2 threads, minimum of 40 interleaved calls, Zen 5, 2026-11-25);
-/// - 512-bit blocks, or phase rows narrower than the row loops' 16-position rows. With AVX2
-///   this mirrors the stride-1 rule measured there (`channel_lanes::suits_input_gradient`: for
-///   rows of at least 16 the row loops were as fast); the AVX2 case is not measured at stride 2.
+/// - 512-bit blocks, or phase rows narrower than the row loops' 16-position rows, as the
+///   stride-1 rule (`channel_lanes::suits_input_gradient`). With AVX2 only (measured on the
+///   Zen 5 machine with every 512-bit path switched off in a throwaway build, the same probe
+///   as in the module docs): the DCGAN adjoint (rows of 16) took 1.12× the row loops' time
+///   here, ResNet-18's 64→128 layers at 16 × 16 (rows of 8) 0.97× and 0.38× (1 × 1) the
+///   grid's, 64→128 on 28 × 28 at batch 8 0.80×; 64→128 on 56 × 56 at batch 1 (rows of 28,
+///   left on the row loops) 0.91×, a win this rule forgoes.
 pub(crate) fn suits<E>(dims: &ConvDims) -> bool {
     let [s_h, s_w] = dims.stride;
     let phase_taps = dims.kernel[0].div_ceil(s_h) * dims.kernel[1].div_ceil(s_w);
