@@ -4,8 +4,9 @@
 //! For `f32`, σ and tanh run a polynomial `exp` (Cephes' `expf`: range reduction by `ln 2`, a
 //! degree-5 polynomial, the power of two written into the exponent bits) that LLVM vectorises;
 //! on x86-64 further copies are compiled with AVX2 and FMA and with AVX-512 (σ and tanh, about
-//! twice as fast in 512-bit vectors) and chosen at run time, as the convolution kernel does. Within `1e-6` of the library functions, relative to 1, which is
-//! all a gate needs; `f64` (and any other float) keeps the library's `exp` and `tanh`.
+//! twice as fast in 512-bit vectors) and chosen at run time, as the convolution kernel does.
+//! Within `1e-6` of the library functions, relative to 1, which is all a gate needs; `f64` (and
+//! any other float) keeps the library's `exp` and `tanh`.
 
 use rayon::prelude::*;
 

@@ -13,13 +13,13 @@
 //! - Input gradient: channel lanes at stride 1 for inputs narrower than 16 with at least 256
 //!   positions over the batch, as a correlation with the flipped filters (ResNet's 8 × 8 maps
 //!   in its training step: 0.89–0.92× the grid's time), and for inputs of any width on a CPU
-//!   with AVX-512, where the lanes' blocks hold twelve 512-bit registers of sums (12 positions × 16 channels when measured, 6 × 32 since) and the row loops' six (32→32 on
-//!   32 × 32 0.91×, 64→64 on 16 × 16 0.85× the forward + backward time); at stride > 1
-//!   channel lanes once per stride phase of the input (`strided_lanes`, the conditions in
+//!   with AVX-512, where the lanes' blocks hold twelve 512-bit registers of sums (12 positions
+//!   × 16 channels when measured, 6 × 32 since) and the row loops' six (32→32 on 32 × 32
+//!   0.91×, 64→64 on 16 × 16 0.85× the forward + backward time); at stride > 1 channel lanes
+//!   once per stride phase of the input (`strided_lanes`, the conditions in
 //!   [`strided_lanes::suits`]: the DCGAN layer's transposed convolution forward 0.78×,
 //!   ResNet-18's 64→128 stride-2 layers at 16 × 16 0.28–0.83× the time of the routes below);
-//!   the row loops for outputs at least 16
-//!   wide, whose rows fill the register tiles (no packing, so they beat the GEMM there: 32→32,
+//!   the row loops for outputs at least 16 wide, whose rows fill the register tiles (no packing, so they beat the GEMM there: 32→32,
 //!   3×3 on 32 × 32 at ~150 GFLOP/s direct against ~85 through the GEMM); `grid_gemm` for
 //!   narrower outputs with at least 32 output channels, in `f32`.
 //! - Weight gradient: output channels in the SIMD lanes (`weight_lanes`: the forward block with
